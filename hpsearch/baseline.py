@@ -1,0 +1,51 @@
+"""run_baseline: train a configuration (the baseline by default), evaluate it on the test set once, and
+write its run folder: metrics.json, history.csv, best.keras and report.html."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from hpsearch.core.config import TrainConfig
+from hpsearch.core.data import Cifar10
+from hpsearch.core.evaluate import evaluate_test
+from hpsearch.core.result import RunResult
+from hpsearch.versions import versions
+
+
+def run_name(config: TrainConfig, profile: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"baseline-{profile}-seed{config.seed}-{stamp}"
+
+
+def safe_name(name: str) -> str:
+    """A folder name that stays inside its parent: letters, digits, '.', '_' and '-' only."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+    return cleaned[:120]
+
+
+def run_baseline(config: TrainConfig, data: Cifar10, out_dir: str | Path, name: str | None = None,
+                 profile: str = "custom", verbose: bool = True, console=None) -> tuple[RunResult, Path]:
+    from hpsearch.core.train import train
+
+    run_dir = Path(out_dir) / safe_name(name or run_name(config, profile))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = train(config, data, out_dir=run_dir, verbose=verbose, console=console)
+    evaluate_test(result, data)
+    write_run(result, run_dir, profile)
+    return result, run_dir
+
+
+def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
+    metrics = {"name": run_dir.name, "profile": profile, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "versions": versions(), **result.to_dict()}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    pd.DataFrame(result.epochs).to_csv(run_dir / "history.csv", index=False)
+    try:
+        from hpsearch.report import write_run_report
+    except ImportError:  # the report layer is optional for the core
+        return
+    write_run_report(run_dir)

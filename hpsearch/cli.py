@@ -1,0 +1,45 @@
+"""The `hpsearch` command: parse, hand over to one command module, print. Errors for people exit 2."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from hpsearch.errors import HpsearchError
+
+# subcommand -> module in hpsearch.commands with add_arguments(parser) and run(args) -> int
+COMMANDS = {
+    "baseline": "Train and evaluate the baseline (or a given configuration) and write a run report.",
+    "study": "Run (or resume) an Optuna / keras-tuner study around the baseline.",
+    "confirm": "Retrain a study's best configuration and the baseline over several seeds; Welch t-test.",
+    "report": "Write the reports of a stored study (never trains).",
+    "bench": "Benchmark hpsearch's training path against a plain model.fit of the same network.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search around a strong CIFAR-10 baseline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"hpsearch.commands.{name}")
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"hpsearch.commands.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except HpsearchError as exc:
+        print(f"hpsearch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpsearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

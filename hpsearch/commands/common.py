@@ -1,0 +1,50 @@
+"""Arguments and steps that several commands share."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hpsearch.errors import HpsearchError
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:
+    from hpsearch.core.config import profile_descriptions
+
+    names = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
+    parser.add_argument("--profile", default=default_profile, help=f"run size (default {default_profile}). {names}")
+    parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
+                        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def read_params(path: str) -> dict:
+    """Parameters from a JSON file: {"params": {...}} as written by a study (best_params.json) or a plain
+    {field: value} object. JSON only: nothing in the file is executed."""
+    try:
+        loaded = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise HpsearchError(f"--params file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise HpsearchError(f"--params file {path} is not readable JSON ({exc})") from None
+    params = loaded.get("params", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(params, dict):
+        raise HpsearchError(f"--params file {path} must hold a JSON object of TrainConfig fields "
+                            f"(or {{\"params\": {{...}}}} as in best_params.json)")
+    return params
+
+
+def warn_if_slow(console, profile: str, device_kind: str) -> None:
+    if profile == "full" and device_kind == "CPU":
+        console.print("[yellow]No GPU found: the full profile (45,000 images, 10 epochs) takes hours on a CPU. "
+                      "For a run in minutes use --profile cpu.[/]")

@@ -1,0 +1,95 @@
+"""The small callbacks of a training run (Keras's own are used for checkpointing and early stopping)."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import keras
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says at which epoch and the learning rate then."""
+
+
+def current_lr(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Times each epoch, records its metrics and LR, stops on a diverged loss, and hands the epoch to
+    `on_epoch` (the search layer's hook; whatever it raises ends the run)."""
+
+    def __init__(self, on_epoch: Callable[[int, dict], None] | None = None):
+        super().__init__()
+        self.on_epoch, self.epochs, self._start, self._lr = on_epoch, [], 0.0, math.nan
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._lr = current_lr(self.model.optimizer)   # the LR of the epoch's first step
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {"epoch": epoch + 1, **{k: float(logs.get(k, math.nan)) for k in
+                                       ("loss", "accuracy", "val_loss", "val_accuracy")},
+               "lr": self._lr, "seconds": time.perf_counter() - self._start}
+        self.epochs.append(row)
+        if not math.isfinite(row["loss"]):
+            raise TrainingDiverged(f"loss became {row['loss']} in epoch {row['epoch']} (lr {row['lr']:.3g})")
+        if self.on_epoch is not None:
+            self.on_epoch(row["epoch"], dict(row))
+
+
+class PlateauScale(keras.callbacks.Callback):
+    """ReduceLROnPlateau for a scheduled LR: multiplies the schedule's `scale` by `factor` after `patience`
+    epochs without a better `monitor`, never taking the LR below `min_lr`. (Keras's ReduceLROnPlateau
+    cannot change a schedule, and an epoch-wise LR scheduler would undo its reductions.)"""
+
+    def __init__(self, schedule, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5):
+        super().__init__()
+        self.schedule, self.monitor, self.factor, self.patience, self.min_lr = schedule, monitor, factor, patience, min_lr
+        self.best, self.wait = math.inf, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if value < self.best:
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            lr = current_lr(self.model.optimizer)
+            if lr > self.min_lr:
+                scale = float(self.schedule.scale.numpy())
+                self.schedule.scale.assign(scale * max(self.factor, self.min_lr / lr))
+            self.wait = 0
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """One rich line per epoch, LR included; after the first epoch, an ETA for the rest."""
+
+    def __init__(self, console, epochs: int):
+        super().__init__()
+        self.console, self.total, self.recorder = console, epochs, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = self.recorder.epochs[-1] if self.recorder and self.recorder.epochs else None
+        if row is None:
+            return
+        eta = ""
+        if epoch == 0 and self.total > 1:
+            # the first epoch includes compilation, so this is an upper bound
+            eta = f"  [dim]ETA <= {_duration(row['seconds'] * (self.total - 1))} for the other {self.total - 1} epochs[/]"
+        self.console.print(
+            f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
+            f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
+            f"{row['seconds']:.1f}s{eta}", highlight=False, soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

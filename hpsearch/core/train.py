@@ -1,0 +1,82 @@
+"""train(config, data, on_epoch=None) -> RunResult: one run of the baseline recipe under `config`.
+
+Validation only: the test set is never touched here (see evaluate.py and hpsearch.baseline).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+from rich.console import Console
+
+from hpsearch.core import hardware
+from hpsearch.core.callbacks import EpochRecorder, PlateauScale, ProgressLogger, TrainingDiverged  # noqa: F401
+from hpsearch.core.config import TrainConfig
+from hpsearch.core.data import Cifar10, make_dataset, normalize, split
+from hpsearch.core.model import build_model
+from hpsearch.core.result import RunResult
+from hpsearch.core.schedules import build_schedule
+from hpsearch.core.whitening import MAX_IMAGES
+
+
+def build_optimizer(config: TrainConfig, learning_rate):
+    if config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
+    if config.lookahead:
+        from hpsearch.core.lookahead import Lookahead
+        optimizer = Lookahead(optimizer, k=config.lookahead_k, alpha=config.lookahead_alpha)
+    return optimizer
+
+
+def compile_model(config: TrainConfig, model: keras.Model, steps_per_epoch: int, jit_compile: bool):
+    schedule = build_schedule(config, steps_per_epoch)
+    model.compile(optimizer=build_optimizer(config, schedule),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return schedule
+
+
+def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], None] | None = None,
+          out_dir: str | Path | None = None, verbose: bool = True, console: Console | None = None) -> RunResult:
+    """Train `config` on `data`. `on_epoch(epoch, logs)` runs after each epoch (1-based); anything it raises
+    propagates. With `out_dir`, the best model (val accuracy) is checkpointed to out_dir/best.keras.
+    Raises TrainingDiverged when the loss becomes NaN or infinite."""
+    device = hardware.setup(config)
+    splits = split(data, config)
+    train_ds = make_dataset(splits.train, splits.mean, splits.std, config, training=True)
+    val_ds = make_dataset(splits.val, splits.mean, splits.std, config, training=False)
+    model = build_model(config, normalize(splits.train.images[:MAX_IMAGES], splits.mean, splits.std))
+    steps_per_epoch = math.ceil(len(splits.train.labels) / config.batch_size)
+    schedule = compile_model(config, model, steps_per_epoch, device.jit_compile)
+
+    recorder = EpochRecorder(on_epoch)
+    callbacks = [recorder,
+                 keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+                                               restore_best_weights=True),
+                 PlateauScale(schedule, "val_loss", config.plateau_factor, config.plateau_patience, config.min_lr)]
+    model_path = None
+    if out_dir is not None:
+        model_path = str(Path(out_dir) / "best.keras")
+        callbacks.append(keras.callbacks.ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True))
+    if verbose:
+        logger = ProgressLogger(console or Console(), config.epochs)
+        logger.recorder = recorder
+        callbacks.append(logger)
+
+    start = time.perf_counter()
+    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=0, shuffle=False)
+    train_seconds = time.perf_counter() - start
+
+    epochs = recorder.epochs
+    steady = epochs[1:] or epochs          # the first epoch pays for compilation
+    images_per_second = len(splits.train.labels) * len(steady) / sum(e["seconds"] for e in steady)
+    stopped = "early_stopping" if len(epochs) < config.epochs else "completed"
+    return RunResult(config=config, device=str(device), epochs=epochs,
+                     val_accuracy=max(e["val_accuracy"] for e in epochs), train_seconds=train_seconds,
+                     images_per_second=images_per_second, class_names=list(data.class_names),
+                     model_path=model_path, stopped_reason=stopped, model=model)

@@ -1,0 +1,15 @@
+"""Versions of what produced a result, recorded in every metrics.json and study."""
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("hpsearch", "tensorflow", "keras", "optuna", "keras-tuner", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out

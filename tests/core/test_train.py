@@ -1,0 +1,71 @@
+import math
+
+import numpy as np
+import pytest
+
+from hpsearch.core.config import TrainConfig
+from hpsearch.core.result import EPOCH_KEYS
+from hpsearch.core.train import TrainingDiverged, train
+
+SMOKE = TrainConfig.from_profile("smoke")
+
+
+def _metrics(result):
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in result.epochs]
+
+
+def test_smoke_run_learns_and_reports_every_epoch(cifar):
+    seen = []
+    result = train(SMOKE, cifar, on_epoch=lambda epoch, logs: seen.append((epoch, logs)), verbose=False)
+    assert [e for e, _ in seen] == list(range(1, SMOKE.epochs + 1))
+    assert all(set(logs) == set(EPOCH_KEYS) for _, logs in seen)
+    assert result.val_accuracy == max(result.val_curve) and result.val_accuracy > 0.3   # chance is 0.1
+    assert [round(e["lr"], 6) for e in result.epochs] == [0.0015, 0.0015, 0.0012, 0.0005]
+    assert result.images_per_second > 0 and result.train_seconds > 0 and result.stopped_reason == "completed"
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(cifar):
+    a, b = train(SMOKE, cifar, verbose=False), train(SMOKE, cifar, verbose=False)
+    assert _metrics(a) == _metrics(b)
+    c = train(SMOKE.replace(seed=7), cifar, verbose=False)
+    assert _metrics(c) != _metrics(a)
+
+
+def test_xla_path_trains_and_is_deterministic(cifar):
+    config = SMOKE.replace(jit_compile=True, epochs=2)
+    a, b = train(config, cifar, verbose=False), train(config, cifar, verbose=False)
+    assert "XLA" in a.device and "no XLA" not in a.device
+    assert _metrics(a) == _metrics(b)
+
+
+def test_on_epoch_can_stop_a_run_by_raising(cifar):
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(epoch, logs):
+        if epoch == 2:
+            raise Stop(epoch)
+    with pytest.raises(Stop):
+        train(SMOKE, cifar, on_epoch=stop_at_two, verbose=False)
+
+
+def test_a_diverging_run_raises_with_the_reason(cifar):
+    config = SMOKE.replace(optimizer="adamw", lr_values=(1e30,), lr_boundaries=(), epochs=2)
+    with pytest.raises(TrainingDiverged, match="loss became"):
+        train(config, cifar, verbose=False)
+
+
+def test_checkpoint_holds_the_best_model(cifar, tmp_path):
+    import keras
+    result = train(SMOKE, cifar, out_dir=tmp_path, verbose=False)
+    loaded = keras.models.load_model(result.model_path, safe_mode=True)
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
+    assert np.allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_to_dict_is_json_ready(cifar):
+    import json
+    result = train(SMOKE.replace(epochs=1), cifar, verbose=False)
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["config"]["widths"] == list(SMOKE.widths) and len(d["epochs"]) == 1
+    assert all(math.isfinite(v) for v in d["epochs"][0].values())
