@@ -44,8 +44,6 @@ def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
                "versions": versions(), **result.to_dict()}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     pd.DataFrame(result.epochs).to_csv(run_dir / "history.csv", index=False)
-    try:
-        from hpsearch.report import write_run_report
-    except ImportError:  # the report layer is optional for the core
-        return
+    from hpsearch.report import write_run_report
+
     write_run_report(run_dir)

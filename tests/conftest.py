@@ -20,6 +20,14 @@ def cifar(cifar_dir):
 
 
 @pytest.fixture(autouse=True)
+def _op_determinism_off():
+    """TF op determinism is process-global and turns XLA off in Keras; `train` sets it per run, and a test
+    that compiles with XLA directly must not inherit it from an earlier test."""
+    from hpsearch.core.hardware import set_op_determinism
+    set_op_determinism(False)
+
+
+@pytest.fixture(autouse=True)
 def _no_real_data(monkeypatch, tmp_path):
     """Keep tests away from a real CIFAR-10 in the Keras cache or $HPSEARCH_DATA_DIR."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))

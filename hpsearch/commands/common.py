@@ -18,14 +18,22 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _at_least(convert, minimum, what: str):
+    """An argparse type: `convert(text)`, at least `minimum`, with a one-line error otherwise."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value >= minimum:          # also rejects NaN
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+    return parse
+
+
+positive_int = _at_least(int, 1, "a whole number")
+non_negative_int = _at_least(int, 0, "a whole number")
+non_negative = _at_least(float, 0, "a number")
 
 
 def read_params(path: str) -> dict:

@@ -1,9 +1,17 @@
-"""Pick and describe the device: XLA everywhere (measured faster on CPU too, where Keras's "auto" turns
-it off), mixed float16 on GPUs. Global TensorFlow state is set here and nowhere else."""
+"""Pick and describe the device. Global TensorFlow state (precision policy, seeds, determinism) is set
+here and nowhere else.
+
+Defaults, as measured with `hpsearch bench` (README, "Speed"):
+- GPU: XLA and mixed float16.
+- CPU: no XLA (TensorFlow 2.21's XLA CPU backend ran this network at half the speed of the oneDNN
+  kernels that run without it), and mixed bfloat16 where the CPU has bf16 instructions (avx512_bf16 or
+  AMX): float32 variables, bfloat16 convolutions.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -11,12 +19,10 @@ class Device:
     kind: str            # "GPU" | "CPU"
     name: str
     jit_compile: bool
-    mixed_precision: bool
+    precision: str
 
     def __str__(self) -> str:
-        extras = ", ".join(x for x in ("XLA" if self.jit_compile else "no XLA",
-                                       "mixed_float16" if self.mixed_precision else "float32") if x)
-        return f"{self.kind}: {self.name} ({extras})"
+        return f"{self.kind}: {self.name} ({'XLA' if self.jit_compile else 'no XLA'}, {self.precision})"
 
 
 def detect() -> tuple[str, str]:
@@ -28,24 +34,38 @@ def detect() -> tuple[str, str]:
     return "CPU", f"{os.cpu_count()} cores"
 
 
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_precision(kind: str) -> str:
+    if kind == "GPU":
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+
+
 def setup(config) -> Device:
     """Seeds, determinism and precision for one run of `config`; returns what it chose."""
     import keras
-    import tensorflow as tf
 
     kind, name = detect()
-    jit = config.jit_compile if config.jit_compile is not None else True
-    mixed = config.mixed_precision if config.mixed_precision is not None else kind == "GPU"
+    jit = config.jit_compile if config.jit_compile is not None else kind == "GPU"
+    precision = config.precision or default_precision(kind)
     keras.backend.clear_session(free_memory=True)
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(config.seed)
-    _set_op_determinism(config.deterministic and not jit, kind, jit)
-    return Device(kind, name, jit, mixed)
+    set_op_determinism(config.deterministic and not jit)
+    return Device(kind, name, jit, precision)
 
 
-def _set_op_determinism(enable: bool, kind: str, jit: bool) -> None:
-    """Keras turns XLA off while TF op determinism is on, so: without XLA, op determinism; with XLA,
-    XLA's own determinism (CPU: always; GPU: --xla_gpu_deterministic_ops, set before the first compile)."""
+def set_op_determinism(enable: bool) -> None:
+    """TF op determinism, only without XLA: Keras turns XLA off while it is on, and XLA cannot compile
+    some gradients (MaxPool on GPU) under it. XLA on CPU is deterministic by itself (tested); on GPU an
+    XLA run is reproducible only as far as cuDNN's autotuning allows."""
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
 
@@ -53,5 +73,3 @@ def _set_op_determinism(enable: bool, kind: str, jit: bool) -> None:
         tf.config.experimental.enable_op_determinism()
     elif tf_config.is_op_determinism_enabled():
         tf_config.disable_op_determinism()
-    if jit and kind == "GPU" and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()

@@ -38,3 +38,11 @@ def build_model(config, train_images: np.ndarray) -> keras.Model:
     x = layers.Flatten()(x)
     outputs = layers.Dense(10, activation="softmax", dtype="float32", name="dense")(x)  # float32 under mixed precision
     return keras.Model(inputs, outputs, name="hpsearch_baseline")
+
+
+def load_model(path) -> keras.Model:
+    """A saved hpsearch model (e.g. a run's best.keras), in Keras's safe mode: registers hpsearch's custom
+    objects (APTx, the LR schedule, Lookahead) first, so nothing but registered classes is deserialised."""
+    from hpsearch.core import lookahead, schedules  # noqa: F401  (registration on import)
+
+    return keras.models.load_model(path, safe_mode=True)

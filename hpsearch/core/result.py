@@ -46,14 +46,20 @@ class RunResult:
             "images_per_second": self.images_per_second, "model_path": self.model_path,
             "stopped_reason": self.stopped_reason,
         }
-        return _finite(out)
+        return jsonable(out)
 
 
-def _finite(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """JSON-ready (metrics.json, Optuna user attrs, report files): tuples -> lists, NaN/inf -> None,
+    numpy scalars -> Python numbers, dict keys -> str."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "item"):                     # numpy scalars
+        return jsonable(value.item())
+    return str(value)

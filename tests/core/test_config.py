@@ -26,6 +26,15 @@ def test_invalid_values_are_rejected_with_the_field_name(changes, field):
         TrainConfig().replace(**changes)
 
 
+@pytest.mark.parametrize("changes, field", [
+    ({"epochs": "3"}, "epochs"), ({"label_smoothing": "0.1"}, "label_smoothing"), ({"lookahead": 1}, "lookahead"),
+    ({"train_size": 2.5}, "train_size"), ({"epochs": True}, "epochs"), ({"widths": 128}, "widths"),
+])
+def test_wrong_types_are_rejected_with_the_field_name(changes, field):
+    with pytest.raises(ConfigError, match=f"{field} must be"):
+        TrainConfig().replace(**changes)
+
+
 def test_lists_from_json_become_tuples_and_round_trip():
     c = TrainConfig().replace(widths=[8, 16, 32], tta_shifts=[[0, 0], [1, 1]])
     assert c.widths == (8, 16, 32) and c.tta_shifts == ((0, 0), (1, 1))

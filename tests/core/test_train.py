@@ -56,9 +56,9 @@ def test_a_diverging_run_raises_with_the_reason(cifar):
 
 
 def test_checkpoint_holds_the_best_model(cifar, tmp_path):
-    import keras
-    result = train(SMOKE, cifar, out_dir=tmp_path, verbose=False)
-    loaded = keras.models.load_model(result.model_path, safe_mode=True)
+    from hpsearch.core.model import load_model
+    result = train(SMOKE.replace(lookahead=True), cifar, out_dir=tmp_path, verbose=False)
+    loaded = load_model(result.model_path)
     x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
     assert np.allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5)
 

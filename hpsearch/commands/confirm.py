@@ -1,0 +1,43 @@
+"""hpsearch confirm: is the study's winner real? Retrain it and the baseline over seeds; Welch's t-test.
+
+    hpsearch confirm --study-name default-cpu --seeds 5
+    hpsearch confirm --study-name shared --storage postgresql://user:PASSWORD@db-host/hpsearch --trial 17
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hpsearch.commands.common import positive_int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study-name", required=True, help="the study to confirm (as given to hpsearch study)")
+    parser.add_argument("--storage", help="the study's storage: a database URL or journal file (default: the "
+                        "journal file hpsearch study writes, OUT/<study-name>.journal)")
+    parser.add_argument("--seeds", type=positive_int, default=3,
+                        help="runs per configuration, seeds base+0 .. base+N-1 (default 3; the t-test needs >= 2)")
+    parser.add_argument("--trial", type=int, help="confirm this trial number instead of the best one")
+    parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
+                        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
+    parser.add_argument("--out", help="the --out the study used (default studies/ for the journal file); reports go "
+                        "to reports/<study>/, or OUT/reports/<study>/ when --out is given")
+
+
+def run(args) -> int:
+    from rich.console import Console
+
+    from hpsearch.report import load_study
+    from hpsearch.search.confirm import pick_trial, run_confirm
+    from hpsearch.search.storage import journal_path
+
+    console = Console()
+    storage = args.storage or str(journal_path(args.study_name, args.out or "studies"))
+    study = load_study(storage, args.study_name)
+    pick_trial(study, args.trial)                # a study with nothing to confirm fails before data or training
+    from hpsearch.core.data import load_cifar10
+
+    data = load_cifar10(args.data_dir)
+    reports = Path(args.out) / "reports" if args.out else Path("reports")
+    run_confirm(study, data, seeds=args.seeds, trial=args.trial, out_dir=reports, console=console)
+    return 0

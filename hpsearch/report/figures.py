@@ -1,0 +1,325 @@
+"""The evidence as plotly figures: Optuna's own plots for a study, plotly for the rest.
+
+Every builder returns `Panel`s: a heading, one line on how to read it, and a figure or, when the data
+cannot support the plot yet (one completed trial, nothing varied, no test metrics), a note saying why.
+Headings and notes go into the HTML (escaped there); figures carry no user text in their titles.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import optuna
+import plotly.graph_objects as go
+from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.report import tables
+
+TEMPLATE = "plotly_white"
+HEIGHT = 420
+FEW_TRIALS = 10     # below this many completed trials, importances are flagged as unreliable
+COLORS = {"baseline": "#111111", "best": "#d62728", "COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e",
+          "RUNNING": "#2ca02c", "FAIL": "#7f7f7f"}
+
+
+@dataclass
+class Panel:
+    title: str
+    caption: str
+    figure: go.Figure | None = None
+    note: str = ""          # why there is no figure
+
+
+def style(fig: go.Figure, height: int = HEIGHT) -> go.Figure:
+    """One look for every figure: white template, no figure title (the page has the heading), page width."""
+    fig.update_layout(template=TEMPLATE, title=None, height=height, autosize=True,
+                      margin=dict(l=60, r=30, t=30, b=50), legend=dict(orientation="h", y=-0.18))
+    fig.layout.width = None
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- study
+
+def study_panels(study: optuna.Study) -> list[Panel]:
+    """Optimisation history, learning curves vs the baseline, importances, parallel coordinates, slices,
+    and the Pareto front when the study has more than one objective."""
+    view = with_baseline_params(study)
+    panels = [history_panel(view), learning_curves_panel(study), importances_panel(view),
+              parallel_panel(view), slice_panel(view)]
+    if len(study.directions) > 1:
+        panels.append(pareto_panel(view))
+    return panels
+
+
+def with_baseline_params(study: optuna.Study) -> optuna.Study:
+    """An in-memory copy of the study in which the baseline trial (which samples nothing) carries the
+    values of its stored config for every parameter of the space that can hold them, so Optuna's plots
+    show it as the point it is instead of leaving it out or drawing it at "None"."""
+    trials = study.get_trials(deepcopy=True)
+    base = tables.baseline_trial(study)
+    spaces: dict[str, Any] = {}
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            spaces.setdefault(name, dist)
+    for trial in trials:
+        if base is not None and trial.number == base.number and not trial.params:
+            params, dists = {}, {}
+            for name, dist in spaces.items():
+                value = tables.param_value(trial, name)
+                try:
+                    if value is not None and dist._contains(dist.to_internal_repr(value)):  # noqa: SLF001
+                        params[name], dists[name] = value, dist
+                except (ValueError, TypeError):
+                    continue
+            trial.distributions, trial.params = dists, params
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+    try:
+        view = optuna.create_study(directions=study.directions, study_name=study.study_name)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    view.add_trials(trials)
+    for key, value in study.user_attrs.items():
+        view.set_user_attr(key, value)
+    return view
+
+
+def _target(study: optuna.Study) -> dict[str, Any]:
+    """Optuna plot arguments that pick val accuracy. A single-objective study passes no target, so Optuna
+    keeps what it draws only then (the best-so-far line of the history)."""
+    if len(study.directions) == 1:
+        return {"target_name": tables.OBJECTIVE}
+    index = tables.objective_index(study)
+    target: Callable[[FrozenTrial], float] = lambda t: t.values[index]  # noqa: E731
+    return {"target": target, "target_name": tables.OBJECTIVE}
+
+
+def _completed(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.trials if t.state == TrialState.COMPLETE and t.values]
+
+
+def varying_params(study: optuna.Study, shared: bool = False) -> list[str]:
+    """Parameters that take at least two values over the completed trials. shared=True: only those every
+    completed non-baseline trial has (what importance evaluators need; conditional ones drop out)."""
+    trials = [t for t in _completed(study) if t.params]
+    if len(trials) < 2:
+        return []
+    names = set().union(*(t.params for t in trials))
+    if shared:
+        sampled = [t for t in trials if not t.user_attrs.get("is_baseline")] or trials
+        names = set.intersection(*(set(t.params) for t in sampled))
+    return sorted(p for p in names if len({repr(t.params[p]) for t in trials if p in t.params}) > 1)
+
+
+def history_panel(study: optuna.Study) -> Panel:
+    panel = Panel("Optimisation history", "Each completed trial's val accuracy in the order it ran, the "
+                  "best so far, and the baseline's (dashed).")
+    if not _completed(study):
+        panel.note = "No completed trial yet."
+        return panel
+    fig = optuna.visualization.plot_optimization_history(study, **_target(study))
+    base = tables.baseline_trial(study)
+    base_value = tables.trial_value(base, tables.objective_index(study)) if base else None
+    if base_value is not None:
+        fig.add_hline(y=base_value, line=dict(color=COLORS["baseline"], dash="dash", width=1),
+                      annotation_text="baseline", annotation_position="bottom right")
+    panel.figure = style(fig)
+    return panel
+
+
+def learning_curves_panel(study: optuna.Study) -> Panel:
+    """Every trial's val accuracy per epoch against the baseline's; pruned trials end in a cross."""
+    panel = Panel("Learning curves against the baseline",
+                  "Val accuracy per epoch for every trial. Black: the baseline. Red: the best trial. "
+                  "Orange crosses: where a pruned trial was stopped. Green dotted: still running.")
+    trials = [t for t in study.trials if tables.curve(t)]
+    if not trials:
+        panel.note = "No trial has reported an epoch yet."
+        return panel
+    best = tables.best_trial(study)
+    fig = go.Figure()
+    shown: set[str] = set()
+    for trial in sorted(trials, key=lambda t: (t.user_attrs.get("is_baseline", False), t == best)):
+        kind = _curve_kind(trial, best)
+        x, y = zip(*tables.curve(trial))
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers" if kind in ("baseline", "best") else "lines",
+            name=_curve_legend(kind), legendgroup=kind, showlegend=kind not in shown,
+            line=dict(color=COLORS[kind], width=3 if kind in ("baseline", "best") else 1.2,
+                      dash="dot" if kind == "RUNNING" else "solid"),
+            opacity=1.0 if kind in ("baseline", "best") else 0.55,
+            hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"))
+        shown.add(kind)
+    ends = [(t.number, *tables.curve(t)[-1]) for t in trials if t.state == TrialState.PRUNED]
+    if ends:
+        fig.add_trace(go.Scatter(
+            x=[e[1] for e in ends], y=[e[2] for e in ends], mode="markers", name="pruned here",
+            marker=dict(symbol="x", size=10, color=COLORS["PRUNED"], line=dict(width=1)),
+            customdata=[e[0] for e in ends],
+            hovertemplate="trial %{customdata} pruned after epoch %{x}: %{y:.4f}<extra></extra>"))
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title="val accuracy")
+    panel.figure = style(fig, 460)
+    return panel
+
+
+def _curve_kind(trial: FrozenTrial, best: FrozenTrial | None) -> str:
+    if trial.user_attrs.get("is_baseline"):
+        return "baseline"
+    if best is not None and trial.number == best.number:
+        return "best"
+    return trial.state.name if trial.state.name in COLORS else "FAIL"
+
+
+def _curve_legend(kind: str) -> str:
+    return {"baseline": "baseline", "best": "best trial", "COMPLETE": "completed", "PRUNED": "pruned",
+            "RUNNING": "running", "FAIL": "failed"}[kind]
+
+
+def importance_evaluator() -> tuple[optuna.importance.BaseImportanceEvaluator, str]:
+    """fANOVA (Optuna's default; needs scikit-learn), else PED-ANOVA (Optuna's own, no extra dependency)."""
+    try:
+        return FanovaImportanceEvaluator(seed=0), "fANOVA"
+    except ImportError:
+        return PedAnovaImportanceEvaluator(), "PED-ANOVA (install scikit-learn for fANOVA)"
+
+
+def importances_panel(study: optuna.Study) -> Panel:
+    panel = Panel("Parameter importances", "")
+    params = varying_params(study, shared=True)
+    usable = [t for t in _completed(study) if all(p in t.params for p in params)]
+    if not params or len(usable) < 2:
+        panel.note = "Needs at least two completed trials whose parameters differ."
+        return panel
+    evaluator, name = importance_evaluator()
+    panel.caption = (f"How much of the variation in val accuracy each parameter explains (Optuna's {name} over "
+                     f"{len(usable)} completed trials). Importance is not direction: see the slices.")
+    if len(usable) < FEW_TRIALS:
+        panel.caption += f" With fewer than {FEW_TRIALS} completed trials these numbers are close to noise."
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "too few trials" warnings: the caption gives the count
+            fig = optuna.visualization.plot_param_importances(study, evaluator=evaluator, params=params,
+                                                              **_target(study))
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. every value identical
+        panel.note = f"Optuna could not compute importances: {exc}"
+        return panel
+    panel.figure = style(fig, max(260, 40 * len(params) + 120))
+    return panel
+
+
+def parallel_panel(study: optuna.Study) -> Panel:
+    panel = Panel("Parallel coordinates", "One line per completed trial across the parameters, coloured by "
+                  "val accuracy: follow the bright lines to see which settings travel together.")
+    params = varying_params(study)
+    if not params:
+        panel.note = "Needs at least two completed trials whose parameters differ."
+        return panel
+    panel.figure = style(optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study)))
+    return panel
+
+
+def slice_panel(study: optuna.Study) -> Panel:
+    panel = Panel("Slices", "Val accuracy against each parameter on its own; darker dots ran later.")
+    params = varying_params(study)
+    if not params:
+        panel.note = "Needs at least two completed trials whose parameters differ."
+        return panel
+    fig = optuna.visualization.plot_slice(study, params=params, **_target(study))
+    panel.figure = style(fig, 380)
+    return panel
+
+
+def pareto_panel(study: optuna.Study) -> Panel:
+    names = tables.objectives(study)
+    panel = Panel("Pareto front", f"The trade-off between {' and '.join(names)}: red points are not beaten on "
+                  "every objective by any other trial.")
+    if not _completed(study):
+        panel.note = "No completed trial yet."
+        return panel
+    panel.figure = style(optuna.visualization.plot_pareto_front(study, target_names=names))
+    return panel
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+def run_panels(metrics: dict[str, Any]) -> list[Panel]:
+    """A baseline run: loss and accuracy curves, LR per epoch, test plain vs TTA, per-class, confusion."""
+    epochs = [e for e in metrics.get("epochs") or [] if isinstance(e, dict)]
+    panels = [
+        _curves(epochs, "Loss", ("loss", "val_loss"), "Training and validation loss per epoch."),
+        _curves(epochs, "Accuracy", ("accuracy", "val_accuracy"), "Training and validation accuracy per epoch "
+                "(training accuracy is on augmented images with label smoothing)."),
+        _curves(epochs, "Learning rate", ("lr",), "The learning rate recorded for each epoch (log scale).", log=True),
+        test_panel(metrics), per_class_panel(metrics), confusion_panel(metrics),
+    ]
+    return panels
+
+
+def _curves(epochs: list[dict], title: str, keys: tuple[str, ...], caption: str, log: bool = False) -> Panel:
+    panel = Panel(title, caption)
+    present = [k for k in keys if any(e.get(k) is not None for e in epochs)]
+    if not present:
+        panel.note = "No per-epoch values stored."
+        return panel
+    fig = go.Figure()
+    for key in present:
+        points = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None]
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                 name=key.replace("_", " ")))
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title=title.lower(), type="log" if log else "linear")
+    panel.figure = style(fig, 340)
+    return panel
+
+
+def test_panel(metrics: dict[str, Any]) -> Panel:
+    panel = Panel("Test accuracy: plain vs TTA", "The held-out test set, once, after training: one view per "
+                  "image, and test-time augmentation (flips and shifts averaged).")
+    plain, tta = metrics.get("test_accuracy"), metrics.get("test_accuracy_tta")
+    bars = [(name, v) for name, v in (("plain", plain), ("TTA", tta)) if v is not None]
+    if not bars:
+        panel.note = "This run stored no test accuracy."
+        return panel
+    fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], text=[f"{b[1]:.2%}" for b in bars],
+                           textposition="outside", marker_color=["#1f77b4", "#2ca02c"][:len(bars)]))
+    low = min(b[1] for b in bars)
+    fig.update_yaxes(title="test accuracy", range=[max(0.0, low - 0.1), min(1.0, max(b[1] for b in bars) + 0.05)])
+    panel.figure = style(fig, 320)
+    return panel
+
+
+def per_class_panel(metrics: dict[str, Any]) -> Panel:
+    panel = Panel("Per-class test accuracy", "Test accuracy of each class (TTA predictions).")
+    values = metrics.get("test_per_class_accuracy")
+    if not values:
+        panel.note = "This run stored no per-class accuracy."
+        return panel
+    names = _class_names(metrics, len(values))
+    fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.1%}" for v in values], textposition="outside"))
+    fig.update_yaxes(title="accuracy", range=[0, 1.05])
+    panel.figure = style(fig, 340)
+    return panel
+
+
+def confusion_panel(metrics: dict[str, Any]) -> Panel:
+    panel = Panel("Confusion matrix", "Rows: the true class; columns: the predicted class (TTA). The diagonal "
+                  "is right; bright cells off it are the classes the model mixes up.")
+    matrix = metrics.get("test_confusion")
+    if not matrix:
+        panel.note = "This run stored no confusion matrix."
+        return panel
+    names = _class_names(metrics, len(matrix))
+    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", texttemplate="%{z}",
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_xaxes(title="predicted", side="bottom")
+    fig.update_yaxes(title="true", autorange="reversed")
+    panel.figure = style(fig, 520)
+    return panel
+
+
+def _class_names(metrics: dict[str, Any], n: int) -> list[str]:
+    names = metrics.get("class_names") or []
+    return [str(x) for x in names] if len(names) == n else [str(i) for i in range(n)]

@@ -1,0 +1,345 @@
+"""One self-contained HTML page per study and per run (jinja2, autoescaping on; plotly.js embedded once).
+
+The page makes no network request: plotly.js sits in one inline <script>, each figure's JSON in a
+<script type="application/json"> block that one small script hands to Plotly.newPlot. Everything that
+comes from the user or the storage goes through jinja2's autoescaping; the figure JSON is marked safe
+only after every <, > and & in it is \\u-escaped, so no stored string can close a tag.
+"""
+from __future__ import annotations
+
+import math
+import shlex
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import optuna
+import pandas as pd
+import plotly.io as pio
+import plotly.offline
+
+from hpsearch.report import figures, tables
+from hpsearch.report.figures import Panel
+
+TOP_TRIALS = 10
+ALPHA = 0.05
+METRIC_NAMES = {"test_accuracy_tta": "test accuracy (TTA)", "test_accuracy": "test accuracy (plain)",
+                "val_accuracy": "val accuracy"}
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("hpsearch.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def figure_json(fig) -> str:
+    """The figure as JSON that is safe inside a <script> element."""
+    text = pio.to_json(fig, validate=False, pretty=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _panels(panels: list[Panel]) -> list[dict[str, Any]]:
+    out = []
+    for i, panel in enumerate(panels):
+        out.append({"id": f"fig-{i}", "title": panel.title, "caption": panel.caption, "note": panel.note,
+                    "json": figure_json(panel.figure) if panel.figure is not None else ""})
+    return out
+
+
+def _common() -> dict[str, Any]:
+    from hpsearch import __version__
+    return {"plotly_js": plotly.offline.get_plotlyjs(), "hpsearch_version": __version__,
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# ---------------------------------------------------------------------------------------------- format
+
+def pct(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}%}" if _num(value) else "—"
+
+
+def pts(value: Any, digits: int = 2) -> str:
+    """An accuracy difference in percentage points, signed."""
+    return f"{value * 100:+.{digits}f} pts" if _num(value) else "—"
+
+
+def fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(f"({fmt(v)})" if isinstance(v, (list, tuple)) else fmt(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def seconds(value: Any) -> str:
+    if not _num(value):
+        return "—"
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---------------------------------------------------------------------------------------------- study
+
+def render_study(study: optuna.Study, storage_label: str = "STORAGE") -> str:
+    frame = tables.trials_frame(study)
+    head = tables.headline(study)
+    attrs = study.user_attrs
+    panels = _panels(figures.study_panels(study))
+    context = {
+        **_common(), "study_name": study.study_name, "description": attrs.get("description") or "",
+        "status_line": _status_line(study, frame), **_headline_context(study, head),
+        **_confirm_context(head["confirm"]), "multi_objective_note": _multi_note(study),
+        "running_note": _running_note(frame), **_best_params_context(study, head),
+        "panels": panels, **_trials_context(study, frame, head), **_savings_context(study, frame),
+        "spec_text": attrs.get("spec_text") or "", "spec_path": attrs.get("spec_path") or "",
+        "settings": _settings(study), "profile": _profile(attrs.get("profile")),
+        "versions": {k: fmt(v) for k, v in (attrs.get("versions") or {}).items()},
+        "dashboard_command": f"optuna-dashboard {shlex.quote(storage_label)}",
+        "report_command": f"hpsearch report --storage {shlex.quote(storage_label)} "
+                          f"--study-name {shlex.quote(study.study_name)}",
+    }
+    return environment().get_template("study.html").render(**context)
+
+
+def _status_line(study: optuna.Study, frame: pd.DataFrame) -> str:
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in tables.state_counts(frame).items())
+    parts = [f"{len(frame)} trials ({counts})" if len(frame) else "no trials yet"]
+    attrs = study.user_attrs
+    parts += [f"{key}: {fmt(attrs[key])}" for key in ("engine", "profile") if attrs.get(key)]
+    parts.append("objectives: " + ", ".join(f"{n} ({d.name.lower()})" for n, d in
+                                            zip(tables.objectives(study), study.directions)))
+    return " · ".join(parts)
+
+
+def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
+    base, best, diff = head["baseline_val_accuracy"], head["best_val_accuracy"], head["difference"]
+    n_done = sum(t.state.name == "COMPLETE" for t in study.trials)
+    higher = tables.maximizes(study)
+    better = diff is not None and (diff > 0 if higher else diff < 0)
+    if best is None:
+        verdict, cls = "No trial has completed yet, so there is no answer yet.", ""
+    elif base is None:
+        verdict, cls = (f"Best val accuracy so far: {pct(best)} (trial {head['best_trial']}); the baseline trial "
+                        "has not completed, so there is nothing to compare it with yet."), ""
+    elif head["best_is_baseline"] or not better:
+        verdict, cls = (f"No trial beat the baseline: its {pct(base)} val accuracy is still the best of "
+                        f"{n_done} completed trials."), "bad"
+    else:
+        verdict, cls = (f"Trial {head['best_trial']} beat the baseline: {pct(best)} vs {pct(base)} val accuracy, "
+                        f"{pts(diff)}."), "good"
+    return {
+        "verdict": verdict, "verdict_class": cls,
+        "baseline_value": pct(base), "best_value": pct(best), "diff_value": pts(diff),
+        "diff_class": "" if diff is None or diff == 0 else ("pos" if better else "neg"),
+        "baseline_sub": f"trial {head['baseline_trial']}" if head["baseline_trial"] is not None else "no baseline trial",
+        "best_sub": (f"trial {head['best_trial']}" + (" (the baseline)" if head["best_is_baseline"] else ""))
+        if head["best_trial"] is not None else "no completed trial",
+    }
+
+
+def _confirm_context(confirm: dict[str, Any] | None) -> dict[str, Any]:
+    if not confirm:
+        return {"confirm_value": "not yet", "confirm_class": "",
+                "confirm_sub": "run hpsearch confirm on this study",
+                "confirm_text": "One validation number per trial can be luck. `hpsearch confirm` retrains the best "
+                                "configuration and the baseline over several seeds and tests the difference."}
+    p = confirm.get("p_value")
+    seeds = confirm.get("seeds")
+    n = len(seeds) if isinstance(seeds, list) else seeds
+    metric = METRIC_NAMES.get(str(confirm.get("metric")), str(confirm.get("metric") or "accuracy").replace("_", " "))
+    real = _num(p) and p < ALPHA
+    better = _num(confirm.get("best_mean")) and _num(confirm.get("baseline_mean")) and \
+        confirm["best_mean"] > confirm["baseline_mean"]
+    who = f"trial {confirm['best_trial']}" if confirm.get("best_trial") is not None else "best"
+    text = (f"Retrained over {fmt(n)} seeds and scored on the test set ({metric}): {who} "
+            f"{pct(confirm.get('best_mean'))} ± {_std(confirm.get('best_std'))} vs baseline "
+            f"{pct(confirm.get('baseline_mean'))} ± {_std(confirm.get('baseline_std'))}; ")
+    if not _num(p):
+        text += "too few runs a side for Welch's t-test (it needs two or more seeds)."
+        value = "untested"
+    elif real:
+        text += (f"Welch's t-test p = {_p(p)}: the difference is real at the {ALPHA:.0%} level"
+                 + (f" and favours {who}." if better else ", and it favours the baseline."))
+        value = "yes" if better else "no: worse"
+    else:
+        text += f"Welch's t-test p = {_p(p)}: not significant at the {ALPHA:.0%} level, so the gain may be noise."
+        value = "not significant"
+    return {"confirm_value": value, "confirm_class": ("pos" if better else "neg") if real else "",
+            "confirm_sub": f"p = {_p(p)} · {fmt(n)} seeds · {who} · {metric}", "confirm_text": text}
+
+
+def _std(value: Any) -> str:
+    return f"{value * 100:.2f} pts" if _num(value) else "—"
+
+
+def _p(value: Any) -> str:
+    if not _num(value):
+        return "—"
+    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
+    """The TrainConfig fields the best trial changed, beside the baseline's values."""
+    base = tables.baseline_trial(study)
+    base_config = (base.user_attrs.get("config") or {}) if base else {}
+    rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
+    columns = [{"label": "TrainConfig field", "cls": "text"}, {"label": f"best (trial {head['best_trial']})", "cls": ""},
+               {"label": "baseline", "cls": ""}]
+    return {"best_params_columns": columns, "best_params_rows": rows}
+
+
+def _multi_note(study: optuna.Study) -> str:
+    names = tables.objectives(study)
+    if len(names) < 2:
+        return ""
+    return (f"This study has {len(names)} objectives ({', '.join(names)}). The headline compares "
+            f"{tables.OBJECTIVE}; the Pareto front below shows the trade-off.")
+
+
+def _running_note(frame: pd.DataFrame) -> str:
+    running = int((frame["state"] == "RUNNING").sum())
+    if not running:
+        return ""
+    return (f"{running} trial(s) still running (or interrupted without being marked failed): "
+            "the numbers on this page can still change.")
+
+
+def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, Any]) -> dict[str, Any]:
+    top = tables.top_trials(frame, study, TOP_TRIALS)
+    base = head["baseline_val_accuracy"]
+    base_rows = frame[frame["is_baseline"] & (frame["state"] == "COMPLETE")]
+    if len(base_rows) and base_rows.index[0] not in top.index:
+        top = pd.concat([top, base_rows.head(1)])
+    param_cols = [c for c in frame.columns if c.startswith(tables.PARAM_PREFIX)]
+    extra_objectives = [c for c in tables.objectives(study) if c != tables.OBJECTIVE]
+
+    def columns(full: bool) -> list[dict[str, str]]:
+        """The top table (COMPLETE trials only) leaves out state, pruned-at and the failure reason."""
+        cols = ["trial"] + (["state"] if full else []) + ["val acc", "Δ baseline", *extra_objectives, "epochs"]
+        cols += (["pruned at"] if full else []) + ["time"] + [c[len(tables.PARAM_PREFIX):] for c in param_cols]
+        out = [{"label": c, "cls": "text nowrap" if c in ("trial", "state") else ""} for c in cols]
+        return out + ([{"label": "failure", "cls": "text"}] if full else [])
+
+    def rows(part: pd.DataFrame, full: bool) -> list[dict[str, Any]]:
+        out = []
+        for _, r in part.iterrows():
+            diff = r[tables.OBJECTIVE] - base if _num(r[tables.OBJECTIVE]) and _num(base) else None
+            cells = [f"{r['number']}" + (" · baseline" if r["is_baseline"] else "")]
+            cells += [r["state"]] if full else []
+            cells += [pct(r[tables.OBJECTIVE]), pts(diff) if not r["is_baseline"] else "",
+                      *[fmt(r[c]) for c in extra_objectives], fmt(r["epochs_run"])]
+            cells += [fmt(r["pruned_at"])] if full else []
+            cells += [seconds(r["seconds"]), *[fmt(r[c]) for c in param_cols]]
+            cells += [r["fail_reason"]] if full else []
+            cls = "baseline" if r["is_baseline"] else ("best" if r["number"] == head["best_trial"] else "")
+            out.append({"cls": cls, "cells": cells})
+        return out
+
+    failed = [{"number": r["number"], "reason": r["fail_reason"] or "(no reason stored)"}
+              for _, r in frame[frame["state"] == "FAIL"].iterrows()]
+    return {"top_columns": columns(False), "top_rows": rows(top, False),
+            "all_columns": columns(True), "all_rows": rows(frame, True), "failed": failed}
+
+
+def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]:
+    s = tables.pruning_savings(study, frame)
+    if not s["pruned_trials"]:
+        text = "No trial was pruned, so pruning saved nothing" + (
+            " (this study ran without a pruner)." if not study.user_attrs.get("pruner") else " yet.")
+    else:
+        text = (f"Pruning stopped {s['pruned_trials']} trial(s) early and skipped {s['epochs_saved']} of the "
+                f"{s['epochs_full']} epochs the finished trials would have run without it: "
+                f"{s['fraction_saved']:.0%} of the compute.")
+    savings = {"max epochs per trial": fmt(s["max_epochs"]), "epochs run": fmt(s["epochs_run"]),
+               "epochs without pruning": fmt(s["epochs_full"]), "epochs saved": fmt(s["epochs_saved"]),
+               "fraction saved": pct(s["fraction_saved"], 1)}
+    return {"savings_text": text, "savings": savings}
+
+
+def _settings(study: optuna.Study) -> dict[str, str]:
+    attrs = study.user_attrs
+    out = {"engine": fmt(attrs.get("engine")),
+           "objectives": ", ".join(f"{n} ({d.name.lower()})" for n, d in
+                                   zip(tables.objectives(study), study.directions)),
+           "sampler": fmt(attrs.get("sampler")) if attrs.get("sampler") else "—",
+           "pruner": fmt(attrs.get("pruner")) if attrs.get("pruner") else "none",
+           "max epochs": fmt(attrs.get("max_epochs"))}
+    return out
+
+
+def _profile(name: Any) -> dict[str, str]:
+    if not name:
+        return {"profile": "—"}
+    from hpsearch.core.config import profile_descriptions, profiles
+    out = {"profile": str(name)}
+    desc = profile_descriptions().get(str(name))
+    if desc:
+        out["description"] = desc
+    for key, value in (profiles().get(str(name)) or {}).items():
+        out[key] = fmt(value)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+def render_run(metrics: dict[str, Any], name: str = "run") -> str:
+    panels = _panels(figures.run_panels(metrics))
+    tta, plain = metrics.get("test_accuracy_tta"), metrics.get("test_accuracy")
+    train_s = metrics.get("train_seconds")
+    epochs_run = metrics.get("epochs_run") or len(metrics.get("epochs") or [])
+    if _num(tta) or _num(plain):
+        verdict = (f"Test accuracy {pct(tta if _num(tta) else plain)}"
+                   + (f" with TTA ({pct(plain)} plain)" if _num(tta) and _num(plain) else "")
+                   + f" after {epochs_run} epochs in {seconds(train_s)}.")
+    else:
+        verdict = f"Best val accuracy {pct(metrics.get('val_accuracy'))} after {epochs_run} epochs in {seconds(train_s)}."
+    ips = metrics.get("images_per_second")
+    run_info = {k: fmt(metrics.get(k)) for k in ("profile", "device", "created", "model_path", "stopped_reason")}
+    run_info.update({"train seconds": fmt(train_s), "images per second": fmt(ips)})
+    config = metrics.get("config") or {}
+    context = {
+        **_common(), "name": str(metrics.get("name") or name), "created": fmt(metrics.get("created")),
+        "profile": fmt(metrics.get("profile")),
+        "device": fmt(metrics.get("device")), "verdict": verdict,
+        "test_tta": pct(tta), "test_plain": pct(plain), "val_accuracy": pct(metrics.get("val_accuracy")),
+        "train_time": seconds(train_s), "epochs_run": fmt(epochs_run),
+        "throughput": f"{ips:,.0f} images/s" if _num(ips) else "—",
+        **_stopped(metrics, epochs_run), "panels": panels, **_config_context(config), "run_info": run_info,
+        "versions": {k: fmt(v) for k, v in (metrics.get("versions") or {}).items()},
+    }
+    return environment().get_template("run.html").render(**context)
+
+
+def _stopped(metrics: dict[str, Any], epochs_run: Any) -> dict[str, str]:
+    reason = metrics.get("stopped_reason") or "completed"
+    planned = (metrics.get("config") or {}).get("epochs")
+    of = f"{fmt(epochs_run)} of {fmt(planned)} epochs" if planned else f"{fmt(epochs_run)} epochs"
+    if reason == "completed":
+        return {"stopped": "ran to the end", "stopped_sub": of}
+    return {"stopped": "early", "stopped_sub": f"{of}: {reason}"}
+
+
+def _config_context(config: dict[str, Any]) -> dict[str, Any]:
+    """Every TrainConfig field; those that differ from TrainConfig() (the full-size baseline) highlighted."""
+    from hpsearch.core.config import TrainConfig
+    defaults = TrainConfig().to_dict()
+    rows = []
+    for key, value in config.items():
+        changed = key in defaults and fmt(defaults[key]) != fmt(value)
+        rows.append({"cls": "changed" if changed else "",
+                     "cells": [key, fmt(value), fmt(defaults[key]) if changed else ""]})
+    columns = [{"label": "field", "cls": "text"}, {"label": "value", "cls": "text"},
+               {"label": "TrainConfig() default, where different", "cls": "text"}]
+    return {"config_columns": columns, "config_rows": rows}

@@ -1,0 +1,315 @@
+"""`--engine keras-tuner`: the same studies/*.toml searched by KerasTuner's Hyperband or Bayesian optimisation.
+
+KerasTuner proposes, our core trains: `run_trial` is overridden to call `train(config, data, on_epoch=...)`,
+so a trial is exactly the recipe the Optuna engine runs. Every finished KerasTuner trial is then written
+into an Optuna study with the shared schema (engine = "keras-tuner"), so the same reports, `confirm` and
+`--trials` resume read it. Optuna is the record; KerasTuner's project folder (under --out) only keeps its
+own algorithm's state, so that a re-run resumes the same Hyperband brackets.
+
+Hyperband budgets: a KerasTuner trial with `tuner/epochs` = b < max_epochs trains the full-length recipe
+(its LR schedule spans config.epochs) and stops after b epochs, so its curve is the prefix of the full run
+and comparable with the baseline's. Our core cannot resume a stopped run, so a trial Hyperband promotes
+is trained again from the start (the same seed gives the same prefix); every epoch is counted. A trial
+stopped at its budget is recorded as PRUNED at that epoch (value = its last validation accuracy, as Optuna
+records pruned trials); one that reached max_epochs, or stopped early by itself, is COMPLETE with its best.
+Single objective (val_accuracy) only; the baseline-relative pruner is Optuna's and does not apply here.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from hpsearch.core.config import ConfigError, TrainConfig
+from hpsearch.core.result import jsonable
+from hpsearch.errors import HpsearchError
+from hpsearch.search.optuna_engine import max_epochs, open_or_create
+from hpsearch.versions import versions
+from hpsearch.search.space import ParamSpec, StudySpec
+from hpsearch.search.storage import file_name, open_storage
+
+ENGINE = "keras-tuner"
+TUNERS = ("hyperband", "bayesian")
+OBJECTIVE = "val_accuracy"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)   # what --trials counts (as the Optuna engine: FAIL is retried)
+
+
+class _BudgetReached(Exception):
+    """Raised from on_epoch when a Hyperband trial has used its epochs."""
+
+
+# --- the search space on KerasTuner ---------------------------------------------------------------------
+
+def hyperparameters(spec: StudySpec):
+    """The spec as a keras_tuner.HyperParameters; `when` becomes (nested) conditional scopes."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    for param in spec.params.values():          # parents come first (the spec's sampling order)
+        _register(hp, param, list((param.when or {}).items()))
+    return hp
+
+
+def _register(hp, param: ParamSpec, conditions: list) -> None:
+    if conditions:
+        parent, wanted = conditions[0]
+        with hp.conditional_scope(parent, wanted if isinstance(wanted, list) else [wanted]):
+            _register(hp, param, conditions[1:])
+        return
+    if param.type == "float":
+        hp.Float(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear")
+    elif param.type == "int":
+        hp.Int(param.name, param.low, param.high, step=None if param.log else (param.step or 1),
+               sampling="log" if param.log else "linear")
+    elif param.type == "bool":
+        hp.Boolean(param.name)
+    else:
+        hp.Choice(param.name, _kt_choices(param))
+
+
+def _kt_choices(param: ParamSpec) -> list:
+    """KerasTuner's Choice takes one type: ints mixed with floats become floats."""
+    labels = param.labels
+    if {type(v) for v in labels} == {int, float}:
+        return [float(v) for v in labels]
+    return labels
+
+
+def sampled_params(spec: StudySpec, values: dict[str, Any]) -> dict[str, Any]:
+    """KerasTuner's values -> the active parameters as Optuna stores them (labels, not decoded values)."""
+    params: dict[str, Any] = {}
+    decoded: dict[str, Any] = {}
+    for param in spec.params.values():
+        if param.name not in values or not param.active(decoded):
+            continue
+        value = values[param.name]
+        if param.type == "categorical":
+            value = next(label for label in param.labels if label == value)   # 0.0 -> the label 0
+        elif param.type == "int":
+            value = int(value)
+        elif param.type == "float":
+            value = float(value)
+        params[param.name] = value
+        decoded[param.name] = param.decode(value)
+    return params
+
+
+def distribution(param: ParamSpec) -> BaseDistribution:
+    """The Optuna distribution the Optuna engine samples `param` from (so both engines' trials match)."""
+    if param.type == "float":
+        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+    if param.type == "int":
+        return IntDistribution(param.low, param.high, log=param.log, step=param.step or 1)
+    return CategoricalDistribution(param.labels)
+
+
+# --- one trial -----------------------------------------------------------------------------------------
+
+def _train_to_budget(config: TrainConfig, data, budget: int | None):
+    """Train `config`, stopping after `budget` epochs; returns (epoch rows, RunResult or None, seconds)."""
+    from hpsearch.core.train import train
+
+    rows: list[dict] = []
+    stop_at = budget if budget is not None and budget < config.epochs else None
+
+    def on_epoch(epoch: int, logs: dict) -> None:
+        rows.append(dict(logs))
+        if stop_at is not None and epoch >= stop_at:
+            raise _BudgetReached
+
+    start = time.perf_counter()
+    try:
+        result = train(config, data, on_epoch=on_epoch, verbose=False)
+    except _BudgetReached:
+        return rows, None, time.perf_counter() - start
+    return rows, result, result.train_seconds
+
+
+def _trial_attrs(config: TrainConfig | None, rows: list[dict], seconds: float, **extra) -> dict[str, Any]:
+    return jsonable({"is_baseline": False, "epochs": rows, "epochs_run": len(rows), "pruned_at": None,
+                     "train_seconds": seconds, "config": config.to_dict() if config else None, **extra})
+
+
+def _curve(rows: list[dict]) -> dict[int, float]:
+    return {int(r["epoch"]): float(r["val_accuracy"]) for r in rows
+            if r.get("val_accuracy") is not None and math.isfinite(r["val_accuracy"])}
+
+
+def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], budget: int | None,
+            **extra) -> optuna.trial.FrozenTrial:
+    """Train one parameter set (at most `budget` epochs) and return it as a finished Optuna trial.
+    A diverged, impossible or out-of-memory configuration is a FAIL trial with its reason; any other
+    error propagates (a bug, not a result)."""
+    from hpsearch.core.train import TrainingDiverged
+
+    dists = {name: distribution(spec.params[name]) for name in params}
+    start, config = time.perf_counter(), None
+
+    def failed(exc: Exception, reason: str | None = None):
+        return optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists, user_attrs=_trial_attrs(
+            config, [], time.perf_counter() - start, fail_reason=reason or f"{type(exc).__name__}: {exc}", **extra))
+
+    try:
+        config = spec.to_config(base, params)
+        rows, result, seconds = _train_to_budget(config, data, budget)
+    except (ConfigError, TrainingDiverged) as exc:
+        return failed(exc)
+    except Exception as exc:
+        if type(exc).__name__ == "ResourceExhaustedError":      # out of (GPU) memory: this config, not the study
+            return failed(exc, f"out of memory: {str(exc).splitlines()[0][:300]}")
+        raise
+    curve = _curve(rows)
+    if result is None:     # stopped at its Hyperband budget
+        return optuna.trial.create_trial(
+            state=TrialState.PRUNED, value=curve[max(curve)] if curve else None, params=params,
+            distributions=dists, intermediate_values=curve,
+            user_attrs=_trial_attrs(config, rows, seconds, **{**extra, "pruned_at": len(rows)}))
+    return optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=result.val_accuracy, params=params, distributions=dists,
+        intermediate_values=curve, user_attrs=_trial_attrs(config, result.epochs, seconds, **extra))
+
+
+def _tuner_class(kind: str):
+    import keras_tuner as kt
+
+    base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}[kind]
+
+    class HpsearchTuner(base):
+        """KerasTuner's search algorithm; each trial is our core's training, recorded in the Optuna study."""
+
+        def __init__(self, *args, spec, data, base_config, study, trials, console=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.spec, self.data, self.base_config, self.study = spec, data, base_config, study
+            self.trials, self.console, self.failures, self.fail_reason = trials, console, 0, None
+
+        def pre_create_trial(self):
+            # Stop once the Optuna study holds `trials` finished trials (failed ones are retried, as with
+            # the Optuna engine), or after more failures than `trials` in this run.
+            remaining = self.trials - len(_finished(self.study))
+            give_up = remaining <= 0 or self.failures > self.trials
+            # KerasTuner's Oracle stops creating trials once len(trials) >= max_trials (-1: stop now)
+            self.oracle.max_trials = -1 if give_up else len(self.oracle.trials) + remaining
+
+        def run_trial(self, trial, *args, **kwargs):
+            values = trial.hyperparameters.values
+            params = sampled_params(self.spec, values)
+            budget = values.get("tuner/epochs")
+            try:
+                frozen = run_one(self.spec, self.data, self.base_config, params, budget,
+                                 kt_trial_id=trial.trial_id, kt_budget=budget)
+            except Exception as exc:
+                # KerasTuner would swallow it (trial INVALID); record it and stop the search instead
+                self.study.add_trial(optuna.trial.create_trial(
+                    state=TrialState.FAIL, params=params,
+                    distributions={n: distribution(self.spec.params[n]) for n in params},
+                    user_attrs={"is_baseline": False, "epochs": [], "epochs_run": 0, "pruned_at": None,
+                                "train_seconds": 0.0, "config": None, "fail_reason": f"{type(exc).__name__}: {exc}"}))
+                raise kt.errors.FatalError(f"trial failed with an unexpected error: {type(exc).__name__}: {exc}") from exc
+            self.study.add_trial(frozen)
+            if self.console is not None:
+                self.console.print(_summary_line(len(self.study.trials) - 1, frozen), highlight=False)
+            if frozen.state == TrialState.FAIL:
+                # KerasTuner marks it FAILED: never promoted by Hyperband, left out of the Bayesian model
+                self.failures += 1
+                self.fail_reason = frozen.user_attrs["fail_reason"]
+                raise kt.errors.FailedTrialError(self.fail_reason)
+            return {OBJECTIVE: float(max(frozen.intermediate_values.values()))}
+
+        def on_trial_end(self, trial):
+            if trial.status == "FAILED" and self.fail_reason:
+                trial.message = self.fail_reason        # KerasTuner shows the message: the reason, not our traceback
+            self.fail_reason = None
+            super().on_trial_end(trial)
+
+    return HpsearchTuner
+
+
+def _summary_line(number: int, frozen) -> str:
+    label = f"trial {number}" + (" (baseline)" if frozen.user_attrs.get("is_baseline") else "")
+    epochs = frozen.user_attrs.get("epochs_run")
+    if frozen.state == TrialState.COMPLETE:
+        return f"{label}: val accuracy {frozen.value:.2%} ({epochs} epochs)"
+    if frozen.state == TrialState.PRUNED:
+        return f"{label}: stopped at its Hyperband budget of {epochs} epochs, val accuracy {frozen.value:.2%}"
+    return f"{label}: failed — {frozen.user_attrs.get('fail_reason')}"
+
+
+# --- the study ---------------------------------------------------------------------------------------------
+
+def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study_name: str, trials: int,
+                 tuner: str = "hyperband", seed: int = 42, out_dir: str | Path = "studies", profile: str | None = None,
+                 factor: int = 3, console=None) -> optuna.Study:
+    """Run (or resume) a KerasTuner study until the Optuna study holds `trials` finished (COMPLETE + PRUNED)
+    trials, trial 0 being the baseline. `storage`: an Optuna storage, URL or journal path (None: the default
+    journal file under `out_dir`). KerasTuner's own state is in out_dir/keras_tuner/<study_name>/.
+    Returns the Optuna study."""
+    if tuner not in TUNERS:
+        raise HpsearchError(f"unknown tuner {tuner!r}; choose one of: {', '.join(TUNERS)}")
+    if trials < 1:
+        raise HpsearchError(f"--trials must be at least 1 (got {trials})")
+    if factor < 2:
+        raise HpsearchError(f"the Hyperband factor must be at least 2 (got {factor})")
+    storage = open_storage(storage, study_name=study_name, out_dir=out_dir)
+    study = _open_study(spec, storage, study_name, base_config, profile, tuner, factor, seed)
+    if not any(t.user_attrs.get("is_baseline") for t in _finished(study)):
+        baseline = run_one(spec, data, base_config, {}, None, is_baseline=True)
+        study.add_trial(baseline)
+        if console is not None:
+            console.print(_summary_line(len(study.trials) - 1, baseline), highlight=False)
+        if baseline.state != TrialState.COMPLETE:
+            raise HpsearchError(f"the baseline (trial 0) failed: {baseline.user_attrs.get('fail_reason')}; "
+                                f"the study needs it as its reference")
+    if len(_finished(study)) >= trials:
+        return study
+
+    import keras_tuner as kt
+
+    # KerasTuner treats seed 0 as "no seed" (a random one): shift by one so every --seed is reproducible
+    options = dict(objective=kt.Objective(OBJECTIVE, "max"), seed=seed + 1, hyperparameters=hyperparameters(spec),
+                   directory=str(Path(out_dir) / "keras_tuner"), project_name=file_name(study_name), overwrite=False,
+                   max_consecutive_failed_trials=trials + 2)    # our own rule (pre_create_trial) stops first
+    if tuner == "hyperband":
+        options.update(max_epochs=base_config.epochs, factor=factor, hyperband_iterations=None)
+    else:
+        options.update(max_trials=trials)     # reset before each trial by pre_create_trial
+    search = _tuner_class(tuner)(spec=spec, data=data, base_config=base_config, study=study, trials=trials,
+                                 console=console, **options)
+    with _quiet_failed_trials():
+        search.search()
+    return study
+
+
+@contextlib.contextmanager
+def _quiet_failed_trials() -> Iterator[None]:
+    """KerasTuner prints the traceback of every failed trial while its (private) DEBUG flag is on; a diverged
+    trial is an expected result here, reported by its one-line reason instead."""
+    from keras_tuner.src import config as kt_config
+
+    previous = getattr(kt_config, "DEBUG", False)
+    kt_config.DEBUG = False
+    try:
+        yield
+    finally:
+        kt_config.DEBUG = previous
+
+
+def _finished(study: optuna.Study) -> list:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def _open_study(spec: StudySpec, storage, study_name: str, base: TrainConfig, profile: str | None,
+                tuner: str, factor: int, seed: int) -> optuna.Study:
+    """The study, created with the shared schema's user attrs, or loaded after checking it is the same search."""
+    pruner = {"name": "Hyperband (keras-tuner)", "factor": factor, "max_epochs": base.epochs} \
+        if tuner == "hyperband" else None
+    attrs = {"spec_path": spec.path, "spec_text": spec.text, "description": spec.description, "profile": profile,
+             "objectives": [OBJECTIVE], "directions": ["maximize"], "pruner": pruner,
+             "max_epochs": max_epochs(spec, base), "versions": versions(),
+             "engine": ENGINE, "base_config": jsonable(base.to_dict()), "sampler": {"name": f"keras-tuner {tuner}", "seed": seed}}
+    return open_or_create(storage, study_name, attrs, spec)

@@ -1,0 +1,116 @@
+"""The reports in a real browser: headless Debian Chromium, driven by Playwright (no browser download).
+
+Fails on any console error, page error or failed request; checks every figure drew (plotly's SVG);
+saves a full-page screenshot of each page to $HPSEARCH_SCREENSHOT_DIR (default: pytest's tmp dir), and
+study-report-top.png (headline to learning curves: docs/report-example.png is that image).
+
+    HPSEARCH_SCREENSHOT_DIR=shots python -m pytest tests/report/test_browser.py -m browser
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hpsearch.report import write_run_report, write_study_reports
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    folder = Path(os.environ.get("HPSEARCH_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_page(browser, page_path: Path):
+    """Load a report; return (page, problems): console errors, page errors, dialogs, failed or off-file requests."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url} {req.failure}"))
+    page.on("request", lambda req: None if req.url.startswith(("file:", "data:", "blob:", "about:"))
+            else problems.append(f"network request: {req.url}"))
+    page.goto(page_path.resolve().as_uri(), wait_until="load")
+    page.wait_for_selector("html[data-figures-drawn]", timeout=60_000)
+    return page, problems
+
+
+def check_figures(page) -> int:
+    """Every figure div holds a drawn plotly plot (its .main-svg); returns how many figures."""
+    figures = page.locator("div.figure").count()
+    drawn = page.evaluate("document.documentElement.getAttribute('data-figures-drawn')")
+    assert int(drawn) == figures > 0
+    with_svg = page.evaluate("Array.from(document.querySelectorAll('div.figure'))"
+                             ".filter(d => d.querySelector('svg.main-svg')).length")
+    assert with_svg == figures
+    assert page.locator("div.figure > .plot-container svg.main-svg").count() >= figures
+    return figures
+
+
+def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
+    study = make_study("cpu-demo")
+    report = write_study_reports(study, "cpu-demo", tmp_path / "reports")
+    page, problems = open_page(browser, report)
+    figures = check_figures(page)
+    assert figures == 5  # history, curves, importances, parallel coordinates, slices
+    assert "beat the baseline" in page.locator("#headline").inner_text()
+    page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
+    curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves
+    page.screenshot(path=str(screenshot_dir / "study-report-top.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1280, "height": curves["y"] + curves["height"] + 60})
+    page.close()
+    assert problems == []
+
+
+def test_multi_objective_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
+    study = make_study("cpu-pareto", objectives=2)
+    report = write_study_reports(study, "cpu-pareto", tmp_path / "reports")
+    page, problems = open_page(browser, report)
+    assert check_figures(page) == 6  # ... and the Pareto front
+    page.screenshot(path=str(screenshot_dir / "study-report-pareto.png"), full_page=True)
+    page.close()
+    assert problems == []
+
+
+def test_hostile_study_name_shows_as_text(browser, make_study, tmp_path):
+    name = "<script>alert(1)</script>"
+    report = write_study_reports(make_study(name), name, tmp_path / "reports")
+    page, problems = open_page(browser, report)
+    assert page.locator("h1").inner_text() == name
+    assert page.locator("main script").count() == 0
+    page.close()
+    assert problems == []  # an alert() would be a dialog here
+
+
+def test_run_report_renders(browser, run_dir, screenshot_dir):
+    report = write_run_report(run_dir)
+    page, problems = open_page(browser, report)
+    assert check_figures(page) == 6  # loss, accuracy, lr, test plain vs TTA, per-class, confusion
+    assert "78.30%" in page.locator("#headline").inner_text()
+    page.screenshot(path=str(screenshot_dir / "run-report.png"), full_page=True)
+    page.close()
+    assert problems == []

@@ -1,0 +1,51 @@
+"""Console output: tables people read at the end of a run or a study, and the live study progress."""
+import io
+
+import optuna
+from optuna.trial import TrialState, create_trial
+from rich.console import Console
+
+from hpsearch.report import tables
+from hpsearch.report.console import StudyProgress, run_table, trials_table
+
+from report_fakes import build_metrics
+
+
+def render(renderable) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_run_table_shows_the_headline_numbers():
+    text = render(run_table(build_metrics()))
+    assert "baseline-cpu" in text and "78.30%" in text and "77.10%" in text and "455" in text
+
+
+def test_trials_table_top_n_and_the_baseline(make_study):
+    study = make_study("cpu-demo")
+    frame = tables.trials_frame(study)
+    text = render(trials_table(frame, top=2))
+    best = tables.top_trials(frame, study, 2)["number"].tolist()
+    rows = [line for line in text.splitlines() if "%" in line and "│" in line]
+    assert len(rows) == 3  # the two best, then the baseline (it ranks lower)
+    assert rows[0].split("│")[1].strip() == str(best[0])
+    assert "the baseline" in rows[-1]
+
+
+def test_stored_strings_are_not_rich_markup():
+    study = optuna.create_study()
+    dist = {"optimizer": optuna.distributions.CategoricalDistribution(["[red]adam[/red]"])}
+    study.add_trial(create_trial(value=0.5, params={"optimizer": "[red]adam[/red]"}, distributions=dist))
+    assert "[red]adam[/red]" in render(trials_table(tables.trials_frame(study)))
+
+
+def test_progress_counts_best_and_pruned():
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    with StudyProgress(3, max_epochs=5, console=console) as progress:
+        progress.start_trial(0)
+        progress.epoch(1, {"val_accuracy": 0.4})
+        progress(None, create_trial(value=0.7))
+        progress(None, create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.2}))
+        progress.finish_trial("COMPLETE", 0.65)
+    assert (progress.finished, progress.pruned, progress.best) == (3, 1, 0.7)

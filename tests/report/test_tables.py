@@ -1,0 +1,129 @@
+"""The study as tables: one row per trial in the schema's terms, honest pruning savings, the best trial."""
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from hpsearch.report import tables
+
+from report_fakes import FAIL_REASON, MAX_EPOCHS, SPACE
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study("cpu-demo")
+
+
+def test_one_row_per_trial_with_every_param(study):
+    frame = tables.trials_frame(study)
+    assert len(frame) == len(study.trials)
+    assert list(frame.columns[:len(tables.TRIAL_COLUMNS)]) == list(tables.TRIAL_COLUMNS)
+    assert {c for c in frame.columns if c.startswith("param_")} == {f"param_{p}" for p in SPACE}
+    assert frame["number"].tolist() == [t.number for t in study.trials]
+    assert frame["is_baseline"].tolist() == [t.user_attrs["is_baseline"] for t in study.trials]
+
+
+def test_rows_say_how_each_trial_ended(study):
+    frame = tables.trials_frame(study).set_index("number")
+    for trial in study.trials:
+        row = frame.loc[trial.number]
+        assert row["state"] == trial.state.name
+        assert row["epochs_run"] == len(trial.intermediate_values)
+        if trial.state == TrialState.PRUNED:
+            assert row["pruned_at"] == row["epochs_run"] < MAX_EPOCHS
+        else:
+            assert row["pruned_at"] is pd_na()
+        if trial.state == TrialState.COMPLETE:
+            assert row["val_accuracy"] == trial.value
+        else:  # how far it got before it stopped
+            assert row["val_accuracy"] == max(trial.intermediate_values.values())
+    failed = frame[frame["state"] == "FAIL"]
+    assert failed["fail_reason"].tolist() == [FAIL_REASON]
+    assert (frame["state"] == "RUNNING").sum() == 1
+
+
+def pd_na():
+    import pandas as pd
+    return pd.NA
+
+
+def test_the_baseline_row_shows_its_config_values(study):
+    frame = tables.trials_frame(study)
+    base = frame[frame["is_baseline"]].iloc[0]
+    assert study.trials[0].params == {}
+    assert base["param_batch_size"] == 128 and base["param_lr_schedule"] == "step"
+
+
+def test_pruning_savings_count_only_what_pruning_skipped(study):
+    frame = tables.trials_frame(study)
+    saved = tables.pruning_savings(study, frame)
+    pruned = frame[frame["state"] == "PRUNED"]
+    complete = frame[frame["state"] == "COMPLETE"]
+    assert saved["pruned_trials"] == len(pruned) > 0
+    assert saved["epochs_saved"] == sum(MAX_EPOCHS - e for e in pruned["epochs_run"])
+    assert saved["epochs_full"] == complete["epochs_run"].sum() + len(pruned) * MAX_EPOCHS
+    assert 0 < saved["fraction_saved"] < 1
+
+
+def test_headline_compares_best_with_baseline(study):
+    head = tables.headline(study)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert head["best_val_accuracy"] == max(t.value for t in complete)
+    assert head["baseline_val_accuracy"] == study.trials[0].value
+    assert head["difference"] == pytest.approx(head["best_val_accuracy"] - head["baseline_val_accuracy"])
+    assert head["confirm"]["p_value"] < 0.05
+
+
+def test_best_params_are_config_overrides_against_the_baseline(study):
+    best = tables.best_params(study)
+    trial = study.trials[best["trial"]]
+    assert best["sampled"] == trial.params
+    assert best["params"] and set(best["params"]) <= set(trial.user_attrs["config"])
+    base_config = study.trials[0].user_attrs["config"]
+    assert all(base_config[k] != v for k, v in best["params"].items())
+
+
+def test_top_trials_are_complete_and_sorted(study):
+    frame = tables.trials_frame(study)
+    top = tables.top_trials(frame, study, 3)
+    assert len(top) == 3 and set(top["state"]) == {"COMPLETE"}
+    assert top["val_accuracy"].is_monotonic_decreasing
+
+
+def test_a_study_with_only_a_running_trial():
+    study = optuna.create_study(study_name="just-started", directions=["maximize"])
+    study.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True},
+                                 intermediate_values={1: 0.3}))
+    frame = tables.trials_frame(study)
+    assert frame["state"].tolist() == ["RUNNING"] and frame["val_accuracy"].tolist() == [0.3]
+    assert tables.best_trial(study) is None
+    assert tables.best_params(study)["trial"] is None
+    assert tables.summary_frame(study, frame).set_index("metric").loc["trials_running", "value"] == 1
+
+
+def test_a_study_without_user_attrs_reads_from_intermediate_values():
+    """Any Optuna study: objective names, epochs run and pruned-at come from what Optuna itself stored."""
+    study = optuna.create_study(study_name="plain")
+    study.add_trial(create_trial(value=0.8, intermediate_values={1: 0.5, 2: 0.8}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.2}))
+    frame = tables.trials_frame(study)
+    assert tables.objectives(study) == ["val_accuracy"]
+    assert frame["epochs_run"].tolist() == [2, 1]
+    assert frame["pruned_at"].tolist()[1] == 1
+
+
+def test_multi_objective_columns_and_pareto_front(make_study):
+    study = make_study("pareto", objectives=2)
+    frame = tables.trials_frame(study)
+    assert "train_seconds" in frame.columns
+    best = tables.best_params(study)
+    front = {t.number for t in study.best_trials}
+    assert {p["trial"] for p in best["pareto_front"]} == front
+    assert all(set(p["values"]) == {"val_accuracy", "train_seconds"} for p in best["pareto_front"])
+
+
+def test_summary_has_one_value_per_metric(study):
+    summary = tables.summary_frame(study).set_index("metric")["value"]
+    assert summary.index.is_unique
+    assert summary["trials"] == len(study.trials)
+    assert summary["best_trial"] == tables.best_trial(study).number
+    assert summary["confirm_seeds"] == 5

@@ -1,0 +1,213 @@
+"""write_study_reports / write_run_report: the files, one self-contained page, escaping, safe paths."""
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from hpsearch.errors import HpsearchError
+from hpsearch.report import safe_name, tables, write_run_report, write_study_reports
+
+from report_fakes import XSS
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text inside each <script>."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.scripts, self._in_script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append((dict(attrs), ""))
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+
+def parse(page: Path) -> Tags:
+    tags = Tags()
+    tags.feed(page.read_text(encoding="utf-8"))
+    return tags
+
+
+def test_writes_the_four_files(make_study, tmp_path):
+    study = make_study("cpu-demo")
+    page = write_study_reports(study, "cpu-demo", tmp_path)
+    folder = tmp_path / "cpu-demo"
+    assert page == folder / "report.html"
+    assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html"}
+    trials = pd.read_csv(folder / "trials.csv")
+    assert list(trials.columns) == list(tables.trials_frame(study).columns)
+    assert trials["number"].tolist() == [t.number for t in study.trials]
+    summary = pd.read_csv(folder / "summary.csv")
+    assert list(summary.columns) == ["metric", "value"]
+    best = json.loads((folder / "best_params.json").read_text())
+    assert best["trial"] == tables.best_trial(study).number and best["params"]
+
+
+def test_page_is_self_contained(make_study, tmp_path):
+    page = write_study_reports(make_study("cpu-demo"), "cpu-demo", tmp_path)
+    tags = parse(page)
+    for tag, attrs in tags.tags:
+        for key in ("src", "href", "data"):
+            assert not re.match(r"\s*(https?:)?//", attrs.get(key) or ""), (tag, attrs)
+    assert not [t for t, a in tags.tags if t in ("link", "iframe", "img", "object", "embed")]
+    code = [text for attrs, text in tags.scripts if attrs.get("type") != "application/json"]
+    assert len(code) == 2  # plotly.js once, then the few lines that draw the figures
+    assert sum("plotly.js v" in text for text in code) == 1
+    assert page.read_text().count("plotly.js v") == 1
+
+
+def test_every_figure_has_its_data(make_study, tmp_path):
+    page = write_study_reports(make_study("cpu-demo"), "cpu-demo", tmp_path)
+    tags = parse(page)
+    figure_ids = [a["id"] for t, a in tags.tags if t == "div" and "figure" in (a.get("class") or "").split()]
+    data = {attrs["data-target"]: json.loads(text) for attrs, text in tags.scripts
+            if attrs.get("type") == "application/json"}
+    assert figure_ids and sorted(figure_ids) == sorted(data)
+    assert all(fig["data"] for fig in data.values())
+
+
+def test_stored_strings_are_escaped(make_study, tmp_path):
+    page = write_study_reports(make_study(XSS), XSS, tmp_path)
+    text = page.read_text()
+    assert XSS not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<img" not in text and "&lt;img src=x onerror=" in text  # the fail_reason, as text
+    assert "<b>tag</b>" not in text  # the spec's TOML text, as text
+    tags = parse(page)
+    assert len(tags.scripts) == 2 + len([a for a, _ in tags.scripts if a.get("type") == "application/json"])
+
+
+def test_figure_json_cannot_close_its_script(make_study, tmp_path):
+    study = make_study("cpu-demo")
+    study.set_user_attr("objectives", ["val_accuracy"])
+    trial = create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "</script><script>alert(3)</script>"},
+                         intermediate_values={1: 0.5})
+    study.add_trial(trial)
+    text = write_study_reports(study, "cpu-demo", tmp_path).read_text()
+    assert "alert(3)</script>" not in text
+
+
+@pytest.mark.parametrize("name", ["../../etc", "<script>alert(1)</script>", "..", ".", "a/b\\c", "/abs/path", ""])
+def test_study_names_never_leave_out_dir(make_study, tmp_path, name):
+    out = tmp_path / "reports"
+    page = write_study_reports(make_study(name), name, out)
+    assert page.resolve().parent.parent == out.resolve()
+    assert not page.parent.name.startswith(".")
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+
+
+def test_distinct_names_get_distinct_folders():
+    names = ["a/b", "a_b", "a:b", "../a_b", "<a_b>"]
+    assert len({safe_name(n) for n in names}) == len(names)
+    assert safe_name("cpu-demo") == "cpu-demo"
+
+
+def test_reads_a_journal_and_leaves_it_unchanged(journal_study, tmp_path):
+    path, name = journal_study
+    before = Path(path).read_bytes()
+    page = write_study_reports(path, name, tmp_path / "reports")
+    assert page.is_file()
+    assert Path(path).read_bytes() == before
+
+
+def test_missing_study_lists_the_studies_there(journal_study, tmp_path):
+    path, _ = journal_study
+    with pytest.raises(HpsearchError, match=r"no study named 'nope'.*'cpu-demo'"):
+        write_study_reports(path, "nope", tmp_path)
+
+
+def test_missing_journal_file_is_an_error_not_a_new_file(tmp_path):
+    missing = tmp_path / "studies" / "none.journal"
+    with pytest.raises(HpsearchError, match="does not exist"):
+        write_study_reports(str(missing), "none", tmp_path)
+    assert not missing.exists()
+
+
+def test_sqlite_storage(make_study, tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    make_study("db-study", storage=url)
+    page = write_study_reports(url, "db-study", tmp_path / "reports")
+    assert "db-study" in page.read_text()
+
+
+def test_running_and_interrupted_studies(tmp_path):
+    """Only a RUNNING trial, or a baseline and a FAIL: the page says so instead of breaking."""
+    study = optuna.create_study(study_name="early")
+    study.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True},
+                                 intermediate_values={1: 0.31}))
+    text = write_study_reports(study, "early", tmp_path).read_text()
+    assert "No trial has completed yet" in text
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "interrupted"}))
+    text = write_study_reports(study, "early", tmp_path).read_text()
+    assert "interrupted" in text and "still running" in text
+
+
+def test_multi_objective_page_has_the_pareto_front(make_study, tmp_path):
+    study = make_study("pareto", objectives=2)
+    text = write_study_reports(study, "pareto", tmp_path).read_text()
+    match = re.search(r"<h3>Pareto front</h3>.*?<div class=\"figure\" id=\"(fig-\d+)\">", text, re.S)
+    assert match and f'data-target="{match.group(1)}"' in text
+
+
+def test_headline_comes_first(make_study, tmp_path):
+    text = write_study_reports(make_study("cpu-demo"), "cpu-demo", tmp_path).read_text()
+    order = [text.index(s) for s in ('id="headline"', "<h2>Top trials</h2>", "<h2>Evidence</h2>",
+                                     "<h2>Compute saved by pruning</h2>", "<h3>Spec</h3>", "<h3>Profile</h3>",
+                                     "<h3>Versions</h3>")]
+    assert order == sorted(order)
+    head = text[text.index('id="headline"'):text.index("<h2>Top trials</h2>")]
+    assert "beat the baseline" in head and "p = 2.0e-05" in head and ">yes<" in head
+
+
+def test_no_trial_beat_the_baseline(tmp_path):
+    study = optuna.create_study(study_name="flat", direction="maximize")
+    study.add_trial(create_trial(value=0.8, user_attrs={"is_baseline": True}, intermediate_values={1: 0.8}))
+    study.add_trial(create_trial(value=0.7, intermediate_values={1: 0.7}))
+    text = write_study_reports(study, "flat", tmp_path).read_text()
+    assert "No trial beat the baseline" in text
+
+
+def test_run_report(run_dir):
+    page = write_run_report(run_dir)
+    assert page == run_dir / "report.html"
+    text = page.read_text()
+    assert "78.30%" in text and "77.10%" in text and "CPU (2 cores, XLA)" in text
+    assert len(re.findall(r'<div class="figure" id=', text)) == 6
+
+
+def test_run_report_without_test_metrics(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_accuracy_tta", "test_per_class_accuracy", "test_confusion"):
+        metrics[key] = None
+    metrics["name"] = XSS
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    text = write_run_report(run_dir).read_text()
+    assert "stored no test accuracy" in text and XSS not in text
+
+
+def test_run_report_needs_metrics(tmp_path):
+    with pytest.raises(HpsearchError, match="no metrics.json"):
+        write_run_report(tmp_path)
+
+
+@pytest.mark.parametrize("p_value, says", [(0.4, "not significant"), (None, "too few runs"), (0.001, "is real")])
+def test_confirm_verdicts(make_study, tmp_path, p_value, says):
+    study = make_study("cpu-demo")
+    study.set_user_attr("confirm", dict(study.user_attrs["confirm"], p_value=p_value))
+    head = write_study_reports(study, "cpu-demo", tmp_path).read_text().split("<h2>Top trials</h2>")[0]
+    assert says in head
