@@ -3,7 +3,6 @@ write its run folder: metrics.json, history.csv, best.keras and report.html."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,18 +12,13 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.result import RunResult
+from hpsearch.report import safe_name, write_run_report
 from hpsearch.versions import versions
 
 
 def run_name(config: TrainConfig, profile: str) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"baseline-{profile}-seed{config.seed}-{stamp}"
-
-
-def safe_name(name: str) -> str:
-    """A folder name that stays inside its parent: letters, digits, '.', '_' and '-' only."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
-    return cleaned[:120]
 
 
 def run_baseline(config: TrainConfig, data: Cifar10, out_dir: str | Path, name: str | None = None,
@@ -44,6 +38,4 @@ def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
                "versions": versions(), **result.to_dict()}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     pd.DataFrame(result.epochs).to_csv(run_dir / "history.csv", index=False)
-    from hpsearch.report import write_run_report
-
     write_run_report(run_dir)

@@ -69,14 +69,12 @@ class PlateauScale(keras.callbacks.Callback):
 class ProgressLogger(keras.callbacks.Callback):
     """One rich line per epoch, LR included; after the first epoch, an ETA for the rest."""
 
-    def __init__(self, console, epochs: int):
+    def __init__(self, console, epochs: int, recorder: EpochRecorder):
         super().__init__()
-        self.console, self.total, self.recorder = console, epochs, None
+        self.console, self.total, self.recorder = console, epochs, recorder
 
     def on_epoch_end(self, epoch, logs=None):
-        row = self.recorder.epochs[-1] if self.recorder and self.recorder.epochs else None
-        if row is None:
-            return
+        row = self.recorder.epochs[-1]             # the recorder runs first (train.py's callback order)
         eta = ""
         if epoch == 0 and self.total > 1:
             # the first epoch includes compilation, so this is an upper bound

@@ -166,7 +166,18 @@ def _type_problems(c: TrainConfig) -> list[str]:
         allowed = (tuple,) if base == "tuple" else _TYPES[base]
         if not isinstance(value, allowed) or (isinstance(value, bool) and base != "bool"):
             problems.append(f"{f.name} must be {annotation} (got {value!r})")
+        elif base == "tuple" and not all(_item_ok(f.name, item) for item in value):
+            problems.append(f"{f.name} must be {annotation} (got {value!r})")
     return problems
+
+
+def _item_ok(name: str, item: Any) -> bool:
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    if name == "tta_shifts":
+        return isinstance(item, tuple) and len(item) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                  for x in item)
+    return number(item)
 
 
 def validate(c: TrainConfig) -> None:

@@ -17,7 +17,8 @@ class RunResult:
     epochs: list[dict[str, float]]                # one dict per epoch run, keys EPOCH_KEYS (epoch counts from 1)
     val_accuracy: float                           # best validation accuracy over the epochs (the search objective)
     train_seconds: float                          # wall time of fit(), compilation included
-    images_per_second: float                      # training images per second over the epochs after the first
+    images_per_second: float                      # training images / s over the epochs after the first (which
+                                                  # compiles), validation included
     test_accuracy: float | None = None            # filled by the final evaluation only; searches never touch test
     test_accuracy_tta: float | None = None
     test_per_class_accuracy: list[float] | None = None

@@ -64,9 +64,7 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
         model_path = str(Path(out_dir) / "best.keras")
         callbacks.append(keras.callbacks.ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True))
     if verbose:
-        logger = ProgressLogger(console or Console(), config.epochs)
-        logger.recorder = recorder
-        callbacks.append(logger)
+        callbacks.append(ProgressLogger(console or Console(), config.epochs, recorder))
 
     start = time.perf_counter()
     model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=0, shuffle=False)

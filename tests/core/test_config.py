@@ -29,6 +29,8 @@ def test_invalid_values_are_rejected_with_the_field_name(changes, field):
 @pytest.mark.parametrize("changes, field", [
     ({"epochs": "3"}, "epochs"), ({"label_smoothing": "0.1"}, "label_smoothing"), ({"lookahead": 1}, "lookahead"),
     ({"train_size": 2.5}, "train_size"), ({"epochs": True}, "epochs"), ({"widths": 128}, "widths"),
+    ({"lr_values": ["a", "b", "c"]}, "lr_values"), ({"tta_shifts": [[0, "x"]]}, "tta_shifts"),
+    ({"widths": [8.5, 16, 16]}, "widths"),
 ])
 def test_wrong_types_are_rejected_with_the_field_name(changes, field):
     with pytest.raises(ConfigError, match=f"{field} must be"):
