@@ -13,9 +13,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "
 
     names = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
     parser.add_argument("--profile", default=default_profile, help=f"run size (default {default_profile}). {names}")
+    add_data_dir_argument(parser)
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
                         "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
+
+
+def reports_dir(out: str | None) -> Path:
+    """Where a study's reports go: reports/, or OUT/reports/ when the study ran with --out OUT."""
+    return Path(out) / "reports" if out else Path("reports")
 
 
 def _at_least(convert, minimum, what: str):

@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hpsearch.commands.common import positive_int
+from hpsearch.commands.common import add_data_dir_argument, positive_int, reports_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=positive_int, default=3,
                         help="runs per configuration, seeds base+0 .. base+N-1 (default 3; the t-test needs >= 2)")
     parser.add_argument("--trial", type=int, help="confirm this trial number instead of the best one")
-    parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
-                        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
+    add_data_dir_argument(parser)
     parser.add_argument("--out", help="the --out the study used (default studies/ for the journal file); reports go "
                         "to reports/<study>/, or OUT/reports/<study>/ when --out is given")
 
@@ -38,6 +36,5 @@ def run(args) -> int:
     from hpsearch.core.data import load_cifar10
 
     data = load_cifar10(args.data_dir)
-    reports = Path(args.out) / "reports" if args.out else Path("reports")
-    run_confirm(study, data, seeds=args.seeds, trial=args.trial, out_dir=reports, console=console)
+    run_confirm(study, data, seeds=args.seeds, trial=args.trial, out_dir=reports_dir(args.out), console=console)
     return 0

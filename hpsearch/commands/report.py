@@ -37,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from hpsearch.report.tables import trials_frame
 
     storage = args.storage or default_storage(args.study_name)
-    page = write_study_reports(storage, args.study_name, args.out)
+    study = load_study(storage, args.study_name)
+    page = write_study_reports(storage, args.study_name, args.out, study=study)
     console = Console()
-    console.print(trials_table(trials_frame(load_study(storage, args.study_name))))
+    console.print(trials_table(trials_frame(study)))
     console.print(f"Reports written to [bold]{escape(str(page.parent))}[/bold]: trials.csv, summary.csv, "
                   "best_params.json, report.html", highlight=False, soft_wrap=True)
     console.print(f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}", markup=False,

@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hpsearch.commands.common import non_negative, non_negative_int, positive_int
+from hpsearch.commands.common import (add_data_dir_argument, non_negative, non_negative_int, positive_int,
+                                      reports_dir)
 from hpsearch.errors import HpsearchError
 
 
@@ -23,8 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the study's total of finished (complete + pruned) trials; re-running resumes "
                              "up to it, failed trials are retried (default 20)")
     parser.add_argument("--profile", default="full", help=f"run size of every trial (default full). {profiles}")
-    parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
-                        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
+    add_data_dir_argument(parser)
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
                         "OUT/<study-name>.journal, safe for several processes on one machine)")
@@ -87,7 +86,7 @@ def run(args) -> int:
         console.print(f"interrupted: finished trials are kept in {where}; run the same command again to resume")
         raise
     _print_top_trials(console, study)
-    _write_reports(console, args, name, where)
+    _write_reports(console, args, name, where, study)
     return 0
 
 
@@ -128,9 +127,9 @@ def _print_top_trials(console, study) -> None:
     console.print(trials_table(trials_frame(study), top=10))
 
 
-def _write_reports(console, args, name: str, where: str) -> None:
+def _write_reports(console, args, name: str, where: str, study) -> None:
     from hpsearch.report import write_study_reports
 
-    storage = args.storage or where
-    page = write_study_reports(storage, name, Path(args.out) / "reports" if args.out else Path("reports"))
+    storage = args.storage or where              # how the page names the storage (its password masked)
+    page = write_study_reports(storage, name, reports_dir(args.out), study=study)
     console.print(f"wrote {page.parent}/ (trials.csv, summary.csv, best_params.json, report.html)")

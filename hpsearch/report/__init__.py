@@ -45,14 +45,16 @@ def write_run_report(run_dir: str | Path) -> Path:
     return page
 
 
-def write_study_reports(storage: Any, study_name: str, out_dir: str | Path = "reports") -> Path:
+def write_study_reports(storage: Any, study_name: str, out_dir: str | Path = "reports",
+                        study: optuna.Study | None = None) -> Path:
     """Write trials.csv, summary.csv, best_params.json and report.html for a stored study.
 
-    They go to out_dir/<safe_name(study_name)>/; returns the path of report.html.
+    They go to out_dir/<safe_name(study_name)>/; returns the path of report.html. `study`: the study
+    already loaded from `storage` by the caller, so it is not read twice.
     """
     from hpsearch.report import html, tables
 
-    study = load_study(storage, study_name)
+    study = study or load_study(storage, study_name)
     folder = report_dir(out_dir, study_name)
     folder.mkdir(parents=True, exist_ok=True)
     frame = tables.trials_frame(study)
