@@ -12,7 +12,8 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.result import RunResult
-from hpsearch.report import safe_name, write_run_report
+from hpsearch.record.paths import run_dir as run_folder
+from hpsearch.report import write_run_report
 from hpsearch.versions import versions
 
 
@@ -21,11 +22,11 @@ def run_name(config: TrainConfig, profile: str) -> str:
     return f"baseline-{profile}-seed{config.seed}-{stamp}"
 
 
-def run_baseline(config: TrainConfig, data: Cifar10, out_dir: str | Path, name: str | None = None,
+def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name: str | None = None,
                  profile: str = "custom", verbose: bool = True, console=None) -> tuple[RunResult, Path]:
     from hpsearch.core.train import train
 
-    run_dir = Path(out_dir) / safe_name(name or run_name(config, profile))
+    run_dir = run_folder(out, name or run_name(config, profile))
     run_dir.mkdir(parents=True, exist_ok=True)
     result = train(config, data, out_dir=run_dir, verbose=verbose, console=console)
     evaluate_test(result, data)

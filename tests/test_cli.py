@@ -17,7 +17,7 @@ def test_baseline_writes_the_run_folder(cifar_dir, tmp_path):
     code = main(["baseline", "--profile", "smoke", "--data-dir", str(cifar_dir), "--out", str(tmp_path),
                  "--name", "run1", "--epochs", "2"])
     assert code == 0
-    run = tmp_path / "run1"
+    run = tmp_path / "reports" / "run1"
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("config", "device", "epochs", "val_accuracy", "test_accuracy", "test_accuracy_tta",
                 "train_seconds", "images_per_second", "versions"):
@@ -34,7 +34,7 @@ def test_params_file_overrides_the_baseline(cifar_dir, tmp_path):
     params.write_text(json.dumps({"params": {"label_smoothing": 0.2, "optimizer": "adamw", "weight_decay": 1e-4}}))
     assert main(["baseline", "--profile", "smoke", "--data-dir", str(cifar_dir), "--out", str(tmp_path),
                  "--name", "tuned", "--epochs", "1", "--params", str(params)]) == 0
-    config = json.loads((tmp_path / "tuned" / "metrics.json").read_text())["config"]
+    config = json.loads((tmp_path / "reports" / "tuned" / "metrics.json").read_text())["config"]
     assert config["label_smoothing"] == 0.2 and config["optimizer"] == "adamw"
 
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from hpsearch.commands.common import add_data_arguments, positive_int, read_params, warn_if_slow
+from hpsearch.commands.common import add_data_arguments, add_out_argument, positive_int, read_params, warn_if_slow
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--epochs", type=positive_int, help="override the profile's number of epochs")
-    parser.add_argument("--out", default="reports", help="parent folder of the run folder (default reports/)")
-    parser.add_argument("--name", help="run folder name (default baseline-<profile>-seed<N>-<time>)")
+    add_out_argument(parser)
+    parser.add_argument("--name", help="run folder name, OUT/reports/NAME/ (default baseline-<profile>-seed<N>-<time>)")
     parser.add_argument("--params", help="JSON file of TrainConfig overrides, e.g. a study's best_params.json")
     parser.add_argument("--summary", action="store_true", help="print the model summary and exit")
 

@@ -22,9 +22,11 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
                         "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
 
 
-def reports_dir(out: str | None) -> Path:
-    """Where a study's reports go: reports/, or OUT/reports/ when the study ran with --out OUT."""
-    return Path(out) / "reports" if out else Path("reports")
+def add_out_argument(parser: argparse.ArgumentParser) -> None:
+    """--out ROOT, the same for every command (record.paths): studies in ROOT/studies/, reports in ROOT/reports/."""
+    parser.add_argument("--out", default=".", help="output root, the same for every command (default: the current "
+                        "folder): study journals in OUT/studies/<study>.journal, study reports in "
+                        "OUT/reports/<study>/, run folders in OUT/reports/<run>/")
 
 
 def _at_least(convert, minimum, what: str):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from hpsearch.commands.common import (add_data_dir_argument, non_negative, non_negative_int, positive_int,
-                                      reports_dir)
+from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, non_negative, non_negative_int,
+                                      positive_int)
+from hpsearch.record.paths import journal_path
 from hpsearch.errors import HpsearchError
 
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_dir_argument(parser)
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
-                        "OUT/<study-name>.journal, safe for several processes on one machine)")
+                        "OUT/studies/<study-name>.journal, safe for several processes on one machine)")
     parser.add_argument("--study-name", help="default <spec>-<profile> (e.g. default-cpu); the same name and "
                         "storage on several machines make them workers of one study")
     parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
@@ -35,9 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampler seed (default 0); every trial trains with "
                         "the baseline's own seed, so trials differ only by their parameters")
     parser.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
-    parser.add_argument("--out", help="folder of the default journal storage and keras-tuner's "
-                        "state (default studies/); reports go to reports/<study>/, or OUT/reports/<study>/ "
-                        "when --out is given")
+    add_out_argument(parser)
     parser.add_argument("--objectives", default="accuracy", help="accuracy (default), or accuracy,train_seconds "
                         "for a multi-objective (Pareto) study with NSGA-II; pruning does not apply to it")
     parser.add_argument("--prune-margin", type=non_negative, default=DEFAULT_MARGIN,
@@ -67,9 +66,9 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
-    out = args.out or "studies"
-    storage = engine.open_storage(args.storage, study_name=name, out_dir=out)
-    where = engine.mask_url(args.storage) if args.storage else str(engine.journal_path(name, out))
+    out = args.out
+    storage = engine.open_storage(args.storage, study_name=name, out=out)
+    where = engine.mask_url(args.storage) if args.storage else str(journal_path(out, name))
 
     from hpsearch.core.data import load_cifar10
     data = load_cifar10(args.data_dir)
@@ -79,7 +78,7 @@ def run(args) -> int:
             study = _run_keras_tuner(args, spec, data, base, storage, name, out, console)
         else:
             study = engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                                     study_name=name, out_dir=out, seed=args.seed, timeout=args.timeout,
+                                     study_name=name, out=out, seed=args.seed, timeout=args.timeout,
                                      objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
                                      prune_warmup=args.prune_warmup, console=console)
     except KeyboardInterrupt:
@@ -117,7 +116,7 @@ def _run_keras_tuner(args, spec, data, base, storage, name, out, console):
     if args.timeout is not None:
         console.print("[yellow]--timeout is not supported by --engine keras-tuner; ignored[/]")
     return run_kt_study(spec, data, base, storage, name, args.trials, tuner=args.tuner, seed=args.seed,
-                        out_dir=out, profile=args.profile, console=console)
+                        out=out, profile=args.profile, console=console)
 
 
 def _print_top_trials(console, study) -> None:
@@ -131,5 +130,5 @@ def _write_reports(console, args, name: str, where: str, study) -> None:
     from hpsearch.report import write_study_reports
 
     storage = args.storage or where              # how the page names the storage (its password masked)
-    page = write_study_reports(storage, name, reports_dir(args.out), study=study)
+    page = write_study_reports(storage, name, args.out, study=study)
     console.print(f"wrote {page.parent}/ (trials.csv, summary.csv, best_params.json, report.html)")

@@ -31,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from hpsearch.record import trials as record
 from hpsearch.report import tables
 
 
@@ -81,12 +82,12 @@ def run_table(metrics: dict[str, Any]) -> Table:
 
 def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials") -> Table:
     """The `top` best COMPLETE trials by val accuracy (and the baseline wherever it ranks), with parameters."""
-    done = frame[frame["state"] == "COMPLETE"].dropna(subset=[tables.OBJECTIVE])
-    best = done.sort_values([tables.OBJECTIVE, "number"], ascending=[False, True]).head(top)
+    done = frame[frame["state"] == "COMPLETE"].dropna(subset=[record.OBJECTIVE])
+    best = done.sort_values([record.OBJECTIVE, "number"], ascending=[False, True]).head(top)
     baseline = done[done["is_baseline"]]
     if len(baseline) and baseline.index[0] not in best.index:
         best = pd.concat([best, baseline.head(1)])
-    base_value = baseline[tables.OBJECTIVE].iloc[0] if len(baseline) else None
+    base_value = baseline[record.OBJECTIVE].iloc[0] if len(baseline) else None
     params = [c for c in frame.columns if c.startswith(tables.PARAM_PREFIX)]
     counts = ", ".join(f"{n} {s.lower()}" for s, n in tables.state_counts(frame).items())
     table = Table(title=f"{title} ({counts})" if counts else title, title_justify="left")
@@ -94,7 +95,7 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials") 
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("parameters", overflow="fold")  # one column: wraps instead of squeezing every value
     for _, row in best.iterrows():
-        value = row[tables.OBJECTIVE]
+        value = row[record.OBJECTIVE]
         diff = f"{(value - base_value) * 100:+.2f} pts" if _num(base_value) and not row["is_baseline"] else ""
         label = str(row["number"])
         seconds = f"{row['seconds']:.0f} s" if _num(row["seconds"]) else "—"

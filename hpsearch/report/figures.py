@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.report import tables
+from hpsearch.record import trials as record
 
 TEMPLATE = "plotly_white"
 HEIGHT = 420
@@ -58,7 +58,7 @@ def with_baseline_params(study: optuna.Study) -> optuna.Study:
     values of its stored config for every parameter of the space that can hold them, so Optuna's plots
     show it as the point it is instead of leaving it out or drawing it at "None"."""
     trials = study.get_trials(deepcopy=True)
-    base = tables.baseline_trial(study)
+    base = record.baseline_trial(study)
     spaces: dict[str, Any] = {}
     for trial in trials:
         for name, dist in trial.distributions.items():
@@ -67,7 +67,7 @@ def with_baseline_params(study: optuna.Study) -> optuna.Study:
         if base is not None and trial.number == base.number and not trial.params:
             params, dists = {}, {}
             for name, dist in spaces.items():
-                value = tables.param_value(trial, name)
+                value = record.param_value(trial, name)
                 try:
                     if value is not None and dist._contains(dist.to_internal_repr(value)):  # noqa: SLF001
                         params[name], dists[name] = value, dist
@@ -90,10 +90,10 @@ def _target(study: optuna.Study) -> dict[str, Any]:
     """Optuna plot arguments that pick val accuracy. A single-objective study passes no target, so Optuna
     keeps what it draws only then (the best-so-far line of the history)."""
     if len(study.directions) == 1:
-        return {"target_name": tables.OBJECTIVE}
-    index = tables.objective_index(study)
+        return {"target_name": record.OBJECTIVE}
+    index = record.objective_index(study)
     target: Callable[[FrozenTrial], float] = lambda t: t.values[index]  # noqa: E731
-    return {"target": target, "target_name": tables.OBJECTIVE}
+    return {"target": target, "target_name": record.OBJECTIVE}
 
 
 def _completed(study: optuna.Study) -> list[FrozenTrial]:
@@ -120,8 +120,8 @@ def history_panel(study: optuna.Study) -> Panel:
         panel.note = "No completed trial yet."
         return panel
     fig = optuna.visualization.plot_optimization_history(study, **_target(study))
-    base = tables.baseline_trial(study)
-    base_value = tables.trial_value(base, tables.objective_index(study)) if base else None
+    base = record.baseline_trial(study)
+    base_value = record.trial_value(base, record.objective_index(study)) if base else None
     if base_value is not None:
         fig.add_hline(y=base_value, line=dict(color=COLORS["baseline"], dash="dash", width=1),
                       annotation_text="baseline", annotation_position="bottom right")
@@ -134,16 +134,16 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
     panel = Panel("Learning curves against the baseline",
                   "Val accuracy per epoch for every trial. Black: the baseline. Red: the best trial. "
                   "Orange crosses: where a pruned trial was stopped. Green dotted: still running.")
-    trials = [t for t in study.trials if tables.curve(t)]
+    trials = [t for t in study.trials if record.curve(t)]
     if not trials:
         panel.note = "No trial has reported an epoch yet."
         return panel
-    best = tables.best_trial(study)
+    best = record.best_trial(study)
     fig = go.Figure()
     shown: set[str] = set()
     for trial in sorted(trials, key=lambda t: (t.user_attrs.get("is_baseline", False), t == best)):
         kind = _curve_kind(trial, best)
-        x, y = zip(*tables.curve(trial))
+        x, y = zip(*record.curve(trial))
         fig.add_trace(go.Scatter(
             x=x, y=y, mode="lines+markers" if kind in ("baseline", "best") else "lines",
             name=_curve_legend(kind), legendgroup=kind, showlegend=kind not in shown,
@@ -152,7 +152,7 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
             opacity=1.0 if kind in ("baseline", "best") else 0.55,
             hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"))
         shown.add(kind)
-    ends = [(t.number, *tables.curve(t)[-1]) for t in trials if t.state == TrialState.PRUNED]
+    ends = [(t.number, *record.curve(t)[-1]) for t in trials if t.state == TrialState.PRUNED]
     if ends:
         fig.add_trace(go.Scatter(
             x=[e[1] for e in ends], y=[e[2] for e in ends], mode="markers", name="pruned here",
@@ -233,7 +233,7 @@ def slice_panel(study: optuna.Study) -> Panel:
 
 
 def pareto_panel(study: optuna.Study) -> Panel:
-    names = tables.objectives(study)
+    names = record.objectives(study)
     panel = Panel("Pareto front", f"The trade-off between {' and '.join(names)}: red points are not beaten on "
                   "every objective by any other trial.")
     if not _completed(study):

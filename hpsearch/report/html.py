@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.io as pio
 import plotly.offline
 
+from hpsearch.record import trials as record
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
 
@@ -119,14 +120,14 @@ def _status_line(study: optuna.Study, frame: pd.DataFrame) -> str:
     attrs = study.user_attrs
     parts += [f"{key}: {fmt(attrs[key])}" for key in ("engine", "profile") if attrs.get(key)]
     parts.append("objectives: " + ", ".join(f"{n} ({d.name.lower()})" for n, d in
-                                            zip(tables.objectives(study), study.directions)))
+                                            zip(record.objectives(study), study.directions)))
     return " · ".join(parts)
 
 
 def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
     base, best, diff = head["baseline_val_accuracy"], head["best_val_accuracy"], head["difference"]
     n_done = sum(t.state.name == "COMPLETE" for t in study.trials)
-    higher = tables.maximizes(study)
+    higher = record.maximizes(study)
     better = diff is not None and (diff > 0 if higher else diff < 0)
     if best is None:
         verdict, cls = "No trial has completed yet, so there is no answer yet.", ""
@@ -192,7 +193,7 @@ def _p(value: Any) -> str:
 
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
     """The TrainConfig fields the best trial changed, beside the baseline's values."""
-    base = tables.baseline_trial(study)
+    base = record.baseline_trial(study)
     base_config = (base.user_attrs.get("config") or {}) if base else {}
     rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
     columns = [{"label": "TrainConfig field", "cls": "text"}, {"label": f"best (trial {head['best_trial']})", "cls": ""},
@@ -201,11 +202,11 @@ def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str,
 
 
 def _multi_note(study: optuna.Study) -> str:
-    names = tables.objectives(study)
+    names = record.objectives(study)
     if len(names) < 2:
         return ""
     return (f"This study has {len(names)} objectives ({', '.join(names)}). The headline compares "
-            f"{tables.OBJECTIVE}; the Pareto front below shows the trade-off.")
+            f"{record.OBJECTIVE}; the Pareto front below shows the trade-off.")
 
 
 def _running_note(frame: pd.DataFrame) -> str:
@@ -223,7 +224,7 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
     if len(base_rows) and base_rows.index[0] not in top.index:
         top = pd.concat([top, base_rows.head(1)])
     param_cols = [c for c in frame.columns if c.startswith(tables.PARAM_PREFIX)]
-    extra_objectives = [c for c in tables.objectives(study) if c != tables.OBJECTIVE]
+    extra_objectives = [c for c in record.objectives(study) if c != record.OBJECTIVE]
 
     def columns(full: bool) -> list[dict[str, str]]:
         """The top table (COMPLETE trials only) leaves out state, pruned-at and the failure reason."""
@@ -235,10 +236,10 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
     def rows(part: pd.DataFrame, full: bool) -> list[dict[str, Any]]:
         out = []
         for _, r in part.iterrows():
-            diff = r[tables.OBJECTIVE] - base if _num(r[tables.OBJECTIVE]) and _num(base) else None
+            diff = r[record.OBJECTIVE] - base if _num(r[record.OBJECTIVE]) and _num(base) else None
             cells = [f"{r['number']}" + (" · baseline" if r["is_baseline"] else "")]
             cells += [r["state"]] if full else []
-            cells += [pct(r[tables.OBJECTIVE]), pts(diff) if not r["is_baseline"] else "",
+            cells += [pct(r[record.OBJECTIVE]), pts(diff) if not r["is_baseline"] else "",
                       *[fmt(r[c]) for c in extra_objectives], fmt(r["epochs_run"])]
             cells += [fmt(r["pruned_at"])] if full else []
             cells += [seconds(r["seconds"]), *[fmt(r[c]) for c in param_cols]]
@@ -272,7 +273,7 @@ def _settings(study: optuna.Study) -> dict[str, str]:
     attrs = study.user_attrs
     out = {"engine": fmt(attrs.get("engine")),
            "objectives": ", ".join(f"{n} ({d.name.lower()})" for n, d in
-                                   zip(tables.objectives(study), study.directions)),
+                                   zip(record.objectives(study), study.directions)),
            "sampler": fmt(attrs.get("sampler")) if attrs.get("sampler") else "—",
            "pruner": fmt(attrs.get("pruner")) if attrs.get("pruner") else "none",
            "max epochs": fmt(attrs.get("max_epochs"))}

@@ -1,6 +1,6 @@
-"""A stored study as tables (pandas): one row per trial, a summary, the best parameters.
+"""A stored study as tables (pandas): one row per trial, a summary.
 
-Reads only what the study stored (see the storage schema); never trains. Works while a study is still
+Reads only what the study stored (through hpsearch.record); never trains. Works while a study is still
 running or after it was interrupted: RUNNING and FAIL trials get a row like any other.
 
 `val_accuracy` in the trials table is the trial's objective value when it completed, and otherwise the
@@ -10,62 +10,17 @@ samples no parameters; its param_ columns show the values of its stored config i
 """
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
 
-OBJECTIVE = "val_accuracy"
+from hpsearch.record.trials import (OBJECTIVE, baseline_trial, best_trial, config_overrides, epochs_run, maximizes,
+                                    objective_index, objectives, param_value, pruned_at, reached_val_accuracy,
+                                    train_seconds, trial_value)
+
 TRIAL_COLUMNS = ("number", "state", "is_baseline", OBJECTIVE, "epochs_run", "pruned_at", "seconds", "fail_reason")
 PARAM_PREFIX = "param_"
-
-
-def objectives(study: optuna.Study) -> list[str]:
-    """The objective names, in the order of trial.values ("val_accuracy" when the study did not say)."""
-    names = study.user_attrs.get("objectives")
-    n = len(study.directions)
-    if isinstance(names, list) and len(names) == n:
-        return [str(x) for x in names]
-    return [OBJECTIVE] + [f"objective_{i}" for i in range(1, n)]
-
-
-def objective_index(study: optuna.Study) -> int:
-    names = objectives(study)
-    return names.index(OBJECTIVE) if OBJECTIVE in names else 0
-
-
-def maximizes(study: optuna.Study) -> bool:
-    return study.directions[objective_index(study)] == optuna.study.StudyDirection.MAXIMIZE
-
-
-def curve(trial: FrozenTrial) -> list[tuple[int, float]]:
-    """(epoch, val_accuracy) per epoch: the stored epochs, else the reported intermediate values."""
-    epochs = trial.user_attrs.get("epochs") or []
-    points = [(int(e["epoch"]), e.get("val_accuracy")) for e in epochs if isinstance(e, dict) and "epoch" in e]
-    if not points:
-        points = sorted(trial.intermediate_values.items())
-    return [(int(x), float(y)) for x, y in points if _finite(y)]
-
-
-def trial_value(trial: FrozenTrial, index: int = 0) -> float | None:
-    """Objective `index` of a COMPLETE trial, else None."""
-    if trial.state != TrialState.COMPLETE or not trial.values:
-        return None
-    value = trial.values[index]
-    return float(value) if _finite(value) else None
-
-
-def reached_val_accuracy(trial: FrozenTrial, index: int = 0) -> float | None:
-    """The objective value when complete, else the best val accuracy the trial reported."""
-    value = trial_value(trial, index)
-    if value is not None:
-        return value
-    points = [y for _, y in curve(trial)]
-    return max(points) if points else None
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -81,9 +36,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "state": trial.state.name,
             "is_baseline": bool(trial.user_attrs.get("is_baseline", False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
-            "epochs_run": _epochs_run(trial),
-            "pruned_at": _pruned_at(trial),
-            "seconds": _seconds(trial),
+            "epochs_run": epochs_run(trial),
+            "pruned_at": pruned_at(trial),
+            "seconds": train_seconds(trial),
             "fail_reason": str(trial.user_attrs.get("fail_reason") or ""),
         }
         for i, name in enumerate(names):
@@ -99,54 +54,6 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     for col in ("epochs_run", "pruned_at"):
         frame[col] = frame[col].astype("Int64")
     return frame
-
-
-def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The baseline trial: the first marked is_baseline (COMPLETE preferred, as a failed one is retried)."""
-    marked = [t for t in study.trials if t.user_attrs.get("is_baseline")]
-    return next((t for t in marked if t.state == TrialState.COMPLETE), marked[0] if marked else None)
-
-
-def param_value(trial: FrozenTrial, name: str) -> Any:
-    """A parameter's value in `trial`: sampled, else read from its stored config (the baseline samples
-    nothing: its values are the config's). width_1..3 are the entries of `widths`."""
-    if name in trial.params:
-        return trial.params[name]
-    config = trial.user_attrs.get("config") or {}
-    if name in config:
-        return config[name]
-    match = re.fullmatch(r"width_([123])", name)
-    if match and isinstance(config.get("widths"), list) and len(config["widths"]) == 3:
-        return config["widths"][int(match.group(1)) - 1]
-    return None
-
-
-def config_overrides(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    """The TrainConfig fields `trial` set differently from the baseline trial: what to pass to
-    `hpsearch baseline --params` (at any profile). Falls back to the sampled parameters when the
-    configs were not stored."""
-    base = baseline_trial(study)
-    mine = trial.user_attrs.get("config")
-    theirs = base.user_attrs.get("config") if base else None
-    if not isinstance(mine, dict) or not isinstance(theirs, dict):
-        return dict(trial.params)
-    mine, theirs = _plain(mine), _plain(theirs)
-    return {k: v for k, v in mine.items() if k in theirs and theirs[k] != v}
-
-
-def _plain(value: Any) -> Any:
-    """As stored (JSON): tuples are lists, so a config read back compares equal to one in memory."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The COMPLETE trial with the best val accuracy (the baseline included), or None."""
-    index = objective_index(study)
-    done = [t for t in study.trials if trial_value(t, index) is not None]
-    if not done:
-        return None
-    pick = max if maximizes(study) else min
-    return pick(done, key=lambda t: trial_value(t, index))
 
 
 def top_trials(frame: pd.DataFrame, study: optuna.Study, top: int = 10) -> pd.DataFrame:
@@ -218,65 +125,9 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
-def best_params(study: optuna.Study) -> dict[str, Any]:
-    """best_params.json: the best trial; "params" = its TrainConfig overrides against the baseline (the file
-    `hpsearch baseline --params` reads), "sampled" = Optuna's parameters, "config" = its full config;
-    plus the Pareto front for a multi-objective study."""
-    names = objectives(study)
-    best = best_trial(study)
-    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get("profile"), "objectives": names}
-    if best is None:
-        out.update(trial=None, params=None, note="no COMPLETE trial yet")
-    else:
-        out.update(trial=best.number, is_baseline=bool(best.user_attrs.get("is_baseline")),
-                   values=dict(zip(names, best.values)), params=config_overrides(study, best),
-                   sampled=dict(best.params), config=best.user_attrs.get("config"))
-    if len(study.directions) > 1:
-        out["pareto_front"] = [{"trial": t.number, "values": dict(zip(names, t.values)),
-                                "params": config_overrides(study, t), "sampled": dict(t.params)}
-                               for t in _pareto_trials(study)]
-    return out
-
-
-def _pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    try:
-        return sorted(study.best_trials, key=lambda t: t.number)
-    except (ValueError, RuntimeError):
-        return []
-
-
-def _epochs_run(trial: FrozenTrial) -> int | None:
-    if trial.user_attrs.get("epochs_run") is not None:
-        return int(trial.user_attrs["epochs_run"])
-    points = curve(trial)
-    return len(points) if points or trial.state.is_finished() else None
-
-
-def _pruned_at(trial: FrozenTrial) -> int | None:
-    if trial.user_attrs.get("pruned_at") is not None:
-        return int(trial.user_attrs["pruned_at"])
-    if trial.state == TrialState.PRUNED:
-        points = curve(trial)
-        return points[-1][0] if points else None
-    return None
-
-
-def _seconds(trial: FrozenTrial) -> float | None:
-    value = trial.user_attrs.get("train_seconds")
-    if _finite(value):
-        return float(value)
-    if trial.datetime_start and trial.datetime_complete:
-        return (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return None
-
-
 def _max_epochs(study: optuna.Study, frame: pd.DataFrame) -> int:
     value = study.user_attrs.get("max_epochs")
     if isinstance(value, int) and value > 0:
         return value
     ran = frame["epochs_run"].dropna()
     return int(ran.max()) if len(ran) else 0
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -25,6 +25,8 @@ from rich.table import Table
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.record.paths import study_report_dir
+from hpsearch.record.trials import baseline_trial, best_trial, config_overrides, objectives
 
 METRIC = "test_accuracy_tta"
 
@@ -32,8 +34,6 @@ METRIC = "test_accuracy_tta"
 def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     """The trial to confirm: `number`, or the study's best COMPLETE trial by val accuracy (as the reports
     name it). The baseline itself cannot be confirmed against itself."""
-    from hpsearch.report.tables import best_trial
-
     if number is None:
         trial = best_trial(study)
         if trial is None:
@@ -67,8 +67,6 @@ def trial_config(study: optuna.Study, trial: FrozenTrial) -> TrainConfig:
 
 
 def baseline_config(study: optuna.Study) -> TrainConfig:
-    from hpsearch.report.tables import baseline_trial
-
     trial = baseline_trial(study)
     return trial_config(study, trial) if trial is not None else TrainConfig.from_profile(study_profile(study))
 
@@ -110,7 +108,7 @@ def score_on_test(config: TrainConfig, data) -> dict[str, float]:
 
 
 def run_confirm(study: optuna.Study, data, seeds: int = 3, trial: int | None = None,
-                out_dir: str | Path = "reports", console: Console | None = None) -> dict[str, Any]:
+                out: str | Path = ".", console: Console | None = None) -> dict[str, Any]:
     """Retrain the chosen trial and the baseline with `seeds` seeds each, store and write the comparison.
     Returns the dict stored under study.user_attrs["confirm"]."""
     if seeds < 1:
@@ -133,7 +131,7 @@ def run_confirm(study: optuna.Study, data, seeds: int = 3, trial: int | None = N
                           f"{run['seconds']:.1f} s)", highlight=False)
     result = summarize(study, chosen, used, scores, runs)
     study.set_user_attr("confirm", result)
-    folder = write_files(study, chosen, result, out_dir)
+    folder = write_files(study, chosen, result, out)
     console.print(confirm_table(result))
     console.print(f"wrote {folder}/confirm.json and best_params.json; stored in the study (user attr 'confirm')",
                   highlight=False)
@@ -142,8 +140,6 @@ def run_confirm(study: optuna.Study, data, seeds: int = 3, trial: int | None = N
 
 def summarize(study: optuna.Study, chosen: FrozenTrial, seeds: list[int], scores: dict[str, list[float]],
               runs: list[dict[str, Any]]) -> dict[str, Any]:
-    from hpsearch.report.tables import config_overrides
-
     baseline_mean, baseline_std = _mean_std(scores["baseline"])
     best_mean, best_std = _mean_std(scores["best"])
     return {"seeds": seeds, "metric": METRIC, "baseline": scores["baseline"], "best": scores["best"],
@@ -157,8 +153,6 @@ def summarize(study: optuna.Study, chosen: FrozenTrial, seeds: list[int], scores
 def best_params_document(study: optuna.Study, chosen: FrozenTrial) -> dict[str, Any]:
     """best_params.json: "params" are TrainConfig overrides against the baseline (what `hpsearch baseline
     --params` reads, at any profile); the rest says where they came from."""
-    from hpsearch.report.tables import config_overrides, objectives
-
     names = objectives(study)
     return {"params": config_overrides(study, chosen), "profile": study_profile(study),
             "study_name": study.study_name, "study": study.study_name, "trial": chosen.number,
@@ -167,10 +161,8 @@ def best_params_document(study: optuna.Study, chosen: FrozenTrial) -> dict[str, 
             "config": chosen.user_attrs.get("config"), "is_baseline": False}
 
 
-def write_files(study: optuna.Study, chosen: FrozenTrial, result: dict[str, Any], out_dir: str | Path) -> Path:
-    from hpsearch.report import report_dir
-
-    folder = report_dir(out_dir, study.study_name)
+def write_files(study: optuna.Study, chosen: FrozenTrial, result: dict[str, Any], out: str | Path) -> Path:
+    folder = study_report_dir(out, study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "confirm.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
     (folder / "best_params.json").write_text(json.dumps(jsonable(best_params_document(study, chosen)), indent=2) + "\n")

@@ -32,7 +32,8 @@ from hpsearch.errors import HpsearchError
 from hpsearch.search.optuna_engine import max_epochs, open_or_create
 from hpsearch.versions import versions
 from hpsearch.search.space import ParamSpec, StudySpec
-from hpsearch.search.storage import file_name, open_storage
+from hpsearch.record.paths import safe_name, tuner_dir
+from hpsearch.record.storage import open_storage
 
 ENGINE = "keras-tuner"
 TUNERS = ("hyperband", "bayesian")
@@ -243,11 +244,11 @@ def _summary_line(number: int, frozen) -> str:
 # --- the study ---------------------------------------------------------------------------------------------
 
 def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study_name: str, trials: int,
-                 tuner: str = "hyperband", seed: int = 42, out_dir: str | Path = "studies", profile: str | None = None,
+                 tuner: str = "hyperband", seed: int = 42, out: str | Path = ".", profile: str | None = None,
                  factor: int = 3, console=None) -> optuna.Study:
     """Run (or resume) a KerasTuner study until the Optuna study holds `trials` finished (COMPLETE + PRUNED)
     trials, trial 0 being the baseline. `storage`: an Optuna storage, URL or journal path (None: the default
-    journal file under `out_dir`). KerasTuner's own state is in out_dir/keras_tuner/<study_name>/.
+    journal file under the output root `out`). KerasTuner's own state is in OUT/studies/keras_tuner/<safe name>/.
     Returns the Optuna study."""
     if tuner not in TUNERS:
         raise HpsearchError(f"unknown tuner {tuner!r}; choose one of: {', '.join(TUNERS)}")
@@ -255,7 +256,7 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
         raise HpsearchError(f"--trials must be at least 1 (got {trials})")
     if factor < 2:
         raise HpsearchError(f"the Hyperband factor must be at least 2 (got {factor})")
-    storage = open_storage(storage, study_name=study_name, out_dir=out_dir)
+    storage = open_storage(storage, study_name=study_name, out=out)
     study = _open_study(spec, storage, study_name, base_config, profile, tuner, factor, seed)
     if not any(t.user_attrs.get("is_baseline") for t in _finished(study)):
         baseline = run_one(spec, data, base_config, {}, None, is_baseline=True)
@@ -272,7 +273,7 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
 
     # KerasTuner treats seed 0 as "no seed" (a random one): shift by one so every --seed is reproducible
     options = dict(objective=kt.Objective(OBJECTIVE, "max"), seed=seed + 1, hyperparameters=hyperparameters(spec),
-                   directory=str(Path(out_dir) / "keras_tuner"), project_name=file_name(study_name), overwrite=False,
+                   directory=str(tuner_dir(out)), project_name=safe_name(study_name), overwrite=False,
                    max_consecutive_failed_trials=trials + 2)    # our own rule (pre_create_trial) stops first
     if tuner == "hyperband":
         options.update(max_epochs=base_config.epochs, factor=factor, hyperband_iterations=None)

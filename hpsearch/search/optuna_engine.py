@@ -38,12 +38,12 @@ from hpsearch.errors import HpsearchError
 from hpsearch.versions import versions
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec, parse_spec
-from hpsearch.search.storage import (StorageError, claim, heartbeat, journal_path, mask_url, open_storage,
-                                     recover_dead_workers, worker_lock)
+from hpsearch.record.storage import (StorageError, claim, heartbeat, mask_url, open_storage, recover_dead_workers,
+                                     worker_lock)
 
 # the study command and the report layer take the storage helpers from here too
 __all__ = ["run_study", "run_trial", "create_or_load_study", "make_sampler", "parse_objectives",
-           "default_study_name", "open_storage", "mask_url", "journal_path", "StorageError", "versions"]
+           "default_study_name", "open_storage", "mask_url", "StorageError", "versions"]
 
 ENGINE = "optuna"
 OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}
@@ -186,7 +186,7 @@ def max_epochs(spec: StudySpec, base: TrainConfig) -> int:
 
 
 def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainConfig | None = None,
-              storage: str | Path | None = None, study_name: str | None = None, out_dir: str | Path = "studies",
+              storage: str | Path | None = None, study_name: str | None = None, out: str | Path = ".",
               seed: int = 0, timeout: float | None = None, objectives: str | list[str] | None = None,
               prune_margin: float | None = DEFAULT_MARGIN, prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
               console: Console | None = None) -> optuna.Study:
@@ -200,7 +200,7 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     base = base or TrainConfig.from_profile(profile)
     study_name = study_name or default_study_name(spec, profile, objectives)
     pruner = BaselinePruner(prune_margin, prune_warmup) if prune_margin is not None and len(objectives) == 1 else None
-    opened = open_storage(storage, study_name=study_name, out_dir=out_dir)
+    opened = open_storage(storage, study_name=study_name, out=out)
     with worker_lock(opened):
         study = create_or_load_study(spec, base, opened, study_name, profile=profile, objectives=objectives,
                                      seed=seed, pruner=pruner)

@@ -104,7 +104,7 @@ def build_study(name: str = "cpu-demo", storage=None, *, n_trials: int = 24, obj
 
 
 def tables_best(study: optuna.Study) -> int:
-    from hpsearch.report.tables import best_trial
+    from hpsearch.record.trials import best_trial
     return best_trial(study).number
 
 

@@ -73,7 +73,7 @@ def check_figures(page) -> int:
 
 def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     study = make_study("cpu-demo")
-    report = write_study_reports(study, "cpu-demo", tmp_path / "reports")
+    report = write_study_reports(study, "cpu-demo", tmp_path)
     page, problems = open_page(browser, report)
     figures = check_figures(page)
     assert figures == 5  # history, curves, importances, parallel coordinates, slices
@@ -88,7 +88,7 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
 
 def test_multi_objective_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     study = make_study("cpu-pareto", objectives=2)
-    report = write_study_reports(study, "cpu-pareto", tmp_path / "reports")
+    report = write_study_reports(study, "cpu-pareto", tmp_path)
     page, problems = open_page(browser, report)
     assert check_figures(page) == 6  # ... and the Pareto front
     page.screenshot(path=str(screenshot_dir / "study-report-pareto.png"), full_page=True)
@@ -98,7 +98,7 @@ def test_multi_objective_study_report_renders(browser, make_study, tmp_path, scr
 
 def test_hostile_study_name_shows_as_text(browser, make_study, tmp_path):
     name = "<script>alert(1)</script>"
-    report = write_study_reports(make_study(name), name, tmp_path / "reports")
+    report = write_study_reports(make_study(name), name, tmp_path)
     page, problems = open_page(browser, report)
     assert page.locator("h1").inner_text() == name
     assert page.locator("main script").count() == 0

@@ -5,6 +5,7 @@ import pytest
 
 from hpsearch.commands import report
 from hpsearch.errors import HpsearchError
+from hpsearch.record.storage import storage_label
 
 
 def parse(*argv):
@@ -16,7 +17,7 @@ def parse(*argv):
 def test_writes_reports_from_a_journal(journal_study, tmp_path, capsys):
     path, name = journal_study
     assert report.run(parse("--storage", path, "--study-name", name, "--out", str(tmp_path / "out"))) == 0
-    assert (tmp_path / "out" / name / "report.html").is_file()
+    assert (tmp_path / "out" / "reports" / name / "report.html").is_file()
     out = capsys.readouterr().out
     assert "Top trials" in out and f"optuna-dashboard {path}" in out
 
@@ -24,7 +25,6 @@ def test_writes_reports_from_a_journal(journal_study, tmp_path, capsys):
 def test_default_storage_is_the_study_commands_journal(journal_study, tmp_path, monkeypatch):
     path, name = journal_study
     monkeypatch.chdir(tmp_path)  # the fixture's journal is tmp_path/studies/cpu-demo.journal
-    assert report.default_storage(name) == "studies/cpu-demo.journal"
     assert report.run(parse("--study-name", name)) == 0
     assert (tmp_path / "reports" / name / "trials.csv").is_file()
 
@@ -43,6 +43,5 @@ def test_no_storage_is_an_error_for_people(tmp_path, monkeypatch):
 
 
 def test_a_storage_is_named_without_its_password():
-    from hpsearch.report import storage_label
     assert storage_label("postgresql://me:s3cret@db:5432/hp") == "postgresql://me:***@db:5432/hp"
     assert storage_label("studies/a.journal") == "studies/a.journal"

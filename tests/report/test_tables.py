@@ -3,6 +3,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
+from hpsearch.record import trials as record
 from hpsearch.report import tables
 
 from report_fakes import FAIL_REASON, MAX_EPOCHS, SPACE
@@ -74,7 +75,7 @@ def test_headline_compares_best_with_baseline(study):
 
 
 def test_best_params_are_config_overrides_against_the_baseline(study):
-    best = tables.best_params(study)
+    best = record.best_params(study)
     trial = study.trials[best["trial"]]
     assert best["sampled"] == trial.params
     assert best["params"] and set(best["params"]) <= set(trial.user_attrs["config"])
@@ -95,8 +96,8 @@ def test_a_study_with_only_a_running_trial():
                                  intermediate_values={1: 0.3}))
     frame = tables.trials_frame(study)
     assert frame["state"].tolist() == ["RUNNING"] and frame["val_accuracy"].tolist() == [0.3]
-    assert tables.best_trial(study) is None
-    assert tables.best_params(study)["trial"] is None
+    assert record.best_trial(study) is None
+    assert record.best_params(study)["trial"] is None
     assert tables.summary_frame(study, frame).set_index("metric").loc["trials_running", "value"] == 1
 
 
@@ -106,7 +107,7 @@ def test_a_study_without_user_attrs_reads_from_intermediate_values():
     study.add_trial(create_trial(value=0.8, intermediate_values={1: 0.5, 2: 0.8}))
     study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.2}))
     frame = tables.trials_frame(study)
-    assert tables.objectives(study) == ["val_accuracy"]
+    assert record.objectives(study) == ["val_accuracy"]
     assert frame["epochs_run"].tolist() == [2, 1]
     assert frame["pruned_at"].tolist()[1] == 1
 
@@ -115,7 +116,7 @@ def test_multi_objective_columns_and_pareto_front(make_study):
     study = make_study("pareto", objectives=2)
     frame = tables.trials_frame(study)
     assert "train_seconds" in frame.columns
-    best = tables.best_params(study)
+    best = record.best_params(study)
     front = {t.number for t in study.best_trials}
     assert {p["trial"] for p in best["pareto_front"]} == front
     assert all(set(p["values"]) == {"val_accuracy", "train_seconds"} for p in best["pareto_front"])
@@ -125,5 +126,5 @@ def test_summary_has_one_value_per_metric(study):
     summary = tables.summary_frame(study).set_index("metric")["value"]
     assert summary.index.is_unique
     assert summary["trials"] == len(study.trials)
-    assert summary["best_trial"] == tables.best_trial(study).number
+    assert summary["best_trial"] == record.best_trial(study).number
     assert summary["confirm_seeds"] == 5

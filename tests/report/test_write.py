@@ -10,7 +10,9 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.errors import HpsearchError
-from hpsearch.report import safe_name, tables, write_run_report, write_study_reports
+from hpsearch.record.paths import safe_name
+from hpsearch.record.trials import best_trial
+from hpsearch.report import tables, write_run_report, write_study_reports
 
 from report_fakes import XSS
 
@@ -46,7 +48,7 @@ def parse(page: Path) -> Tags:
 def test_writes_the_four_files(make_study, tmp_path):
     study = make_study("cpu-demo")
     page = write_study_reports(study, "cpu-demo", tmp_path)
-    folder = tmp_path / "cpu-demo"
+    folder = tmp_path / "reports" / "cpu-demo"
     assert page == folder / "report.html"
     assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html"}
     trials = pd.read_csv(folder / "trials.csv")
@@ -55,7 +57,7 @@ def test_writes_the_four_files(make_study, tmp_path):
     summary = pd.read_csv(folder / "summary.csv")
     assert list(summary.columns) == ["metric", "value"]
     best = json.loads((folder / "best_params.json").read_text())
-    assert best["trial"] == tables.best_trial(study).number and best["params"]
+    assert best["trial"] == best_trial(study).number and best["params"]
 
 
 def test_page_is_self_contained(make_study, tmp_path):
@@ -104,9 +106,8 @@ def test_figure_json_cannot_close_its_script(make_study, tmp_path):
 
 @pytest.mark.parametrize("name", ["../../etc", "<script>alert(1)</script>", "..", ".", "a/b\\c", "/abs/path", ""])
 def test_study_names_never_leave_out_dir(make_study, tmp_path, name):
-    out = tmp_path / "reports"
-    page = write_study_reports(make_study(name), name, out)
-    assert page.resolve().parent.parent == out.resolve()
+    page = write_study_reports(make_study(name), name, tmp_path)
+    assert page.resolve().parent.parent == (tmp_path / "reports").resolve()
     assert not page.parent.name.startswith(".")
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
 
@@ -120,7 +121,7 @@ def test_distinct_names_get_distinct_folders():
 def test_reads_a_journal_and_leaves_it_unchanged(journal_study, tmp_path):
     path, name = journal_study
     before = Path(path).read_bytes()
-    page = write_study_reports(path, name, tmp_path / "reports")
+    page = write_study_reports(path, name, tmp_path)
     assert page.is_file()
     assert Path(path).read_bytes() == before
 
@@ -141,7 +142,7 @@ def test_missing_journal_file_is_an_error_not_a_new_file(tmp_path):
 def test_sqlite_storage(make_study, tmp_path):
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     make_study("db-study", storage=url)
-    page = write_study_reports(url, "db-study", tmp_path / "reports")
+    page = write_study_reports(url, "db-study", tmp_path)
     assert "db-study" in page.read_text()
 
 

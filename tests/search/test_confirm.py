@@ -13,7 +13,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.errors import HpsearchError
 from hpsearch.search.confirm import pick_trial, welch_p_value
 from hpsearch.core.result import jsonable as _jsonable
-from hpsearch.search.storage import open_storage
+from hpsearch.record.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SMOOTHING = FloatDistribution(0.0, 0.2)

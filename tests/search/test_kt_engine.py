@@ -90,7 +90,7 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     monkeypatch.setattr(core_train, "train", fake_train())
     base = TrainConfig.from_profile("smoke", epochs=4)
     storage = f"sqlite:///{tmp_path}/s.db"
-    study = run_kt_study(TINY, None, base, storage, "kt", trials=8, tuner="hyperband", seed=3, out_dir=tmp_path,
+    study = run_kt_study(TINY, None, base, storage, "kt", trials=8, tuner="hyperband", seed=3, out=tmp_path,
                          profile="smoke", factor=2)
     trials = study.get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -110,9 +110,9 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
             assert TrainConfig.from_dict(t.user_attrs["config"]) == TINY.to_config(base, t.params)
         assert ("weight_decay" in t.params) == (t.params.get("optimizer") == "adamw")
     assert any(t.state == TrialState.FAIL for t in trials)
-    assert (tmp_path / "keras_tuner" / "kt").is_dir()
+    assert (tmp_path / "studies" / "keras_tuner" / "kt").is_dir()
 
-    again = run_kt_study(TINY, None, base, storage, "kt", trials=10, tuner="hyperband", seed=3, out_dir=tmp_path,
+    again = run_kt_study(TINY, None, base, storage, "kt", trials=10, tuner="hyperband", seed=3, out=tmp_path,
                          profile="smoke", factor=2)
     assert len([t for t in again.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 10
     assert [t.number for t in again.get_trials()][:len(trials)] == [t.number for t in trials]
@@ -123,14 +123,14 @@ def test_resuming_with_other_options_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(core_train, "train", fake_train())
     base = TrainConfig.from_profile("smoke")
     storage = f"sqlite:///{tmp_path}/s.db"
-    run_kt_study(TINY, None, base, storage, "kt", trials=2, tuner="bayesian", out_dir=tmp_path, profile="smoke")
+    run_kt_study(TINY, None, base, storage, "kt", trials=2, tuner="bayesian", out=tmp_path, profile="smoke")
     with pytest.raises(HpsearchError, match="keras-tuner hyperband|keras-tuner bayesian"):
-        run_kt_study(TINY, None, base, storage, "kt", trials=3, tuner="hyperband", out_dir=tmp_path, profile="smoke")
+        run_kt_study(TINY, None, base, storage, "kt", trials=3, tuner="hyperband", out=tmp_path, profile="smoke")
     other = parse_spec('[params]\nlabel_smoothing = { type = "float", low = 0.0, high = 0.3 }\n', "other.toml")
     with pytest.raises(HpsearchError, match="another search space"):
-        run_kt_study(other, None, base, storage, "kt", trials=3, tuner="bayesian", out_dir=tmp_path, profile="smoke")
+        run_kt_study(other, None, base, storage, "kt", trials=3, tuner="bayesian", out=tmp_path, profile="smoke")
     with pytest.raises(HpsearchError, match="other base"):
-        run_kt_study(TINY, None, base.replace(epochs=2), storage, "kt", trials=3, tuner="bayesian", out_dir=tmp_path,
+        run_kt_study(TINY, None, base.replace(epochs=2), storage, "kt", trials=3, tuner="bayesian", out=tmp_path,
                      profile="smoke")
 
 
@@ -140,9 +140,9 @@ def test_same_seed_same_trials(tmp_path, monkeypatch):
     for i in range(2):
         monkeypatch.setattr(core_train, "train", fake_train())
         runs.append(run_kt_study(TINY, None, base, None, "kt", trials=4, tuner="bayesian", seed=0,
-                                 out_dir=tmp_path / str(i), profile="smoke"))
+                                 out=tmp_path / str(i), profile="smoke"))
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
-    assert (tmp_path / "0" / "kt.journal").is_file()            # the default storage: a journal file under out_dir
+    assert (tmp_path / "0" / "studies" / "kt.journal").is_file()   # the default storage: OUT/studies/<name>.journal
 
 
 @pytest.mark.slow
@@ -150,7 +150,7 @@ def test_same_seed_same_trials(tmp_path, monkeypatch):
 def test_runs_at_the_smoke_profile(cifar, tmp_path, tuner):
     base = TrainConfig.from_profile("smoke", epochs=2)
     study = run_kt_study(TINY, cifar, base, f"sqlite:///{tmp_path}/s.db", "kt", trials=3, tuner=tuner,
-                         out_dir=tmp_path, profile="smoke", factor=2)
+                         out=tmp_path, profile="smoke", factor=2)
     trials = study.get_trials()
     assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
     assert trials[0].user_attrs["is_baseline"] and trials[0].user_attrs["epochs_run"] >= 1

@@ -18,7 +18,8 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
 from hpsearch.search import optuna_engine as engine
-from hpsearch.search import storage as storage_module
+from hpsearch.record import storage as storage_module
+from hpsearch.record.paths import safe_name
 from hpsearch.search.space import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,7 +69,7 @@ def fake_train(monkeypatch):
 
 
 def study(tmp_path, trials, spec=SPEC, **options):
-    options = {"profile": "smoke", "base": BASE, "out_dir": tmp_path, "study_name": "s", "seed": 1,
+    options = {"profile": "smoke", "base": BASE, "out": tmp_path, "study_name": "s", "seed": 1,
                "console": Console(file=io.StringIO()), **options}
     return engine.run_study(spec, None, trials=trials, **options)
 
@@ -95,7 +96,7 @@ def test_trial_0_is_the_baseline_and_every_trial_follows_the_schema(tmp_path, fa
     assert attrs["objectives"] == ["val_accuracy"] and attrs["directions"] == ["maximize"]
     assert attrs["pruner"] == {"name": "BaselinePruner", "margin": 0.05, "warmup_epochs": 1}
     assert attrs["max_epochs"] == 4 and {"optuna", "python", "tensorflow"} <= set(attrs["versions"])
-    assert (tmp_path / "s.journal").is_file()
+    assert (tmp_path / "studies" / "s.journal").is_file()
 
 
 def test_a_bad_trial_is_pruned_before_its_last_epoch(tmp_path, fake_train):
@@ -137,7 +138,7 @@ def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monk
     monkeypatch.setattr(core_train, "train", FakeTrain(interrupt_trial=2))
     with pytest.raises(KeyboardInterrupt):
         study(tmp_path, 5)
-    s = optuna.load_study(study_name="s", storage=engine.open_storage(tmp_path / "s.journal"))
+    s = optuna.load_study(study_name="s", storage=engine.open_storage(tmp_path / "studies" / "s.journal"))
     states = [t.state for t in s.trials]
     assert states[:2] != [] and TrialState.RUNNING not in states
     assert states[2] == TrialState.FAIL and "interrupted" in s.trials[2].user_attrs["fail_reason"]
@@ -229,9 +230,10 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password():
 
 
 def test_the_default_storage_is_a_journal_file_under_out(tmp_path):
-    storage = engine.open_storage(None, study_name="my study/../x", out_dir=tmp_path)
+    storage = engine.open_storage(None, study_name="my study/../x", out=tmp_path)
     assert isinstance(storage, optuna.storages.JournalStorage)
-    assert [p.name for p in tmp_path.glob("*.journal")] == ["my_study_.._x.journal"]
+    assert [p.name for p in (tmp_path / "studies").glob("*.journal")] == [f"{safe_name('my study/../x')}.journal"]
+    assert safe_name("my study/../x").startswith("my_study_.._x-")
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

@@ -59,7 +59,7 @@ def start_worker(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def load(out: Path, name: str = "w") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=engine.open_storage(out / f"{name}.journal"))
+    return optuna.load_study(study_name=name, storage=engine.open_storage(out / "studies" / f"{name}.journal"))
 
 
 def test_a_spec_error_stops_before_any_data_or_training(tmp_path):
@@ -67,7 +67,7 @@ def test_a_spec_error_stops_before_any_data_or_training(tmp_path):
     bad.write_text('[params]\npeak_lr = { type = "float", low = 1e-2, high = 1e-4 }')
     with pytest.raises(SpecError, match="impossible range"):
         study_command.run(parse("--spec", str(bad), "--data-dir", str(tmp_path / "no-data"), "--out", str(tmp_path)))
-    assert not list(tmp_path.glob("*.journal"))
+    assert not list(tmp_path.glob("**/*.journal"))
 
 
 def test_study_runs_end_to_end_and_writes_its_reports(tmp_path, spec_file, cifar_dir, capsys):
@@ -89,7 +89,7 @@ def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifa
     tiny_lr = parse_spec('[params]\npeak_lr = { type = "float", low = 1e-7, high = 2e-7, log = true }\n'
                          'lr_schedule = { type = "categorical", choices = ["one_cycle"] }', "tiny_lr.toml")
     base = TrainConfig.from_profile("smoke")
-    s = engine.run_study(tiny_lr, cifar, trials=2, profile="smoke", out_dir=tmp_path, study_name="bad")
+    s = engine.run_study(tiny_lr, cifar, trials=2, profile="smoke", out=tmp_path, study_name="bad")
     baseline, bad = s.trials
     assert baseline.user_attrs["is_baseline"] and baseline.state == TrialState.COMPLETE
     assert bad.state == TrialState.PRUNED and bad.user_attrs["pruned_at"] < base.epochs
@@ -143,7 +143,7 @@ def wait_for_running_trial(out: Path, worker: subprocess.Popen, limit: float = 2
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         assert worker.poll() is None, worker.communicate()[0]
-        if (out / "w.journal").is_file():
+        if (out / "studies" / "w.journal").is_file():
             try:
                 running = [t for t in load(out).trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
             except KeyError:            # the study is not created yet

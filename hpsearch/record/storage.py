@@ -1,6 +1,6 @@
 """Where studies live, and what happens to the trials of workers that died.
 
-Storage: a JournalStorage file `<out>/<study>.journal` by default (safe for several processes on one
+Storage: a JournalStorage file (record.paths.journal_path) by default (safe for several processes on one
 machine); any Optuna URL otherwise (postgresql://, mysql://, sqlite:///; redis:// for a Redis journal), or a
 journal path. Passwords are masked wherever a storage is named, and a database that cannot be reached
 fails within CONNECT_TIMEOUT seconds.
@@ -27,6 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
+from hpsearch.record.paths import journal_path
 
 CONNECT_TIMEOUT = 5            # seconds to reach a database before giving up
 HEARTBEAT_INTERVAL = 60        # RDB: a trial's worker writes a heartbeat this often ...
@@ -38,11 +39,6 @@ class StorageError(HpsearchError):
     """A storage that cannot be opened or reached; the message names it with its password masked."""
 
 
-def file_name(study_name: str) -> str:
-    """A study name as a file name: letters, digits, '.', '_', '-' only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", study_name).strip("._-") or "study"
-
-
 # --- storage -------------------------------------------------------------------------------------------
 
 def mask_url(url: str) -> str:
@@ -50,13 +46,9 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(url))
 
 
-def journal_path(study_name: str, out_dir: str | Path = "studies") -> Path:
-    return Path(out_dir) / f"{file_name(study_name)}.journal"
-
-
 def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *, study_name: str | None = None,
-                 out_dir: str | Path = "studies", heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """An Optuna storage: None -> the default journal file for `study_name` under `out_dir`; a path (no
+                 out: str | Path = ".", heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage: None -> the default journal file of `study_name` under the output root `out`; a path (no
     "://") -> that journal file; redis://... -> a Redis journal; any other URL -> RDBStorage (with heartbeats
     that fail and retry the trials of dead workers). Raises StorageError, password masked, within seconds."""
     if isinstance(url, optuna.storages.BaseStorage):
@@ -64,7 +56,7 @@ def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *,
     if url is None:
         if study_name is None:
             raise StorageError("no storage: pass --storage URL or a study name for the default journal file")
-        url = journal_path(study_name, out_dir)
+        url = journal_path(out, study_name)
     text = str(url)
     if "://" not in text:
         return _journal_file(Path(text))
@@ -239,3 +231,45 @@ def heartbeat(storage, trial) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+# --- reading a stored study --------------------------------------------------------------------------
+
+def open_existing(storage: Any) -> optuna.storages.BaseStorage:
+    """A storage for reading: a URL (sqlite:///..., postgresql://...), a journal file path, or a storage
+    object as it is. A journal (or SQLite) file that does not exist is an error here, never created."""
+    if not isinstance(storage, (str, Path)):
+        return storage
+    text = str(storage)
+    local = text[len("sqlite:///"):] if text.startswith("sqlite:///") else None if "://" in text else text
+    if local is not None and local != ":memory:" and not Path(local).is_file():
+        raise HpsearchError(f"no study storage at {text}: the file does not exist; run `hpsearch study` "
+                            "first (with the same --out), or pass --storage with the journal file or database "
+                            "URL the study used")
+    return open_storage(text, heartbeat=False)
+
+
+def load_study(storage: Any, study_name: str) -> optuna.Study:
+    """The stored study, or an HpsearchError that lists the studies this storage does hold.
+
+    `storage` may also be an optuna.Study already open (the study command's own), used as it is.
+    """
+    if isinstance(storage, optuna.Study) and storage.study_name == study_name:
+        return storage
+    if isinstance(storage, optuna.Study):
+        storage = storage._storage  # noqa: SLF001 - the same storage, another study in it
+    opened = open_existing(storage)
+    try:
+        return optuna.load_study(study_name=study_name, storage=opened)
+    except KeyError:
+        names = optuna.get_all_study_names(opened)
+        known = ", ".join(repr(n) for n in names) if names else "none"
+        raise HpsearchError(f"no study named {study_name!r} in {storage_label(storage)}; "
+                            f"studies there: {known}; pass one of them with --study-name") from None
+
+
+def storage_label(storage: Any) -> str:
+    """How to name the storage to a person: a URL with its password hidden, a path, or a placeholder."""
+    if isinstance(storage, (str, Path)):
+        return mask_url(str(storage))
+    return "STORAGE_URL"
