@@ -1,10 +1,12 @@
 """run_baseline: train a configuration (the baseline by default), evaluate it on the test set once, and
-write its run folder: metrics.json, history.csv, best.keras and report.html."""
+write its run folder OUT/reports/<run>/ (record.paths.run_dir): metrics.json, history.csv, best.keras and
+report.html."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -12,6 +14,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.result import RunResult
+from hpsearch.core.train import train
 from hpsearch.record.paths import run_dir as run_folder
 from hpsearch.report import write_run_report
 from hpsearch.versions import versions
@@ -23,12 +26,12 @@ def run_name(config: TrainConfig, profile: str) -> str:
 
 
 def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name: str | None = None,
-                 profile: str = "custom", verbose: bool = True, console=None) -> tuple[RunResult, Path]:
-    from hpsearch.core.train import train
-
+                 profile: str = "custom", on_epoch: Callable[[int, dict], None] | None = None) -> tuple[RunResult, Path]:
+    """Train, evaluate and write the run folder; returns the result and the folder. `on_epoch`: train()'s
+    per-epoch hook (the command's progress display)."""
     run_dir = run_folder(out, name or run_name(config, profile))
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = train(config, data, out_dir=run_dir, verbose=verbose, console=console)
+    result = train(config, data, on_epoch=on_epoch, out_dir=run_dir)
     evaluate_test(result, data)
     write_run(result, run_dir, profile)
     return result, run_dir

@@ -1,5 +1,6 @@
 """The `hpsearch` command as a user meets it: exit codes, messages, the run folder."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -69,3 +70,75 @@ def test_summary_prints_the_model(capsys):
     assert main(["baseline", "--summary"]) == 0
     out = capsys.readouterr().out
     assert "whitening_conv" in out and "4,611,394" in out
+
+
+# --- one path rule for every command (record/paths.py) ---------------------------------------------------
+
+def _fake_train(config, data, on_epoch=None, out_dir=None, callbacks=()):
+    """Stands in for core.train.train (the paths do not depend on training): a rising curve, on_epoch called."""
+    from hpsearch.core.result import RunResult
+
+    epochs = []
+    for epoch in range(1, config.epochs + 1):
+        value = 0.3 + 0.05 * epoch + 0.1 * config.label_smoothing
+        epochs.append({"epoch": epoch, "loss": 1 - value, "accuracy": value, "val_loss": 1 - value,
+                       "val_accuracy": value, "lr": 0.001, "seconds": 0.1})
+        if on_epoch:
+            on_epoch(epoch, dict(epochs[-1]))
+    return RunResult(config=config, device="fake", epochs=epochs, val_accuracy=max(e["val_accuracy"] for e in epochs),
+                     train_seconds=0.1 * len(epochs), images_per_second=1.0)
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    from hpsearch.search import confirm, optuna_engine
+
+    monkeypatch.setattr(optuna_engine, "train", _fake_train)
+    monkeypatch.setattr(confirm, "score_on_test", lambda config, data: {
+        "test_accuracy_tta": 0.5 + 0.01 * (config.seed % 3), "test_accuracy": 0.5, "val_accuracy": 0.5, "seconds": 0.1})
+
+
+def _study(out, name, trials, cifar_dir, *extra):
+    return main(["study", "--spec", "default", "--profile", "smoke", "--trials", str(trials), "--no-prune",
+                 "--out", str(out), "--study-name", name, "--data-dir", str(cifar_dir), *extra])
+
+
+def test_study_report_and_confirm_share_one_out_from_any_folder(fake_training, cifar_dir, tmp_path, monkeypatch,
+                                                                 capsys):
+    from hpsearch.record.paths import safe_name
+
+    out, first, second = tmp_path / "out", tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    monkeypatch.chdir(first)                              # --spec default is found from any folder
+    assert _study(out, "a/b", 3, cifar_dir) == 0
+    name = safe_name("a/b")
+    journal, reports = out / "studies" / f"{name}.journal", out / "reports" / name
+    assert journal.is_file() and (reports / "report.html").is_file()     # one safe name for both
+    printed = capsys.readouterr().out
+    assert str(journal.resolve()) in printed and str(reports) in printed
+
+    monkeypatch.chdir(second)                             # report and confirm find it by the same --out
+    assert main(["report", "--study-name", "a/b", "--out", str(out)]) == 0
+    assert str(reports) in capsys.readouterr().out
+    assert main(["confirm", "--study-name", "a/b", "--out", str(out), "--trial", "1", "--seeds", "2",
+                 "--data-dir", str(cifar_dir)]) == 0
+    assert "confirm.json" in capsys.readouterr().out
+    best = json.loads((reports / "best_params.json").read_text())
+    assert best["trial"] == 1 and best["chosen_by"] == "confirm"
+    assert json.loads((reports / "confirm.json").read_text())["best_trial"] == 1
+    assert main(["report", "--study-name", "a/b", "--out", str(out)]) == 0   # report after confirm: the same file
+    assert json.loads((reports / "best_params.json").read_text()) == best
+    page = (reports / "report.html").read_text()
+    assert f"--out {out.resolve()}" in page                 # the page's rewrite command writes this page
+    assert not list(first.iterdir()) and not list(second.iterdir())   # nothing written beside the user
+
+
+def test_report_reads_the_study_under_its_out_not_a_namesake_here(fake_training, cifar_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _study(".", "S", 2, cifar_dir) == 0            # another study named S, under ./studies/
+    assert _study(tmp_path / "X", "S", 3, cifar_dir) == 0
+    shutil.rmtree(tmp_path / "X" / "reports")
+    assert main(["report", "--study-name", "S", "--out", "X"]) == 0
+    trials = (tmp_path / "X" / "reports" / "S" / "trials.csv").read_text().splitlines()
+    assert len(trials) == 1 + 3                           # X's study (3 trials), not ./studies/S.journal's 2
+    assert not (tmp_path / "X" / "S").exists()

@@ -1,9 +1,16 @@
-"""hpsearch baseline: train and evaluate the baseline (or --params) and write reports/<run>/."""
+"""hpsearch baseline: train and evaluate the baseline (or --params) and write its run folder OUT/reports/<run>/."""
 from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+
 from hpsearch.commands.common import add_data_arguments, add_out_argument, positive_int, read_params, warn_if_slow
+from hpsearch.core.config import TrainConfig
+from hpsearch.core.data import load_cifar10
+
+# The layers that load Keras and its backend (hpsearch.baseline, core.hardware/model) and the report
+# layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", action="store_true", help="print the model summary and exit")
 
 
-def config_from_args(args):
-    from hpsearch.core.config import TrainConfig
-
+def config_from_args(args) -> TrainConfig:
     overrides = read_params(args.params) if args.params else {}
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -27,25 +32,24 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from rich.console import Console
-
     console = Console()
     config = config_from_args(args)        # bad profile / params fail here, before TensorFlow loads
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
-    from hpsearch.core.data import load_cifar10
     from hpsearch.core.hardware import detect
+    from hpsearch.report.console import ProgressLogger, run_table
 
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
                   f"data {data.source}, device {kind} ({name})")
     warn_if_slow(console, args.profile, kind)
-    result, run_dir = run_baseline(config, data, args.out, args.name, args.profile, console=console)
-    from hpsearch.report.console import run_table
+    result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
+                                   on_epoch=ProgressLogger(console, config.epochs))
     console.print(run_table(result.to_dict() | {"name": run_dir.name}))
-    console.print(f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)")
+    console.print(f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)", markup=False,
+                  highlight=False, soft_wrap=True)
     return 0
 
 

@@ -5,12 +5,12 @@ import argparse
 import json
 from pathlib import Path
 
+from hpsearch.core.config import profile_descriptions
 from hpsearch.errors import HpsearchError
+from hpsearch.record.paths import journal_path
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:
-    from hpsearch.core.config import profile_descriptions
-
     names = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
     parser.add_argument("--profile", default=default_profile, help=f"run size (default {default_profile}). {names}")
     add_data_dir_argument(parser)
@@ -27,6 +27,18 @@ def add_out_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=".", help="output root, the same for every command (default: the current "
                         "folder): study journals in OUT/studies/<study>.journal, study reports in "
                         "OUT/reports/<study>/, run folders in OUT/reports/<run>/")
+
+
+def default_storage(out: str | Path, study_name: str) -> str:
+    """The study's default storage, as every command finds it: the journal file OUT/studies/<name>.journal
+    (an absolute path, so the commands printed with it work from any folder)."""
+    return str(journal_path(out, study_name).resolve())
+
+
+def print_written(console, folder: Path) -> None:
+    """Say which files a command wrote in `folder` (the one writer's folder: all of them are ours)."""
+    names = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))
+    console.print(f"wrote {folder}/ ({names})", markup=False, highlight=False, soft_wrap=True)
 
 
 def _at_least(convert, minimum, what: str):

@@ -2,14 +2,30 @@
 
     hpsearch confirm --study-name default-cpu --seeds 5
     hpsearch confirm --study-name shared --storage postgresql://user:PASSWORD@db-host/hpsearch --trial 17
+
+Reads the study from OUT/studies/<name>.journal (or --storage), stores the result in the study (user attr
+"confirm") and rewrites OUT/reports/<name>/ (confirm.json, best_params.json, the page): the same --out as
+the `hpsearch study` that ran it.
 """
 from __future__ import annotations
 
 import argparse
 
-from hpsearch.commands.common import add_data_dir_argument, add_out_argument, positive_int
-from hpsearch.record.paths import journal_path
+from rich.console import Console
+
+from hpsearch.commands.common import (
+    add_data_dir_argument,
+    add_out_argument,
+    default_storage,
+    positive_int,
+    print_written,
+)
+from hpsearch.core.data import load_cifar10
+from hpsearch.record import keys
 from hpsearch.record.storage import load_study
+
+# The layers that load Keras and its backend (search.confirm) and the report layer (plotly,
+# pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,16 +40,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from rich.console import Console
-
-    from hpsearch.search.confirm import pick_trial, run_confirm
+    from hpsearch.report import write_study_reports
+    from hpsearch.report.console import confirm_table
+    from hpsearch.search.confirm import METRIC, pick_trial, run_confirm, study_profile
 
     console = Console()
-    storage = args.storage or str(journal_path(args.out, args.study_name))
+    storage = args.storage or default_storage(args.out, args.study_name)
     study = load_study(storage, args.study_name)
-    pick_trial(study, args.trial)                # a study with nothing to confirm fails before data or training
-    from hpsearch.core.data import load_cifar10
-
+    chosen = pick_trial(study, args.trial)       # a study with nothing to confirm fails before data or training
     data = load_cifar10(args.data_dir)
-    run_confirm(study, data, seeds=args.seeds, trial=args.trial, out=args.out, console=console)
+    console.print(f"confirm {study.study_name}: trial {chosen.number} vs the baseline, {args.seeds} seed(s) each, "
+                  f"profile {study_profile(study)}, scored on the test set with TTA", markup=False, highlight=False)
+
+    def say(run: dict) -> None:
+        console.print(f"  {run['which']:8s} seed {run['seed']}: {METRIC} {run[METRIC]:.2%} "
+                      f"(val {run['val_accuracy']:.2%}, {run['seconds']:.1f} s)", highlight=False)
+
+    result = run_confirm(study, data, seeds=args.seeds, trial=args.trial, on_run=say)
+    study.set_user_attr(keys.CONFIRM, result)
+    console.print(confirm_table(result))
+    page = write_study_reports(storage, args.study_name, args.out, study=study)
+    console.print(f"stored in the study (user attr {keys.CONFIRM!r})", markup=False, highlight=False)
+    print_written(console, page.parent)
     return 0

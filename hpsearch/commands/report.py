@@ -2,7 +2,9 @@
 
     hpsearch report --study-name NAME [--storage URL] [--out ROOT]
 
-Works on a finished study, on one still running (in another process) and on an interrupted one.
+Reads OUT/studies/<name>.journal (or --storage) and writes OUT/reports/<name>/: the same --out as the
+`hpsearch study` that ran it. Works on a finished study, on one still running (in another process) and on
+an interrupted one.
 """
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ import argparse
 import shlex
 
 from rich.console import Console
-from rich.markup import escape
 
-from hpsearch.commands.common import add_out_argument
-from hpsearch.record.paths import journal_path
+from hpsearch.commands.common import add_out_argument, default_storage, print_written
 from hpsearch.record.storage import load_study, storage_label
+
+# The report layer (plotly, pandas) is imported inside run(): `hpsearch --help` stays instant.
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", required=True, help="the study to report on")
@@ -29,13 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from hpsearch.report.console import trials_table
     from hpsearch.report.tables import trials_frame
 
-    storage = args.storage or str(journal_path(args.out, args.study_name))
+    storage = args.storage or default_storage(args.out, args.study_name)
     study = load_study(storage, args.study_name)
     page = write_study_reports(storage, args.study_name, args.out, study=study)
     console = Console()
     console.print(trials_table(trials_frame(study)))
-    console.print(f"Reports written to [bold]{escape(str(page.parent))}[/bold]: trials.csv, summary.csv, "
-                  "best_params.json, report.html", highlight=False, soft_wrap=True)
+    print_written(console, page.parent)
     console.print(f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}", markup=False,
                   highlight=False, soft_wrap=True)
     return 0

@@ -1,25 +1,45 @@
 """hpsearch study: run (or resume) a search around the baseline, then write its reports.
 
-    hpsearch study --spec studies/future_work.toml --profile cpu --trials 20
+    hpsearch study --spec future_work --profile cpu --trials 20
     hpsearch study --storage postgresql://user:PASSWORD@db-host/hpsearch --study-name shared   # on every machine
+
+Paths (record.paths, the same --out for every command): the journal OUT/studies/<name>.journal (unless
+--storage), keras-tuner's state OUT/studies/keras_tuner/<name>/, the reports OUT/reports/<name>/.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 
-from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, non_negative, non_negative_int,
-                                      positive_int)
-from hpsearch.record.paths import journal_path
+import optuna
+from rich.console import Console
+
+from hpsearch.commands.common import (
+    add_data_dir_argument,
+    add_out_argument,
+    default_storage,
+    non_negative,
+    non_negative_int,
+    positive_int,
+    print_written,
+    warn_if_slow,
+)
+from hpsearch.core.config import TrainConfig, profile_descriptions
+from hpsearch.core.data import load_cifar10
 from hpsearch.errors import HpsearchError
+from hpsearch.record.storage import mask_url, open_storage
+from hpsearch.search import specs
+from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
+
+# The layers that load Keras and its backend (the engines, core.hardware) and the report layer
+# (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hpsearch.core.config import profile_descriptions
-    from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
-
     profiles = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
-    parser.add_argument("--spec", default="studies/default.toml",
-                        help="search space, a studies/*.toml file (default studies/default.toml)")
+    parser.add_argument("--spec", default=specs.DEFAULT,
+                        help=f"search space: a shipped spec by name ({', '.join(specs.shipped_names())}) or a path "
+                             f"to a .toml file (default {specs.DEFAULT})")
     parser.add_argument("--trials", type=positive_int, default=20,
                         help="the study's total of finished (complete + pruned) trials; re-running resumes "
                              "up to it, failed trials are retried (default 20)")
@@ -48,17 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from rich.console import Console
-
-    from hpsearch.core.config import TrainConfig
+    from hpsearch.report import write_study_reports
+    from hpsearch.report.console import StudyProgress, trials_table
+    from hpsearch.report.tables import trials_frame
     from hpsearch.search import optuna_engine as engine
-    from hpsearch.search.space import load_spec
-
-    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # our own lines say what happened to each trial
     console = Console()
-    spec = load_spec(args.spec)                      # spec, profile and storage errors come before any training
+    spec = specs.load(args.spec)                     # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
     objectives = engine.parse_objectives(args.objectives)
     name = args.study_name or engine.default_study_name(spec, args.profile, objectives)
@@ -66,33 +83,34 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
-    out = args.out
-    storage = engine.open_storage(args.storage, study_name=name, out=out)
-    where = engine.mask_url(args.storage) if args.storage else str(journal_path(out, name))
+    where = args.storage or default_storage(args.out, name)
+    storage = open_storage(where)
 
-    from hpsearch.core.data import load_cifar10
     data = load_cifar10(args.data_dir)
-    _print_header(console, args, spec, base, name, where, objectives)
+    _print_header(console, args, spec, base, name, mask_url(where), objectives)
+    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
     try:
         if args.engine == "keras-tuner":
-            study = _run_keras_tuner(args, spec, data, base, storage, name, out, console)
+            study = _run_keras_tuner(args, spec, data, base, storage, name, console)
         else:
             study = engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                                     study_name=name, out=out, seed=args.seed, timeout=args.timeout,
+                                     study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
                                      objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
-                                     prune_warmup=args.prune_warmup, console=console)
+                                     prune_warmup=args.prune_warmup, console=console, progress=progress)
     except KeyboardInterrupt:
-        console.print(f"interrupted: finished trials are kept in {where}; run the same command again to resume")
+        console.print(f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again "
+                      "to resume", markup=False, highlight=False)
         raise
-    _print_top_trials(console, study)
-    _write_reports(console, args, name, where, study)
+    console.print(trials_table(trials_frame(study), top=10))
+    page = write_study_reports(where, name, args.out, study=study)
+    if not args.storage:
+        console.print(f"wrote {where}", markup=False, highlight=False, soft_wrap=True)
+    print_written(console, page.parent)
     return 0
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:
     from hpsearch.core.hardware import detect
-
-    from hpsearch.commands.common import warn_if_slow
 
     kind, device = detect()
     if args.engine == "keras-tuner":
@@ -103,32 +121,17 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
         pruning = "off"
     else:
         pruning = f"baseline-relative, margin {args.prune_margin}, after epoch {args.prune_warmup}"
-    console.print(f"hpsearch study [bold]{name}[/]: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
+    console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
                   f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
-                  f"pruning {pruning}", markup=True, highlight=False)
-    console.print(f"storage {where} · device {kind} ({device})", highlight=False)
+                  f"pruning {pruning}", markup=False, highlight=False)
+    console.print(f"storage {where} · device {kind} ({device})", markup=False, highlight=False)
     warn_if_slow(console, args.profile, kind)
 
 
-def _run_keras_tuner(args, spec, data, base, storage, name, out, console):
+def _run_keras_tuner(args, spec, data, base, storage, name, console):
     from hpsearch.search.kt_engine import run_kt_study
 
     if args.timeout is not None:
         console.print("[yellow]--timeout is not supported by --engine keras-tuner; ignored[/]")
     return run_kt_study(spec, data, base, storage, name, args.trials, tuner=args.tuner, seed=args.seed,
-                        out=out, profile=args.profile, console=console)
-
-
-def _print_top_trials(console, study) -> None:
-    from hpsearch.report.console import trials_table
-    from hpsearch.report.tables import trials_frame
-
-    console.print(trials_table(trials_frame(study), top=10))
-
-
-def _write_reports(console, args, name: str, where: str, study) -> None:
-    from hpsearch.report import write_study_reports
-
-    storage = args.storage or where              # how the page names the storage (its password masked)
-    page = write_study_reports(storage, name, args.out, study=study)
-    console.print(f"wrote {page.parent}/ (trials.csv, summary.csv, best_params.json, report.html)")
+                        out=args.out, profile=args.profile, console=console)

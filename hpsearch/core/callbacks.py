@@ -64,30 +64,3 @@ class PlateauScale(keras.callbacks.Callback):
                 scale = float(self.schedule.scale.numpy())
                 self.schedule.scale.assign(scale * max(self.factor, self.min_lr / lr))
             self.wait = 0
-
-
-class ProgressLogger(keras.callbacks.Callback):
-    """One rich line per epoch, LR included; after the first epoch, an ETA for the rest."""
-
-    def __init__(self, console, epochs: int, recorder: EpochRecorder):
-        super().__init__()
-        self.console, self.total, self.recorder = console, epochs, recorder
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = self.recorder.epochs[-1]             # the recorder runs first (train.py's callback order)
-        eta = ""
-        if epoch == 0 and self.total > 1:
-            # the first epoch includes compilation, so this is an upper bound
-            eta = f"  [dim]ETA <= {_duration(row['seconds'] * (self.total - 1))} for the other {self.total - 1} epochs[/]"
-        self.console.print(
-            f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
-            f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
-            f"{row['seconds']:.1f}s{eta}", highlight=False, soft_wrap=True)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

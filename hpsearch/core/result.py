@@ -25,16 +25,12 @@ class RunResult:
     test_confusion: list[list[int]] | None = None  # rows = true class, columns = predicted (TTA predictions)
     class_names: list[str] | None = None
     model_path: str | None = None                 # the best checkpoint (.keras), when the run had an out_dir
-    stopped_reason: str = "completed"             # "completed" | "early_stopping" | a message from on_epoch
+    stopped_reason: str = "completed"             # "completed" | "early_stopping"
     model: Any = field(default=None, repr=False, compare=False)  # the trained keras.Model (best weights)
 
     @property
     def epochs_run(self) -> int:
         return len(self.epochs)
-
-    @property
-    def val_curve(self) -> list[float]:
-        return [e["val_accuracy"] for e in self.epochs]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (metrics.json): NaN becomes None, the model is left out."""

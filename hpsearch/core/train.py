@@ -1,19 +1,20 @@
-"""train(config, data, on_epoch=None) -> RunResult: one run of the baseline recipe under `config`.
+"""train(config, data, on_epoch=None, out_dir=None, callbacks=()) -> RunResult: one run of the baseline
+recipe under `config`.
 
-Validation only: the test set is never touched here (see evaluate.py and hpsearch.baseline).
+Validation only: the test set is never touched here (see evaluate.py and hpsearch.baseline). Prints nothing:
+a progress display is an `on_epoch` hook (or a Keras callback) the caller hands in.
 """
 from __future__ import annotations
 
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
-from rich.console import Console
 
 from hpsearch.core import hardware
-from hpsearch.core.callbacks import EpochRecorder, PlateauScale, ProgressLogger, TrainingDiverged  # noqa: F401
+from hpsearch.core.callbacks import EpochRecorder, PlateauScale
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10, make_dataset, normalize, split
 from hpsearch.core.model import build_model
@@ -42,10 +43,11 @@ def compile_model(config: TrainConfig, model: keras.Model, steps_per_epoch: int,
 
 
 def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], None] | None = None,
-          out_dir: str | Path | None = None, verbose: bool = True, console: Console | None = None) -> RunResult:
-    """Train `config` on `data`. `on_epoch(epoch, logs)` runs after each epoch (1-based); anything it raises
-    propagates. With `out_dir`, the best model (val accuracy) is checkpointed to out_dir/best.keras.
-    Raises TrainingDiverged when the loss becomes NaN or infinite."""
+          out_dir: str | Path | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()) -> RunResult:
+    """Train `config` on `data`. `on_epoch(epoch, row)` runs after each epoch (1-based; row: the epoch's
+    RunResult.epochs entry); anything it raises propagates. With `out_dir`, the best model (val accuracy) is
+    checkpointed to out_dir/best.keras. `callbacks`: further Keras callbacks, run after ours.
+    Raises TrainingDiverged (core.callbacks) when the loss becomes NaN or infinite."""
     device = hardware.setup(config)
     splits = split(data, config)
     train_ds = make_dataset(splits.train, splits.mean, splits.std, config, training=True)
@@ -55,19 +57,18 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
     schedule = compile_model(config, model, steps_per_epoch, device.jit_compile)
 
     recorder = EpochRecorder(on_epoch)
-    callbacks = [recorder,
-                 keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
-                                               restore_best_weights=True),
-                 PlateauScale(schedule, "val_loss", config.plateau_factor, config.plateau_patience, config.min_lr)]
+    fit_callbacks = [recorder,
+                     keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+                                                   restore_best_weights=True),
+                     PlateauScale(schedule, "val_loss", config.plateau_factor, config.plateau_patience, config.min_lr)]
     model_path = None
     if out_dir is not None:
         model_path = str(Path(out_dir) / "best.keras")
-        callbacks.append(keras.callbacks.ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True))
-    if verbose:
-        callbacks.append(ProgressLogger(console or Console(), config.epochs, recorder))
+        fit_callbacks.append(keras.callbacks.ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True))
+    fit_callbacks += list(callbacks)
 
     start = time.perf_counter()
-    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=0, shuffle=False)
+    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=fit_callbacks, verbose=0, shuffle=False)
     train_seconds = time.perf_counter() - start
 
     epochs = recorder.epochs

@@ -14,6 +14,7 @@ trials; a journal file is meant for one machine.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import socket
@@ -24,9 +25,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalRedisBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
+from hpsearch.record import keys
 from hpsearch.record.paths import journal_path
 
 CONNECT_TIMEOUT = 5            # seconds to reach a database before giving up
@@ -62,7 +65,6 @@ def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *,
         return _journal_file(Path(text))
     try:
         if text.startswith(("redis://", "rediss://")):
-            from optuna.storages.journal import JournalRedisBackend, JournalStorage
             return JournalStorage(JournalRedisBackend(text))
         hb = dict(heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=HEARTBEAT_GRACE,
                   heartbeat_stale_trial_callback=retry_stale_trial) if heartbeat else {}
@@ -79,7 +81,6 @@ def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *,
 
 
 def _journal_file(path: Path) -> optuna.storages.BaseStorage:
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # the open-lock (O_EXCL lock file) rather than a symlink, so it also works where symlinks don't
@@ -97,7 +98,6 @@ def _with_driver(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if scheme not in ("postgresql", "postgres"):
         return url
-    import importlib.util
     driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
     return f"postgresql+{driver}{sep}{rest}"
 
@@ -124,7 +124,7 @@ def worker_lock(storage) -> Iterator[None]:
     if path is None:
         yield
         return
-    import fcntl
+    import fcntl  # POSIX only: imported here, so that reading a study works everywhere
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -157,23 +157,28 @@ def _process_start(pid: int) -> str | None:
 
 
 def _dead_owner(trial: FrozenTrial) -> bool:
-    if "worker" not in trial.user_attrs:
+    if keys.WORKER not in trial.user_attrs:
         # a worker records itself right after study.ask(); a RUNNING trial that never did was orphaned
         # between the two (a kill at that instant)
         started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
         return time.time() - started > ORPHAN_SECONDS
-    host, _, pid = str(trial.user_attrs["worker"]).rpartition(":")
+    host, _, pid = str(trial.user_attrs[keys.WORKER]).rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False                               # another machine's trial: only heartbeats can tell
     if int(pid) == os.getpid():
         return True                                # ours: this process runs one trial at a time, between trials
-    now, then = _process_start(int(pid)), trial.user_attrs.get("worker_started")
+    now, then = _process_start(int(pid)), trial.user_attrs.get(keys.WORKER_STARTED)
     return now is None or (then is not None and now != "unknown" and now != then)
 
 
+def trial_id(storage, study: optuna.Study, number: int) -> int:
+    """The storage's id of trial `number` (what the storage's own methods take), by its public API."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
 def claim(trial: optuna.Trial) -> None:
-    trial.set_user_attr("worker", worker_id())
-    trial.set_user_attr("worker_started", _process_start(os.getpid()))
+    trial.set_user_attr(keys.WORKER, worker_id())
+    trial.set_user_attr(keys.WORKER_STARTED, _process_start(os.getpid()))
 
 
 def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
@@ -184,11 +189,12 @@ def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
         if not _dead_owner(trial):
             continue
         try:
-            worker = trial.user_attrs.get("worker", "unknown")
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason",
+            worker = trial.user_attrs.get(keys.WORKER, "unknown")
+            tid = trial_id(storage, study, trial.number)
+            storage.set_trial_user_attr(tid, keys.FAIL_REASON,
                                         f"worker {worker} died while the trial was running "
                                         f"(killed or crashed); its work is retried")
-            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            if not storage.set_trial_state_values(tid, TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue                               # another worker got there first
@@ -204,9 +210,9 @@ def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
 def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-enqueue a dead worker's trial once with the same parameters (the baseline is re-enqueued by
     `ensure_baseline`). A trial that is itself a retry is not retried again."""
-    if trial.user_attrs.get("is_baseline") or "retry_of" in trial.user_attrs:
+    if trial.user_attrs.get(keys.IS_BASELINE) or keys.RETRY_OF in trial.user_attrs:
         return
-    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    study.enqueue_trial(trial.params, user_attrs={keys.RETRY_OF: trial.number})
 
 
 @contextlib.contextmanager
@@ -216,11 +222,11 @@ def heartbeat(storage, trial) -> Iterator[None]:
     if not interval:
         yield
         return
-    stop = threading.Event()
+    stop, tid = threading.Event(), trial_id(storage, trial.study, trial.number)
 
     def beat() -> None:
         while True:
-            storage.record_heartbeat(trial._trial_id)
+            storage.record_heartbeat(tid)
             if stop.wait(interval):
                 return
 
@@ -252,12 +258,12 @@ def open_existing(storage: Any) -> optuna.storages.BaseStorage:
 def load_study(storage: Any, study_name: str) -> optuna.Study:
     """The stored study, or an HpsearchError that lists the studies this storage does hold.
 
-    `storage` may also be an optuna.Study already open (the study command's own), used as it is.
+    `storage` may also be the optuna.Study itself, already open (the study command's own), used as it is.
     """
-    if isinstance(storage, optuna.Study) and storage.study_name == study_name:
-        return storage
     if isinstance(storage, optuna.Study):
-        storage = storage._storage  # noqa: SLF001 - the same storage, another study in it
+        if storage.study_name != study_name:
+            raise HpsearchError(f"the open study is {storage.study_name!r}, not {study_name!r}")
+        return storage
     opened = open_existing(storage)
     try:
         return optuna.load_study(study_name=study_name, storage=opened)
@@ -269,7 +275,8 @@ def load_study(storage: Any, study_name: str) -> optuna.Study:
 
 
 def storage_label(storage: Any) -> str:
-    """How to name the storage to a person: a URL with its password hidden, a path, or a placeholder."""
+    """How to name the storage to a person: a URL with its password hidden, a path, or a placeholder (a storage
+    or study object, whose URL is not known here)."""
     if isinstance(storage, (str, Path)):
         return mask_url(str(storage))
     return "STORAGE_URL"

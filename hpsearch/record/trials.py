@@ -14,13 +14,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-OBJECTIVE = "val_accuracy"
+from hpsearch.record import keys
+
+OBJECTIVE = keys.VAL_ACCURACY
 
 
 
 def objectives(study: optuna.Study) -> list[str]:
     """The objective names, in the order of trial.values ("val_accuracy" when the study did not say)."""
-    names = study.user_attrs.get("objectives")
+    names = study.user_attrs.get(keys.OBJECTIVES)
     n = len(study.directions)
     if isinstance(names, list) and len(names) == n:
         return [str(x) for x in names]
@@ -38,7 +40,7 @@ def maximizes(study: optuna.Study) -> bool:
 
 def curve(trial: FrozenTrial) -> list[tuple[int, float]]:
     """(epoch, val_accuracy) per epoch: the stored epochs, else the reported intermediate values."""
-    epochs = trial.user_attrs.get("epochs") or []
+    epochs = trial.user_attrs.get(keys.EPOCHS) or []
     points = [(int(e["epoch"]), e.get("val_accuracy")) for e in epochs if isinstance(e, dict) and "epoch" in e]
     if not points:
         points = sorted(trial.intermediate_values.items())
@@ -64,7 +66,7 @@ def reached_val_accuracy(trial: FrozenTrial, index: int = 0) -> float | None:
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
     """The baseline trial: the first marked is_baseline (COMPLETE preferred, as a failed one is retried)."""
-    marked = [t for t in study.trials if t.user_attrs.get("is_baseline")]
+    marked = [t for t in study.trials if t.user_attrs.get(keys.IS_BASELINE)]
     return next((t for t in marked if t.state == TrialState.COMPLETE), marked[0] if marked else None)
 
 
@@ -83,7 +85,7 @@ def param_value(trial: FrozenTrial, name: str) -> Any:
     nothing: its values are the config's). width_1..3 are the entries of `widths`."""
     if name in trial.params:
         return trial.params[name]
-    config = trial.user_attrs.get("config") or {}
+    config = trial.user_attrs.get(keys.CONFIG) or {}
     if name in config:
         return config[name]
     match = re.fullmatch(r"width_([123])", name)
@@ -97,8 +99,8 @@ def config_overrides(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     `hpsearch baseline --params` (at any profile). Falls back to the sampled parameters when the
     configs were not stored."""
     base = baseline_trial(study)
-    mine = trial.user_attrs.get("config")
-    theirs = base.user_attrs.get("config") if base else None
+    mine = trial.user_attrs.get(keys.CONFIG)
+    theirs = base.user_attrs.get(keys.CONFIG) if base else None
     if not isinstance(mine, dict) or not isinstance(theirs, dict):
         return dict(trial.params)
     mine, theirs = _plain(mine), _plain(theirs)
@@ -111,18 +113,23 @@ def _plain(value: Any) -> Any:
 
 
 def best_params(study: optuna.Study) -> dict[str, Any]:
-    """best_params.json: the best trial; "params" = its TrainConfig overrides against the baseline (the file
-    `hpsearch baseline --params` reads), "sampled" = Optuna's parameters, "config" = its full config;
-    plus the Pareto front for a multi-objective study."""
+    """best_params.json, one schema whichever command wrote it last: the trial `hpsearch confirm` tested once
+    it ran (its stored result names it), else the best COMPLETE trial. "params" = its TrainConfig overrides
+    against the baseline (the file `hpsearch baseline --params` reads), "sampled" = Optuna's parameters,
+    "config" = its full config; plus the Pareto front for a multi-objective study."""
     names = objectives(study)
-    best = best_trial(study)
-    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get("profile"), "objectives": names}
-    if best is None:
+    confirmed = (study.user_attrs.get(keys.CONFIRM) or {}).get("best_trial")
+    chosen = next((t for t in study.trials if t.number == confirmed), None) if confirmed is not None else None
+    chosen = chosen or best_trial(study)
+    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get(keys.PROFILE), "objectives": names,
+                           "chosen_by": "confirm" if chosen is not None and chosen.number == confirmed
+                           else "best val accuracy"}
+    if chosen is None:
         out.update(trial=None, params=None, note="no COMPLETE trial yet")
     else:
-        out.update(trial=best.number, is_baseline=bool(best.user_attrs.get("is_baseline")),
-                   values=dict(zip(names, best.values)), params=config_overrides(study, best),
-                   sampled=dict(best.params), config=best.user_attrs.get("config"))
+        out.update(trial=chosen.number, is_baseline=bool(chosen.user_attrs.get(keys.IS_BASELINE)),
+                   values=dict(zip(names, chosen.values or [])), params=config_overrides(study, chosen),
+                   sampled=dict(chosen.params), config=chosen.user_attrs.get(keys.CONFIG))
     if len(study.directions) > 1:
         out["pareto_front"] = [{"trial": t.number, "values": dict(zip(names, t.values)),
                                 "params": config_overrides(study, t), "sampled": dict(t.params)}
@@ -138,15 +145,15 @@ def _pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def epochs_run(trial: FrozenTrial) -> int | None:
-    if trial.user_attrs.get("epochs_run") is not None:
-        return int(trial.user_attrs["epochs_run"])
+    if trial.user_attrs.get(keys.EPOCHS_RUN) is not None:
+        return int(trial.user_attrs[keys.EPOCHS_RUN])
     points = curve(trial)
     return len(points) if points or trial.state.is_finished() else None
 
 
 def pruned_at(trial: FrozenTrial) -> int | None:
-    if trial.user_attrs.get("pruned_at") is not None:
-        return int(trial.user_attrs["pruned_at"])
+    if trial.user_attrs.get(keys.PRUNED_AT) is not None:
+        return int(trial.user_attrs[keys.PRUNED_AT])
     if trial.state == TrialState.PRUNED:
         points = curve(trial)
         return points[-1][0] if points else None
@@ -154,7 +161,7 @@ def pruned_at(trial: FrozenTrial) -> int | None:
 
 
 def train_seconds(trial: FrozenTrial) -> float | None:
-    value = trial.user_attrs.get("train_seconds")
+    value = trial.user_attrs.get(keys.TRAIN_SECONDS)
     if _finite(value):
         return float(value)
     if trial.datetime_start and trial.datetime_complete:

@@ -2,7 +2,8 @@
 
     write_run_report(run_dir) -> Path             run_dir/report.html from run_dir/metrics.json
     write_study_reports(storage, study_name, out) -> Path
-        OUT/reports/<safe study name>/{trials.csv, summary.csv, best_params.json, report.html}; returns report.html
+        OUT/reports/<safe study name>/{trials.csv, summary.csv, best_params.json, report.html, and confirm.json
+        once `hpsearch confirm` ran}; returns report.html. The one writer of that folder (record.paths).
 
 Reports read only what is stored (a run folder, an Optuna storage): they never train, and they work on a
 study that is still running or was interrupted. `storage` is an Optuna storage URL, a journal file path,
@@ -18,6 +19,7 @@ import optuna
 
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.record import keys
 from hpsearch.record.paths import study_report_dir
 from hpsearch.record.storage import load_study, storage_label
 from hpsearch.record.trials import best_params
@@ -44,10 +46,10 @@ def write_run_report(run_dir: str | Path) -> Path:
 
 def write_study_reports(storage: Any, study_name: str, out: str | Path = ".",
                         study: optuna.Study | None = None) -> Path:
-    """Write trials.csv, summary.csv, best_params.json and report.html for a stored study.
-
-    They go to OUT/reports/<safe study name>/ (record.paths.study_report_dir); returns the path of report.html. `study`: the study
-    already loaded from `storage` by the caller, so it is not read twice.
+    """Write trials.csv, summary.csv, best_params.json, report.html (and confirm.json, when the study holds a
+    confirm result) for a stored study, into OUT/reports/<safe study name>/ (record.paths.study_report_dir);
+    returns the path of report.html. `study`: the study already loaded from `storage` by the caller, so it is
+    not read twice. Every file is a function of what the study stored, whichever command calls this.
     """
     study = study or load_study(storage, study_name)
     folder = study_report_dir(out, study_name)
@@ -56,6 +58,9 @@ def write_study_reports(storage: Any, study_name: str, out: str | Path = ".",
     frame.to_csv(folder / "trials.csv", index=False)
     tables.summary_frame(study, frame).to_csv(folder / "summary.csv", index=False)
     (folder / "best_params.json").write_text(json.dumps(jsonable(best_params(study)), indent=2) + "\n")
+    confirm = study.user_attrs.get(keys.CONFIRM)
+    if confirm:
+        (folder / "confirm.json").write_text(json.dumps(jsonable(confirm), indent=2) + "\n")
     page = folder / "report.html"
-    page.write_text(html.render_study(study, storage_label(storage)), encoding="utf-8")
+    page.write_text(html.render_study(study, storage_label(storage), out=out), encoding="utf-8")
     return page

@@ -1,20 +1,17 @@
-"""Console output with rich: a run's numbers, a study's top trials, and a study's live progress.
+"""Console output with rich: a run's numbers, a study's top trials, and the live displays the commands
+hand to the layers below (the core and the engines print nothing of their own).
 
     console.print(run_table(metrics))          end of `hpsearch baseline` (metrics = RunResult.to_dict())
     console.print(trials_table(frame, top=10)) end of a study (frame = tables.trials_frame(study))
+    ProgressLogger(console, epochs)            train()'s on_epoch hook: one line per epoch
 
 StudyProgress shows, while a study runs: trial i/N, the epoch of the running trial, the best value so far
-and how many trials were pruned. It is a context manager and an Optuna callback:
+and how many trials were pruned. The study command hands it to the engine, which drives it:
 
     with StudyProgress(n_trials=20, max_epochs=5) as progress:
-        def objective(trial):
-            progress.start_trial(trial.number)                 # the epoch bar restarts
-            ...train(config, data, on_epoch=lambda epoch, logs: (progress.epoch(epoch, logs), report(...)))
-        study.optimize(objective, n_trials=20, callbacks=[progress])  # progress(study, trial) after each
-
-    progress.epoch(epoch, logs)       logs: the per-epoch dict (val_accuracy shown when present)
-    progress(study, frozen_trial)     counts the finished trial; updates best (COMPLETE only) and pruned
-    progress.finish_trial(state, value)  the same without Optuna objects (state: "COMPLETE"|"PRUNED"|"FAIL")
+        progress.start_trial(number)          # the epoch bar restarts
+        progress.epoch(epoch, logs)           # logs: the per-epoch dict (val_accuracy shown when present)
+        progress.finish_trial(state, value)   # state: "COMPLETE"|"PRUNED"|"FAIL"; best counts COMPLETE only
 
 `n_trials=None` (a study bounded by time) shows a count without a total. Output goes to `console`
 (a rich Console; stderr by default) and degrades to nothing when it is not a terminal.
@@ -109,13 +106,56 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials") 
     return table
 
 
+def confirm_table(result: dict[str, Any]) -> Table:
+    """`hpsearch confirm`'s result (search.confirm.run_confirm) as a table: mean, std and runs per side."""
+    table = Table(title=f"Confirm over {len(result['seeds'])} seed(s): {result['metric']}", title_justify="left")
+    for column, justify in (("configuration", "left"), ("mean", "right"), ("std", "right"), ("runs", "left")):
+        table.add_column(column, justify=justify)
+    for which, label in (("baseline", "baseline"), ("best", f"trial {result['best_trial']}")):
+        mean, std = result[f"{which}_mean"], result[f"{which}_std"]
+        table.add_row(label, _pct(mean), "—" if std is None else f"{std * 100:.2f} pts",
+                      ", ".join(f"{v:.2%}" for v in result[which]))
+    p = result["p_value"]
+    diff = result["best_mean"] - result["baseline_mean"]
+    verdict = "—" if p is None else ("significant at 5%" if p < 0.05 else "not significant at 5%")
+    table.caption = (f"difference {diff * 100:+.2f} pts · Welch's t-test p = {'—' if p is None else f'{p:.3g}'}"
+                     f" · {verdict}")
+    return table
+
+
+class ProgressLogger:
+    """One line per epoch, LR included; after the first epoch, an ETA for the rest. An `on_epoch` hook:
+    train(config, data, on_epoch=ProgressLogger(console, config.epochs)); row: a RunResult.epochs entry."""
+
+    def __init__(self, console: Console, epochs: int) -> None:
+        self.console, self.total = console, epochs
+
+    def __call__(self, epoch: int, row: dict[str, Any]) -> None:
+        eta = ""
+        if epoch == 1 and self.total > 1:
+            # the first epoch includes compilation, so this is an upper bound
+            eta = f"  [dim]ETA <= {_duration(row['seconds'] * (self.total - 1))} for the other {self.total - 1} epochs[/]"
+        self.console.print(
+            f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
+            f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
+            f"{row['seconds']:.1f}s{eta}", highlight=False, soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class StudyProgress:
     """Live study progress (see the module docstring for the API)."""
 
     def __init__(self, n_trials: int | None, max_epochs: int, console: Console | None = None,
-                 maximize: bool = True, objective_index: int = 0) -> None:
+                 maximize: bool = True) -> None:
         self.n_trials, self.max_epochs = n_trials, max_epochs
-        self.maximize, self.objective_index = maximize, objective_index
+        self.maximize = maximize
         self.best: float | None = None
         self.pruned = self.finished = 0
         self._lock = threading.Lock()
@@ -149,12 +189,6 @@ class StudyProgress:
                 if self.best is None or (value > self.best if self.maximize else value < self.best):
                     self.best = value
             self._progress.update(self._trials, completed=self.finished, info=self._info())
-
-    def __call__(self, study: Any, trial: Any) -> None:
-        """Optuna callback: called once per finished trial."""
-        values = getattr(trial, "values", None)
-        value = values[self.objective_index] if values else None
-        self.finish_trial(trial.state.name, value)
 
     def _info(self) -> str:
         return f"best {_pct(self.best)} · pruned {self.pruned}"

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.record import keys
 from hpsearch.record import trials as record
 
 TEMPLATE = "plotly_white"
@@ -68,11 +69,8 @@ def with_baseline_params(study: optuna.Study) -> optuna.Study:
             params, dists = {}, {}
             for name, dist in spaces.items():
                 value = record.param_value(trial, name)
-                try:
-                    if value is not None and dist._contains(dist.to_internal_repr(value)):  # noqa: SLF001
-                        params[name], dists[name] = value, dist
-                except (ValueError, TypeError):
-                    continue
+                if value is not None and _within(dist, value):
+                    params[name], dists[name] = value, dist
             trial.distributions, trial.params = dists, params
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
@@ -108,7 +106,7 @@ def varying_params(study: optuna.Study, shared: bool = False) -> list[str]:
         return []
     names = set().union(*(t.params for t in trials))
     if shared:
-        sampled = [t for t in trials if not t.user_attrs.get("is_baseline")] or trials
+        sampled = [t for t in trials if not t.user_attrs.get(keys.IS_BASELINE)] or trials
         names = set.intersection(*(set(t.params) for t in sampled))
     return sorted(p for p in names if len({repr(t.params[p]) for t in trials if p in t.params}) > 1)
 
@@ -141,7 +139,7 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
     best = record.best_trial(study)
     fig = go.Figure()
     shown: set[str] = set()
-    for trial in sorted(trials, key=lambda t: (t.user_attrs.get("is_baseline", False), t == best)):
+    for trial in sorted(trials, key=lambda t: (t.user_attrs.get(keys.IS_BASELINE, False), t == best)):
         kind = _curve_kind(trial, best)
         x, y = zip(*record.curve(trial))
         fig.add_trace(go.Scatter(
@@ -166,7 +164,7 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
 
 
 def _curve_kind(trial: FrozenTrial, best: FrozenTrial | None) -> str:
-    if trial.user_attrs.get("is_baseline"):
+    if trial.user_attrs.get(keys.IS_BASELINE):
         return "baseline"
     if best is not None and trial.number == best.number:
         return "best"
@@ -323,3 +321,10 @@ def confusion_panel(metrics: dict[str, Any]) -> Panel:
 def _class_names(metrics: dict[str, Any], n: int) -> list[str]:
     names = metrics.get("class_names") or []
     return [str(x) for x in names] if len(names) == n else [str(i) for i in range(n)]
+
+
+def _within(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """`value` is one `dist` can take (its choices, or between its bounds): shown with the sampled trials."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and dist.low <= value <= dist.high

@@ -11,6 +11,7 @@ import math
 import shlex
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -19,6 +20,9 @@ import pandas as pd
 import plotly.io as pio
 import plotly.offline
 
+from hpsearch import __version__
+from hpsearch.core.config import TrainConfig, profile_descriptions, profiles
+from hpsearch.record import keys
 from hpsearch.record import trials as record
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
@@ -51,7 +55,6 @@ def _panels(panels: list[Panel]) -> list[dict[str, Any]]:
 
 
 def _common() -> dict[str, Any]:
-    from hpsearch import __version__
     return {"plotly_js": plotly.offline.get_plotlyjs(), "hpsearch_version": __version__,
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -93,23 +96,24 @@ def _num(value: Any) -> bool:
 
 # ---------------------------------------------------------------------------------------------- study
 
-def render_study(study: optuna.Study, storage_label: str = "STORAGE") -> str:
+def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str | Path = ".") -> str:
+    """The study's page; its "rewrite this page" command writes to the same OUT/reports/<study>/ (`out`)."""
     frame = tables.trials_frame(study)
     head = tables.headline(study)
     attrs = study.user_attrs
     panels = _panels(figures.study_panels(study))
     context = {
-        **_common(), "study_name": study.study_name, "description": attrs.get("description") or "",
+        **_common(), "study_name": study.study_name, "description": attrs.get(keys.DESCRIPTION) or "",
         "status_line": _status_line(study, frame), **_headline_context(study, head),
         **_confirm_context(head["confirm"]), "multi_objective_note": _multi_note(study),
         "running_note": _running_note(frame), **_best_params_context(study, head),
         "panels": panels, **_trials_context(study, frame, head), **_savings_context(study, frame),
-        "spec_text": attrs.get("spec_text") or "", "spec_path": attrs.get("spec_path") or "",
-        "settings": _settings(study), "profile": _profile(attrs.get("profile")),
-        "versions": {k: fmt(v) for k, v in (attrs.get("versions") or {}).items()},
+        "spec_text": attrs.get(keys.SPEC_TEXT) or "", "spec_path": attrs.get(keys.SPEC_PATH) or "",
+        "settings": _settings(study), "profile": _profile(attrs.get(keys.PROFILE)),
+        "versions": {k: fmt(v) for k, v in (attrs.get(keys.VERSIONS) or {}).items()},
         "dashboard_command": f"optuna-dashboard {shlex.quote(storage_label)}",
         "report_command": f"hpsearch report --storage {shlex.quote(storage_label)} "
-                          f"--study-name {shlex.quote(study.study_name)}",
+                          f"--study-name {shlex.quote(study.study_name)} --out {shlex.quote(str(Path(out).resolve()))}",
     }
     return environment().get_template("study.html").render(**context)
 
@@ -194,7 +198,7 @@ def _p(value: Any) -> str:
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
     """The TrainConfig fields the best trial changed, beside the baseline's values."""
     base = record.baseline_trial(study)
-    base_config = (base.user_attrs.get("config") or {}) if base else {}
+    base_config = (base.user_attrs.get(keys.CONFIG) or {}) if base else {}
     rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
     columns = [{"label": "TrainConfig field", "cls": "text"}, {"label": f"best (trial {head['best_trial']})", "cls": ""},
                {"label": "baseline", "cls": ""}]
@@ -258,7 +262,7 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
     s = tables.pruning_savings(study, frame)
     if not s["pruned_trials"]:
         text = "No trial was pruned, so pruning saved nothing" + (
-            " (this study ran without a pruner)." if not study.user_attrs.get("pruner") else " yet.")
+            " (this study ran without a pruner)." if not study.user_attrs.get(keys.PRUNER) else " yet.")
     else:
         text = (f"Pruning stopped {s['pruned_trials']} trial(s) early and skipped {s['epochs_saved']} of the "
                 f"{s['epochs_full']} epochs the finished trials would have run without it: "
@@ -271,19 +275,18 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
 
 def _settings(study: optuna.Study) -> dict[str, str]:
     attrs = study.user_attrs
-    out = {"engine": fmt(attrs.get("engine")),
+    out = {"engine": fmt(attrs.get(keys.ENGINE)),
            "objectives": ", ".join(f"{n} ({d.name.lower()})" for n, d in
                                    zip(record.objectives(study), study.directions)),
-           "sampler": fmt(attrs.get("sampler")) if attrs.get("sampler") else "—",
-           "pruner": fmt(attrs.get("pruner")) if attrs.get("pruner") else "none",
-           "max epochs": fmt(attrs.get("max_epochs"))}
+           "sampler": fmt(attrs.get(keys.SAMPLER)) if attrs.get(keys.SAMPLER) else "—",
+           "pruner": fmt(attrs.get(keys.PRUNER)) if attrs.get(keys.PRUNER) else "none",
+           "max epochs": fmt(attrs.get(keys.MAX_EPOCHS))}
     return out
 
 
 def _profile(name: Any) -> dict[str, str]:
     if not name:
         return {"profile": "—"}
-    from hpsearch.core.config import profile_descriptions, profiles
     out = {"profile": str(name)}
     desc = profile_descriptions().get(str(name))
     if desc:
@@ -334,7 +337,6 @@ def _stopped(metrics: dict[str, Any], epochs_run: Any) -> dict[str, str]:
 
 def _config_context(config: dict[str, Any]) -> dict[str, Any]:
     """Every TrainConfig field; those that differ from TrainConfig() (the full-size baseline) highlighted."""
-    from hpsearch.core.config import TrainConfig
     defaults = TrainConfig().to_dict()
     rows = []
     for key, value in config.items():

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from hpsearch.record import keys
 from hpsearch.record.trials import (OBJECTIVE, baseline_trial, best_trial, config_overrides, epochs_run, maximizes,
                                     objective_index, objectives, param_value, pruned_at, reached_val_accuracy,
                                     train_seconds, trial_value)
@@ -34,12 +35,12 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row: dict[str, Any] = {
             "number": trial.number,
             "state": trial.state.name,
-            "is_baseline": bool(trial.user_attrs.get("is_baseline", False)),
+            "is_baseline": bool(trial.user_attrs.get(keys.IS_BASELINE, False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
             "seconds": train_seconds(trial),
-            "fail_reason": str(trial.user_attrs.get("fail_reason") or ""),
+            "fail_reason": str(trial.user_attrs.get(keys.FAIL_REASON) or ""),
         }
         for i, name in enumerate(names):
             if name != OBJECTIVE:
@@ -95,9 +96,9 @@ def headline(study: optuna.Study) -> dict[str, Any]:
     return {
         "baseline_trial": base.number if base else None, "baseline_val_accuracy": base_value,
         "best_trial": best.number if best else None, "best_val_accuracy": best_value,
-        "best_is_baseline": bool(best and best.user_attrs.get("is_baseline")),
+        "best_is_baseline": bool(best and best.user_attrs.get(keys.IS_BASELINE)),
         "difference": diff, "best_overrides": config_overrides(study, best) if best else {},
-        "confirm": study.user_attrs.get("confirm") or None,
+        "confirm": study.user_attrs.get(keys.CONFIRM) or None,
     }
 
 
@@ -106,8 +107,8 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     frame = trials_frame(study) if frame is None else frame
     head, saved = headline(study), pruning_savings(study, frame)
     rows: list[tuple[str, Any]] = [
-        ("study", study.study_name), ("engine", study.user_attrs.get("engine")),
-        ("profile", study.user_attrs.get("profile")), ("objectives", ",".join(objectives(study))),
+        ("study", study.study_name), ("engine", study.user_attrs.get(keys.ENGINE)),
+        ("profile", study.user_attrs.get(keys.PROFILE)), ("objectives", ",".join(objectives(study))),
         ("directions", ",".join(d.name.lower() for d in study.directions)), ("trials", len(frame)),
     ]
     rows += [(f"trials_{state.lower()}", n) for state, n in state_counts(frame).items()]
@@ -126,7 +127,7 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
 
 
 def _max_epochs(study: optuna.Study, frame: pd.DataFrame) -> int:
-    value = study.user_attrs.get("max_epochs")
+    value = study.user_attrs.get(keys.MAX_EPOCHS)
     if isinstance(value, int) and value > 0:
         return value
     ran = frame["epochs_run"].dropna()

@@ -26,19 +26,23 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import ConfigError, TrainConfig
 from hpsearch.core.result import jsonable
+from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
-from hpsearch.search.optuna_engine import max_epochs, open_or_create
-from hpsearch.versions import versions
-from hpsearch.search.space import ParamSpec, StudySpec
+from hpsearch.record import keys
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import open_storage
+from hpsearch.search.space import ParamSpec, StudySpec
+from hpsearch.search.study import (FINISHED, count, open_or_create, out_of_memory, status_line, study_attrs,
+                                   summary_line, trial_attrs)
+
+# keras_tuner is imported where it is used: a heavy library that only `--engine keras-tuner` needs.
 
 ENGINE = "keras-tuner"
 TUNERS = ("hyperband", "bayesian")
-OBJECTIVE = "val_accuracy"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)   # what --trials counts (as the Optuna engine: FAIL is retried)
+OBJECTIVE = keys.VAL_ACCURACY
 
 
 class _BudgetReached(Exception):
@@ -114,8 +118,6 @@ def distribution(param: ParamSpec) -> BaseDistribution:
 
 def _train_to_budget(config: TrainConfig, data, budget: int | None):
     """Train `config`, stopping after `budget` epochs; returns (epoch rows, RunResult or None, seconds)."""
-    from hpsearch.core.train import train
-
     rows: list[dict] = []
     stop_at = budget if budget is not None and budget < config.epochs else None
 
@@ -126,15 +128,17 @@ def _train_to_budget(config: TrainConfig, data, budget: int | None):
 
     start = time.perf_counter()
     try:
-        result = train(config, data, on_epoch=on_epoch, verbose=False)
+        result = train(config, data, on_epoch=on_epoch)
     except _BudgetReached:
         return rows, None, time.perf_counter() - start
     return rows, result, result.train_seconds
 
 
-def _trial_attrs(config: TrainConfig | None, rows: list[dict], seconds: float, **extra) -> dict[str, Any]:
-    return jsonable({"is_baseline": False, "epochs": rows, "epochs_run": len(rows), "pruned_at": None,
-                     "train_seconds": seconds, "config": config.to_dict() if config else None, **extra})
+def _trial_attrs(config: TrainConfig | None, rows: list[dict], seconds: float, is_baseline: bool = False,
+                 pruned_at: int | None = None, fail_reason: str | None = None, **extra) -> dict[str, Any]:
+    """The shared schema's trial attrs (search/study.py), plus which trial and budget KerasTuner gave it."""
+    return {keys.IS_BASELINE: is_baseline, keys.CONFIG: jsonable(config.to_dict()) if config else None,
+            **trial_attrs(rows, seconds=seconds, pruned_at=pruned_at, fail_reason=fail_reason), **extra}
 
 
 def _curve(rows: list[dict]) -> dict[int, float]:
@@ -147,8 +151,6 @@ def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], bu
     """Train one parameter set (at most `budget` epochs) and return it as a finished Optuna trial.
     A diverged, impossible or out-of-memory configuration is a FAIL trial with its reason; any other
     error propagates (a bug, not a result)."""
-    from hpsearch.core.train import TrainingDiverged
-
     dists = {name: distribution(spec.params[name]) for name in params}
     start, config = time.perf_counter(), None
 
@@ -162,8 +164,8 @@ def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], bu
     except (ConfigError, TrainingDiverged) as exc:
         return failed(exc)
     except Exception as exc:
-        if type(exc).__name__ == "ResourceExhaustedError":      # out of (GPU) memory: this config, not the study
-            return failed(exc, f"out of memory: {str(exc).splitlines()[0][:300]}")
+        if out_of_memory(exc):
+            return failed(exc, out_of_memory(exc))
         raise
     curve = _curve(rows)
     if result is None:     # stopped at its Hyperband budget
@@ -192,7 +194,7 @@ def _tuner_class(kind: str):
         def pre_create_trial(self):
             # Stop once the Optuna study holds `trials` finished trials (failed ones are retried, as with
             # the Optuna engine), or after more failures than `trials` in this run.
-            remaining = self.trials - len(_finished(self.study))
+            remaining = self.trials - count(self.study)
             give_up = remaining <= 0 or self.failures > self.trials
             # KerasTuner's Oracle stops creating trials once len(trials) >= max_trials (-1: stop now)
             self.oracle.max_trials = -1 if give_up else len(self.oracle.trials) + remaining
@@ -209,8 +211,7 @@ def _tuner_class(kind: str):
                 self.study.add_trial(optuna.trial.create_trial(
                     state=TrialState.FAIL, params=params,
                     distributions={n: distribution(self.spec.params[n]) for n in params},
-                    user_attrs={"is_baseline": False, "epochs": [], "epochs_run": 0, "pruned_at": None,
-                                "train_seconds": 0.0, "config": None, "fail_reason": f"{type(exc).__name__}: {exc}"}))
+                    user_attrs=_trial_attrs(None, [], 0.0, fail_reason=f"{type(exc).__name__}: {exc}")))
                 raise kt.errors.FatalError(f"trial failed with an unexpected error: {type(exc).__name__}: {exc}") from exc
             self.study.add_trial(frozen)
             if self.console is not None:
@@ -218,7 +219,7 @@ def _tuner_class(kind: str):
             if frozen.state == TrialState.FAIL:
                 # KerasTuner marks it FAILED: never promoted by Hyperband, left out of the Bayesian model
                 self.failures += 1
-                self.fail_reason = frozen.user_attrs["fail_reason"]
+                self.fail_reason = frozen.user_attrs[keys.FAIL_REASON]
                 raise kt.errors.FailedTrialError(self.fail_reason)
             return {OBJECTIVE: float(max(frozen.intermediate_values.values()))}
 
@@ -231,14 +232,12 @@ def _tuner_class(kind: str):
     return HpsearchTuner
 
 
-def _summary_line(number: int, frozen) -> str:
-    label = f"trial {number}" + (" (baseline)" if frozen.user_attrs.get("is_baseline") else "")
-    epochs = frozen.user_attrs.get("epochs_run")
-    if frozen.state == TrialState.COMPLETE:
-        return f"{label}: val accuracy {frozen.value:.2%} ({epochs} epochs)"
-    if frozen.state == TrialState.PRUNED:
-        return f"{label}: stopped at its Hyperband budget of {epochs} epochs, val accuracy {frozen.value:.2%}"
-    return f"{label}: failed — {frozen.user_attrs.get('fail_reason')}"
+def _summary_line(number: int, frozen: optuna.trial.FrozenTrial) -> str:
+    epochs = frozen.user_attrs.get(keys.EPOCHS_RUN) or 0
+    reason = (f"stopped at its Hyperband budget of {epochs} epochs, val accuracy {frozen.value:.2%}"
+              if frozen.state == TrialState.PRUNED else frozen.user_attrs.get(keys.FAIL_REASON))
+    return summary_line(number, frozen.state, frozen.values, epochs, bool(frozen.user_attrs.get(keys.IS_BASELINE)),
+                        reason)
 
 
 # --- the study ---------------------------------------------------------------------------------------------
@@ -258,15 +257,17 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
         raise HpsearchError(f"the Hyperband factor must be at least 2 (got {factor})")
     storage = open_storage(storage, study_name=study_name, out=out)
     study = _open_study(spec, storage, study_name, base_config, profile, tuner, factor, seed)
-    if not any(t.user_attrs.get("is_baseline") for t in _finished(study)):
+    if not any(t.user_attrs.get(keys.IS_BASELINE) for t in study.get_trials(deepcopy=False, states=FINISHED)):
         baseline = run_one(spec, data, base_config, {}, None, is_baseline=True)
         study.add_trial(baseline)
         if console is not None:
             console.print(_summary_line(len(study.trials) - 1, baseline), highlight=False)
         if baseline.state != TrialState.COMPLETE:
-            raise HpsearchError(f"the baseline (trial 0) failed: {baseline.user_attrs.get('fail_reason')}; "
+            raise HpsearchError(f"the baseline (trial 0) failed: {baseline.user_attrs.get(keys.FAIL_REASON)}; "
                                 f"the study needs it as its reference")
-    if len(_finished(study)) >= trials:
+    if count(study) >= trials:
+        if console is not None:
+            console.print(status_line(study, trials), highlight=False)
         return study
 
     import keras_tuner as kt
@@ -283,13 +284,16 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
                                  console=console, **options)
     with _quiet_failed_trials():
         search.search()
+    if console is not None:
+        console.print(status_line(study, trials), highlight=False)
     return study
 
 
 @contextlib.contextmanager
 def _quiet_failed_trials() -> Iterator[None]:
-    """KerasTuner prints the traceback of every failed trial while its (private) DEBUG flag is on; a diverged
-    trial is an expected result here, reported by its one-line reason instead."""
+    """KerasTuner prints the traceback of every failed trial while its DEBUG flag is on; a diverged trial is an
+    expected result here, reported by its one-line reason instead. KerasTuner has no public switch for it,
+    so this sets keras_tuner.src.config.DEBUG, its private module flag."""
     from keras_tuner.src import config as kt_config
 
     previous = getattr(kt_config, "DEBUG", False)
@@ -300,17 +304,11 @@ def _quiet_failed_trials() -> Iterator[None]:
         kt_config.DEBUG = previous
 
 
-def _finished(study: optuna.Study) -> list:
-    return study.get_trials(deepcopy=False, states=FINISHED)
-
-
 def _open_study(spec: StudySpec, storage, study_name: str, base: TrainConfig, profile: str | None,
                 tuner: str, factor: int, seed: int) -> optuna.Study:
     """The study, created with the shared schema's user attrs, or loaded after checking it is the same search."""
     pruner = {"name": "Hyperband (keras-tuner)", "factor": factor, "max_epochs": base.epochs} \
         if tuner == "hyperband" else None
-    attrs = {"spec_path": spec.path, "spec_text": spec.text, "description": spec.description, "profile": profile,
-             "objectives": [OBJECTIVE], "directions": ["maximize"], "pruner": pruner,
-             "max_epochs": max_epochs(spec, base), "versions": versions(),
-             "engine": ENGINE, "base_config": jsonable(base.to_dict()), "sampler": {"name": f"keras-tuner {tuner}", "seed": seed}}
+    attrs = study_attrs(spec, base, engine=ENGINE, profile=profile, objectives=[OBJECTIVE], directions=["maximize"],
+                        pruner=pruner, sampler={"name": f"keras-tuner {tuner}", "seed": seed})
     return open_or_create(storage, study_name, attrs, spec)

@@ -17,6 +17,8 @@ import math
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.record import keys
+
 DEFAULT_MARGIN = 0.05
 DEFAULT_WARMUP_EPOCHS = 1
 
@@ -32,14 +34,14 @@ class BaselinePruner(optuna.pruners.BasePruner):
         self._reference: dict[str, dict[int, float]] = {}   # study name -> curve, once the baseline completed
 
     def settings(self) -> dict:
-        """What the study records under user_attrs["pruner"]."""
+        """What the study records under user_attrs[keys.PRUNER]."""
         return {"name": "BaselinePruner", "margin": self.margin, "warmup_epochs": self.warmup_epochs}
 
     def reference(self, study: optuna.Study) -> dict[int, float] | None:
         """The baseline's {epoch: val_accuracy}, or None while no baseline trial has completed."""
         if study.study_name not in self._reference:
             for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                if trial.user_attrs.get("is_baseline") and trial.intermediate_values:
+                if trial.user_attrs.get(keys.IS_BASELINE) and trial.intermediate_values:
                     self._reference[study.study_name] = dict(trial.intermediate_values)
                     break
         return self._reference.get(study.study_name)
@@ -54,7 +56,7 @@ class BaselinePruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         epoch = trial.last_step
-        if epoch is None or epoch <= self.warmup_epochs or trial.user_attrs.get("is_baseline"):
+        if epoch is None or epoch <= self.warmup_epochs or trial.user_attrs.get(keys.IS_BASELINE):
             return False
         threshold = self.threshold(study, epoch)
         if threshold is None:

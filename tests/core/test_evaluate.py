@@ -38,7 +38,7 @@ def test_confusion_matrix_counts():
 
 
 def test_evaluate_test_fills_the_result(cifar):
-    result = train(TrainConfig.from_profile("smoke", epochs=2), cifar, verbose=False)
+    result = train(TrainConfig.from_profile("smoke", epochs=2), cifar)
     out = evaluate_test(result, cifar)
     assert 0 <= out["test_accuracy"] <= 1 and 0 <= out["test_accuracy_tta"] <= 1
     assert sum(map(sum, out["test_confusion"])) == result.config.test_size

@@ -2,11 +2,11 @@
 import io
 
 import optuna
-from optuna.trial import TrialState, create_trial
+from optuna.trial import create_trial
 from rich.console import Console
 
 from hpsearch.report import tables
-from hpsearch.report.console import StudyProgress, run_table, trials_table
+from hpsearch.report.console import ProgressLogger, StudyProgress, run_table, trials_table
 
 from report_fakes import build_metrics
 
@@ -45,7 +45,18 @@ def test_progress_counts_best_and_pruned():
     with StudyProgress(3, max_epochs=5, console=console) as progress:
         progress.start_trial(0)
         progress.epoch(1, {"val_accuracy": 0.4})
-        progress(None, create_trial(value=0.7))
-        progress(None, create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.2}))
+        progress.finish_trial("COMPLETE", 0.7)
+        progress.finish_trial("PRUNED", 0.2)
         progress.finish_trial("COMPLETE", 0.65)
     assert (progress.finished, progress.pruned, progress.best) == (3, 1, 0.7)
+
+
+def test_progress_logger_prints_each_epoch_and_an_eta_after_the_first():
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    log = ProgressLogger(console, epochs=3)
+    row = {"epoch": 1, "loss": 1.5, "accuracy": 0.4, "val_loss": 1.4, "val_accuracy": 0.45, "lr": 1e-3, "seconds": 2.0}
+    log(1, row)
+    log(2, {**row, "epoch": 2})
+    lines = console.file.getvalue().splitlines()
+    assert lines[0].startswith("epoch  1/3") and "ETA <= 4 s for the other 2 epochs" in lines[0]
+    assert lines[1].startswith("epoch  2/3") and "ETA" not in lines[1]

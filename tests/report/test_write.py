@@ -45,12 +45,16 @@ def parse(page: Path) -> Tags:
     return tags
 
 
-def test_writes_the_four_files(make_study, tmp_path):
+def test_writes_the_four_files_and_confirm_json_once_confirm_ran(make_study, tmp_path):
+    page = write_study_reports(make_study("plain", confirm=False), "plain", tmp_path)
+    assert {p.name for p in page.parent.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html"}
     study = make_study("cpu-demo")
     page = write_study_reports(study, "cpu-demo", tmp_path)
     folder = tmp_path / "reports" / "cpu-demo"
     assert page == folder / "report.html"
-    assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html"}
+    assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html",
+                                                  "confirm.json"}
+    assert json.loads((folder / "confirm.json").read_text()) == study.user_attrs["confirm"]
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials.columns) == list(tables.trials_frame(study).columns)
     assert trials["number"].tolist() == [t.number for t in study.trials]

@@ -10,10 +10,10 @@ from optuna.trial import TrialState, create_trial
 from hpsearch.cli import main
 from hpsearch.commands.common import read_params
 from hpsearch.core.config import TrainConfig
-from hpsearch.errors import HpsearchError
-from hpsearch.search.confirm import pick_trial, welch_p_value
 from hpsearch.core.result import jsonable as _jsonable
+from hpsearch.errors import HpsearchError
 from hpsearch.record.storage import open_storage
+from hpsearch.search.confirm import pick_trial, welch_p_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SMOOTHING = FloatDistribution(0.0, 0.2)
@@ -60,7 +60,8 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     assert json.loads((folder / "confirm.json").read_text()) == confirm
     best = json.loads((folder / "best_params.json").read_text())
     assert best["params"] == {"label_smoothing": 0.0} and best["profile"] == "smoke"
-    assert best["study_name"] == "tiny" and best["value"] == pytest.approx(0.6) and best["trial"] == 1
+    assert best["study"] == "tiny" and best["values"]["val_accuracy"] == pytest.approx(0.6) and best["trial"] == 1
+    assert best["chosen_by"] == "confirm"
     # what `hpsearch baseline --params best_params.json` trains
     assert TrainConfig.from_profile("smoke", **read_params(folder / "best_params.json")).label_smoothing == 0.0
 

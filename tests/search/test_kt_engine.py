@@ -1,18 +1,19 @@
 """The keras-tuner engine: the spec on KerasTuner, our training in its trials, the Optuna schema out."""
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-import hpsearch.core.train as core_train
+from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
+from hpsearch.search import kt_engine
 from hpsearch.search.kt_engine import distribution, hyperparameters, run_kt_study, sampled_params
 from hpsearch.search.space import load_spec, parse_spec
+from hpsearch.search.specs import SHIPPED
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
+STUDIES = SHIPPED
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TINY = parse_spec('''
@@ -71,9 +72,9 @@ def fake_train(diverge_every: int = 3):
     epochs and label smoothing."""
     calls = iter(range(1, 10**6))
 
-    def train(config, data, on_epoch=None, verbose=True, **_):
+    def train(config, data, on_epoch=None, **_):
         if next(calls) % diverge_every == 0:
-            raise core_train.TrainingDiverged("loss became nan in epoch 1 (lr 0.003)")
+            raise TrainingDiverged("loss became nan in epoch 1 (lr 0.003)")
         rows = []
         for epoch in range(1, config.epochs + 1):
             acc = 0.1 * epoch + config.label_smoothing
@@ -87,7 +88,7 @@ def fake_train(diverge_every: int = 3):
 
 
 def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, monkeypatch):
-    monkeypatch.setattr(core_train, "train", fake_train())
+    monkeypatch.setattr(kt_engine, "train", fake_train())
     base = TrainConfig.from_profile("smoke", epochs=4)
     storage = f"sqlite:///{tmp_path}/s.db"
     study = run_kt_study(TINY, None, base, storage, "kt", trials=8, tuner="hyperband", seed=3, out=tmp_path,
@@ -120,7 +121,7 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
 
 
 def test_resuming_with_other_options_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(core_train, "train", fake_train())
+    monkeypatch.setattr(kt_engine, "train", fake_train())
     base = TrainConfig.from_profile("smoke")
     storage = f"sqlite:///{tmp_path}/s.db"
     run_kt_study(TINY, None, base, storage, "kt", trials=2, tuner="bayesian", out=tmp_path, profile="smoke")
@@ -138,7 +139,7 @@ def test_same_seed_same_trials(tmp_path, monkeypatch):
     base = TrainConfig.from_profile("smoke")
     runs = []
     for i in range(2):
-        monkeypatch.setattr(core_train, "train", fake_train())
+        monkeypatch.setattr(kt_engine, "train", fake_train())
         runs.append(run_kt_study(TINY, None, base, None, "kt", trials=4, tuner="bayesian", seed=0,
                                  out=tmp_path / str(i), profile="smoke"))
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]

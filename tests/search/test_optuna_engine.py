@@ -13,13 +13,13 @@ import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
-import hpsearch.core.train as core_train
+from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
-from hpsearch.search import optuna_engine as engine
 from hpsearch.record import storage as storage_module
 from hpsearch.record.paths import safe_name
+from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -44,12 +44,12 @@ class FakeTrain:
     def __init__(self, diverge_above: float = 1.0, interrupt_trial: int | None = None):
         self.configs, self.diverge_above, self.interrupt_trial = [], diverge_above, interrupt_trial
 
-    def __call__(self, config, data, on_epoch=None, out_dir=None, verbose=True, console=None):
+    def __call__(self, config, data, on_epoch=None, out_dir=None, callbacks=()):
         self.configs.append(config)
         epochs = []
         for epoch, value in enumerate(fake_curve(config), 1):
             if config.lr_schedule != "step" and config.peak_lr > self.diverge_above:
-                raise core_train.TrainingDiverged(f"loss became nan in epoch {epoch} (lr {config.peak_lr:.3g})")
+                raise TrainingDiverged(f"loss became nan in epoch {epoch} (lr {config.peak_lr:.3g})")
             if self.interrupt_trial is not None and len(self.configs) == self.interrupt_trial + 1 and epoch == 2:
                 raise KeyboardInterrupt
             row = {"epoch": epoch, "loss": 1 - value, "accuracy": value, "val_loss": 1 - value,
@@ -64,7 +64,7 @@ class FakeTrain:
 @pytest.fixture
 def fake_train(monkeypatch):
     fake = FakeTrain()
-    monkeypatch.setattr(core_train, "train", fake)
+    monkeypatch.setattr(engine, "train", fake)
     return fake
 
 
@@ -120,7 +120,7 @@ def test_rerunning_resumes_to_the_same_total(tmp_path, fake_train):
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(core_train, "train", FakeTrain(diverge_above=1e-4))
+    monkeypatch.setattr(engine, "train", FakeTrain(diverge_above=1e-4))
     s = study(tmp_path, 3)
     failed = s.get_trials(states=(TrialState.FAIL,))
     assert failed and all("TrainingDiverged" in t.user_attrs["fail_reason"] for t in failed)
@@ -128,22 +128,22 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path,
 
 
 def test_a_study_that_only_fails_gives_up(tmp_path, monkeypatch):
-    monkeypatch.setattr(core_train, "train", FakeTrain(diverge_above=0.0))
+    monkeypatch.setattr(engine, "train", FakeTrain(diverge_above=0.0))
     s = study(tmp_path, 3)
     assert len(finished(s)) == 1                                         # the baseline
     assert len(s.get_trials(states=(TrialState.FAIL,))) == 4             # more failures than trials: stop
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monkeypatch):
-    monkeypatch.setattr(core_train, "train", FakeTrain(interrupt_trial=2))
+    monkeypatch.setattr(engine, "train", FakeTrain(interrupt_trial=2))
     with pytest.raises(KeyboardInterrupt):
         study(tmp_path, 5)
-    s = optuna.load_study(study_name="s", storage=engine.open_storage(tmp_path / "studies" / "s.journal"))
+    s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
     states = [t.state for t in s.trials]
     assert states[:2] != [] and TrialState.RUNNING not in states
     assert states[2] == TrialState.FAIL and "interrupted" in s.trials[2].user_attrs["fail_reason"]
     assert len(finished(s)) == 2
-    monkeypatch.setattr(core_train, "train", FakeTrain())
+    monkeypatch.setattr(engine, "train", FakeTrain())
     assert len(finished(study(tmp_path, 5))) == 5
 
 
@@ -218,19 +218,19 @@ def test_objectives_are_parsed():
 
 
 def test_storage_passwords_are_masked():
-    assert engine.mask_url("postgresql://alice:s3cret@db:5432/hp") == "postgresql://alice:***@db:5432/hp"
-    assert engine.mask_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert storage_module.mask_url("postgresql://alice:s3cret@db:5432/hp") == "postgresql://alice:***@db:5432/hp"
+    assert storage_module.mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_an_unreachable_database_is_a_clear_error_without_the_password():
-    with pytest.raises(engine.StorageError) as info:
-        engine.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")     # nothing listens on port 1
+    with pytest.raises(storage_module.StorageError) as info:
+        storage_module.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")     # nothing listens on port 1
     message = str(info.value)
     assert "cannot open storage postgresql://alice:***@127.0.0.1:1/hp" in message and "s3cret" not in message
 
 
 def test_the_default_storage_is_a_journal_file_under_out(tmp_path):
-    storage = engine.open_storage(None, study_name="my study/../x", out=tmp_path)
+    storage = storage_module.open_storage(None, study_name="my study/../x", out=tmp_path)
     assert isinstance(storage, optuna.storages.JournalStorage)
     assert [p.name for p in (tmp_path / "studies").glob("*.journal")] == [f"{safe_name('my study/../x')}.journal"]
     assert safe_name("my study/../x").startswith("my_study_.._x-")
@@ -245,7 +245,7 @@ def test_on_a_database_a_trial_without_heartbeat_is_failed_and_retried(tmp_path,
     s = study(tmp_path, 1, storage=url)
     stuck = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
     stuck.set_user_attr("worker", "another-host:1")            # its host cannot be asked: only heartbeats tell
-    engine.open_storage(url).record_heartbeat(stuck._trial_id)
+    storage_module.open_storage(url).record_heartbeat(stuck._trial_id)
     time.sleep(2.5)                                             # longer than the grace period
     s = study(tmp_path, 3, storage=url)
     assert s.trials[stuck.number].state == TrialState.FAIL

@@ -1,15 +1,15 @@
 """Study specs: every shipped spec loads and samples valid configs; every kind of mistake is a SpecError
 naming the file, the key and the reason."""
-from pathlib import Path
 
 import optuna
 import pytest
 
 from hpsearch.core.config import TrainConfig
 from hpsearch.errors import HpsearchError
+from hpsearch.search.specs import SHIPPED
 from hpsearch.search.space import SpecError, load_spec, parse_spec
 
-STUDIES = Path(__file__).resolve().parents[2] / "studies"
+STUDIES = SHIPPED
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 

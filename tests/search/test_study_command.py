@@ -17,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.commands import study as study_command
+from hpsearch.record.storage import open_storage
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import SpecError
 
@@ -59,7 +60,7 @@ def start_worker(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def load(out: Path, name: str = "w") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=engine.open_storage(out / "studies" / f"{name}.journal"))
+    return optuna.load_study(study_name=name, storage=open_storage(out / "studies" / f"{name}.journal"))
 
 
 def test_a_spec_error_stops_before_any_data_or_training(tmp_path):
@@ -164,11 +165,11 @@ def test_a_study_on_postgresql(tmp_path, spec_file, cifar_dir, capsys):
     args = ["--spec", str(spec_file), "--profile", "smoke", "--data-dir", str(cifar_dir), "--storage", url,
             "--study-name", name, "--trials", "3", "--out", str(tmp_path / "out")]
     assert study_command.run(parse(*args)) == 0
-    s = optuna.load_study(study_name=name, storage=engine.open_storage(url))
+    s = optuna.load_study(study_name=name, storage=open_storage(url))
     assert len(s.get_trials(states=FINISHED)) == 3 and s.trials[0].user_attrs["is_baseline"]
     assert s.user_attrs["engine"] == "optuna"
     assert study_command.run(parse(*args)) == 0                          # resumes: nothing left to do
-    assert len(optuna.load_study(study_name=name, storage=engine.open_storage(url)).trials) == 3
+    assert len(optuna.load_study(study_name=name, storage=open_storage(url)).trials) == 3
     printed = capsys.readouterr().out
     password = re.search(r"://[^:/@]*:([^@]+)@", url)
     assert password is None or password.group(1) not in printed
