@@ -26,7 +26,8 @@ def run_name(config: TrainConfig, profile: str) -> str:
 
 
 def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name: str | None = None,
-                 profile: str = "custom", on_epoch: Callable[[int, dict], None] | None = None) -> tuple[RunResult, Path]:
+                 profile: str = "custom",
+                 on_epoch: Callable[[int, dict], None] | None = None) -> tuple[RunResult, Path]:
     """Train, evaluate and write the run folder; returns the result and the folder. `on_epoch`: train()'s
     per-epoch hook (the command's progress display)."""
     run_dir = run_folder(out, name or run_name(config, profile))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 from rich.console import Console
 
 from hpsearch.commands.common import add_data_arguments, add_out_argument, positive_int, read_params, warn_if_slow
@@ -54,8 +55,6 @@ def run(args) -> int:
 
 
 def print_summary(config) -> int:
-    import numpy as np
-
     from hpsearch.core.model import build_model
 
     # the summary needs only shapes; whitening statistics of random images keep it data-free

@@ -13,13 +13,8 @@ import argparse
 
 from rich.console import Console
 
-from hpsearch.commands.common import (
-    add_data_dir_argument,
-    add_out_argument,
-    default_storage,
-    positive_int,
-    print_written,
-)
+from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, positive_int,
+                                      print_written)
 from hpsearch.core.data import load_cifar10
 from hpsearch.record import keys
 from hpsearch.record.storage import load_study

@@ -14,19 +14,12 @@ import functools
 import optuna
 from rich.console import Console
 
-from hpsearch.commands.common import (
-    add_data_dir_argument,
-    add_out_argument,
-    default_storage,
-    non_negative,
-    non_negative_int,
-    positive_int,
-    print_written,
-    warn_if_slow,
-)
+from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, non_negative,
+                                      non_negative_int, positive_int, print_written, warn_if_slow)
 from hpsearch.core.config import TrainConfig, profile_descriptions
 from hpsearch.core.data import load_cifar10
 from hpsearch.errors import HpsearchError
+from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
@@ -105,6 +98,9 @@ def run(args) -> int:
     page = write_study_reports(where, name, args.out, study=study)
     if not args.storage:
         console.print(f"wrote {where}", markup=False, highlight=False, soft_wrap=True)
+    if args.engine == "keras-tuner":
+        console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
+                      highlight=False, soft_wrap=True)
     print_written(console, page.parent)
     return 0
 

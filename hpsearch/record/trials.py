@@ -120,10 +120,10 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
     names = objectives(study)
     confirmed = (study.user_attrs.get(keys.CONFIRM) or {}).get("best_trial")
     chosen = next((t for t in study.trials if t.number == confirmed), None) if confirmed is not None else None
+    chosen_by = "confirm" if chosen is not None else "best val accuracy"
     chosen = chosen or best_trial(study)
-    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get(keys.PROFILE), "objectives": names,
-                           "chosen_by": "confirm" if chosen is not None and chosen.number == confirmed
-                           else "best val accuracy"}
+    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get(keys.PROFILE),
+                           "objectives": names, "chosen_by": chosen_by}
     if chosen is None:
         out.update(trial=None, params=None, note="no COMPLETE trial yet")
     else:

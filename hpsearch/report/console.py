@@ -134,7 +134,8 @@ class ProgressLogger:
         eta = ""
         if epoch == 1 and self.total > 1:
             # the first epoch includes compilation, so this is an upper bound
-            eta = f"  [dim]ETA <= {_duration(row['seconds'] * (self.total - 1))} for the other {self.total - 1} epochs[/]"
+            rest = self.total - 1
+            eta = f"  [dim]ETA <= {_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
         self.console.print(
             f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
             f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "

@@ -20,7 +20,8 @@ def test_smoke_run_learns_and_reports_every_epoch(cifar):
     result = train(SMOKE, cifar, on_epoch=lambda epoch, logs: seen.append((epoch, logs)))
     assert [e for e, _ in seen] == list(range(1, SMOKE.epochs + 1))
     assert all(set(logs) == set(EPOCH_KEYS) for _, logs in seen)
-    assert result.val_accuracy == max(e["val_accuracy"] for e in result.epochs) and result.val_accuracy > 0.3   # chance is 0.1
+    assert result.val_accuracy == max(e["val_accuracy"] for e in result.epochs)
+    assert result.val_accuracy > 0.3   # chance is 0.1
     assert [round(e["lr"], 6) for e in result.epochs] == [0.0015, 0.0015, 0.0012, 0.0005]
     assert result.images_per_second > 0 and result.train_seconds > 0 and result.stopped_reason == "completed"
 

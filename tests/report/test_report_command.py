@@ -5,7 +5,6 @@ import pytest
 
 from hpsearch.commands import report
 from hpsearch.errors import HpsearchError
-from hpsearch.record.storage import storage_label
 
 
 def parse(*argv):
@@ -40,8 +39,3 @@ def test_no_storage_is_an_error_for_people(tmp_path, monkeypatch):
     with pytest.raises(HpsearchError, match="run `hpsearch study` first"):
         report.run(parse("--study-name", "never-run"))
     assert not (tmp_path / "studies").exists()
-
-
-def test_a_storage_is_named_without_its_password():
-    assert storage_label("postgresql://me:s3cret@db:5432/hp") == "postgresql://me:***@db:5432/hp"
-    assert storage_label("studies/a.journal") == "studies/a.journal"

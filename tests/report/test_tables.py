@@ -83,6 +83,19 @@ def test_best_params_are_config_overrides_against_the_baseline(study):
     assert all(base_config[k] != v for k, v in best["params"].items())
 
 
+def test_best_params_name_the_confirmed_trial_once_confirm_ran(make_study):
+    """One best_params.json schema whichever command writes it: the best trial, or the one confirm tested."""
+    study = make_study("c", confirm=False)
+    best = record.best_params(study)
+    assert best["chosen_by"] == "best val accuracy" and best["trial"] == record.best_trial(study).number
+    other = next(t for t in study.trials if t.state == TrialState.COMPLETE and t.number != best["trial"]
+                 and not t.user_attrs.get("is_baseline"))
+    study.set_user_attr("confirm", {"best_trial": other.number})
+    again = record.best_params(study)
+    assert again["trial"] == other.number and again["chosen_by"] == "confirm"
+    assert again["params"] == record.config_overrides(study, other) and set(again) == set(best)
+
+
 def test_top_trials_are_complete_and_sorted(study):
     frame = tables.trials_frame(study)
     top = tables.top_trials(frame, study, 3)

@@ -18,7 +18,6 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
 from hpsearch.record import storage as storage_module
-from hpsearch.record.paths import safe_name
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import parse_spec
 
@@ -215,25 +214,6 @@ def test_objectives_are_parsed():
         engine.parse_objectives("accuracy,loss")
     with pytest.raises(HpsearchError, match="first objective"):
         engine.parse_objectives("train_seconds")
-
-
-def test_storage_passwords_are_masked():
-    assert storage_module.mask_url("postgresql://alice:s3cret@db:5432/hp") == "postgresql://alice:***@db:5432/hp"
-    assert storage_module.mask_url("sqlite:///x.db") == "sqlite:///x.db"
-
-
-def test_an_unreachable_database_is_a_clear_error_without_the_password():
-    with pytest.raises(storage_module.StorageError) as info:
-        storage_module.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")     # nothing listens on port 1
-    message = str(info.value)
-    assert "cannot open storage postgresql://alice:***@127.0.0.1:1/hp" in message and "s3cret" not in message
-
-
-def test_the_default_storage_is_a_journal_file_under_out(tmp_path):
-    storage = storage_module.open_storage(None, study_name="my study/../x", out=tmp_path)
-    assert isinstance(storage, optuna.storages.JournalStorage)
-    assert [p.name for p in (tmp_path / "studies").glob("*.journal")] == [f"{safe_name('my study/../x')}.journal"]
-    assert safe_name("my study/../x").startswith("my_study_.._x-")
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

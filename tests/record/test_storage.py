@@ -1,0 +1,45 @@
+"""Storages: passwords masked wherever one is named, clear errors, the default journal file, reading only."""
+import optuna
+import pytest
+
+from hpsearch.errors import HpsearchError
+from hpsearch.record import storage
+from hpsearch.record.paths import safe_name
+
+
+def test_storage_passwords_are_masked():
+    assert storage.mask_url("postgresql://alice:s3cret@db:5432/hp") == "postgresql://alice:***@db:5432/hp"
+    assert storage.mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_an_unreachable_database_is_a_clear_error_without_the_password():
+    with pytest.raises(storage.StorageError) as info:
+        storage.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")     # nothing listens on port 1
+    message = str(info.value)
+    assert "cannot open storage postgresql://alice:***@127.0.0.1:1/hp" in message and "s3cret" not in message
+
+
+def test_the_default_storage_is_a_journal_file_under_out(tmp_path):
+    opened = storage.open_storage(None, study_name="my study/../x", out=tmp_path)
+    assert isinstance(opened, optuna.storages.JournalStorage)
+    assert [p.name for p in (tmp_path / "studies").glob("*.journal")] == [f"{safe_name('my study/../x')}.journal"]
+    assert safe_name("my study/../x").startswith("my_study_.._x-")
+
+
+def test_a_storage_is_named_without_its_password():
+    assert storage.storage_label("postgresql://me:s3cret@db:5432/hp") == "postgresql://me:***@db:5432/hp"
+    assert storage.storage_label("studies/a.journal") == "studies/a.journal"
+
+
+def test_reading_never_creates_a_storage(tmp_path):
+    missing = tmp_path / "studies" / "none.journal"
+    with pytest.raises(HpsearchError, match="run `hpsearch study` first"):
+        storage.load_study(str(missing), "none")
+    assert not missing.parent.exists()
+
+
+def test_a_trial_id_is_found_by_public_api(tmp_path):
+    opened = storage.open_storage(tmp_path / "s.journal")
+    study = optuna.create_study(storage=opened, study_name="s")
+    trial = study.ask()
+    assert storage.trial_id(opened, study, trial.number) == trial._trial_id   # noqa: SLF001 - the check itself
