@@ -305,7 +305,8 @@ def find_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
 
 def _explicit_folder(root: Path) -> Path:
     if not root.is_dir():
-        raise DataError(f"--data-dir {root} is not a folder; pass the folder holding {FOLDER}/ or its files")
+        raise DataError(f"CIFAR-10 not found: --data-dir {root} is not a folder; pass the folder holding {FOLDER}/ "
+                        f"or its files")
     folders = [root, root / FOLDER]
     for folder in folders:
         if not _missing(folder):
