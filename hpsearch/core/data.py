@@ -88,6 +88,7 @@ class _NDArray(_Stub):
 
 class _Dtype(_Stub):
     """`numpy.dtype(name, align, copy)` then BUILD(state): kept as the name and state, checked in `numpy`."""
+    name = None                               # also for an instance made without __init__ (NEWOBJ)
 
     def __init__(self, name, align=False, copy=False):
         self.name = name
@@ -102,7 +103,7 @@ class _Dtype(_Stub):
         flags (what `object` fields need) is refused."""
         name = _text(self.name)
         if name not in allowed:
-            raise _Malformed(f"dtype {name!r} (expected {' or '.join(allowed)})")
+            raise _Malformed(f"dtype {name[:20]!r} (expected {' or '.join(allowed)})")
         state, order = self.state, "|"
         if state is not None:
             if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3
@@ -110,7 +111,7 @@ class _Dtype(_Stub):
                 raise _Malformed(f"dtype {name!r} with fields, a subarray, a custom size or flags")
             order = _text(state[1])
         if order not in ("<", ">", "|", "="):
-            raise _Malformed(f"dtype byte order {order!r}")
+            raise _Malformed(f"dtype byte order {order[:20]!r}")
         return np.dtype(name).newbyteorder(order) if order in "<>" else np.dtype(name)
 
 

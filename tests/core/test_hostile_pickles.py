@@ -97,6 +97,10 @@ _NUMPY_ATTACKS = {
     "dtype filled twice": (cp.batch(ROWS, cp.array((2,), cp.build(cp.dtype(cp.text("i8")), cp.dtype_state()),
                                                    cp.raw(bytes(16)))), "filled in twice"),
     "BUILD on a stand-in class": (cp.batch(cp.build(cp.glob("numpy", "dtype"), cp.dct()), cp.lst()), "corrupt"),
+    "dtype made without its constructor": (cp.batch(ROWS, cp.array((2,), cp.glob("numpy", "dtype") + cp.tup() + b"\x81",
+                                                                  cp.raw(bytes(16)))), "expected a name"),
+    "dtype name of a megabyte": (cp.batch(ROWS, cp.array((2,), cp.dtype(cp.text("u" * 2**20)), cp.raw(bytes(16)))),
+                                 r"dtype 'u{20}' \(expected"),
 }
 
 _READER = """
