@@ -195,8 +195,9 @@ def _type_problems(c: TrainConfig) -> list[str]:
             problems.append(f"{f.name} must be {annotation} (got {_short(value)})")
         elif base == "tuple" and not all(_item_ok(f.name, item) for item in value):
             problems.append(f"{f.name} must be {annotation} (got {_short(value)})")
-        elif not all(_sane(x) for x in _scalars(value)):
-            problems.append(f"{f.name} must be finite and within +-2**63 (got {_short(value)})")
+        elif bad := [x for x in _scalars(value) if not _sane(x)]:
+            rule = "finite" if isinstance(bad[0], float) else "within +-2**63"
+            problems.append(f"{f.name} must be {rule} (got {_short(value)})")
     return problems
 
 
