@@ -1,5 +1,7 @@
-"""Shared fixtures: a tiny synthetic CIFAR-format folder (never the real data set)."""
+"""Shared fixtures: a tiny synthetic CIFAR-format folder (never the real data set), and each test starting
+from the same global Keras state, so that the suite passes in any order (pytest -p randomly)."""
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,3 +34,16 @@ def _no_real_data(monkeypatch, tmp_path):
     """Keep tests away from a real CIFAR-10 in the Keras cache or $HPSEARCH_DATA_DIR."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.delenv("HPSEARCH_DATA_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Keras keeps process-global state that training changes: the dtype policy (train() sets mixed
+    precision), the random seeds and the session's layer-name counters. Every test starts from float32,
+    seed 0 and an empty session, whatever ran before it (a test that loads Keras first finds its defaults).
+    Tests that never load Keras do not pay for importing it."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session(free_memory=False)   # free_memory runs gc.collect(): slow, not needed here
+        keras.utils.set_random_seed(0)

@@ -59,15 +59,30 @@ non_negative_int = _at_least(int, 0, "a whole number")
 non_negative = _at_least(float, 0, "a number")
 
 
+MAX_PARAMS_BYTES = 1_000_000   # best_params.json is a few hundred bytes; this only stops a wrong file early
+
+
 def read_params(path: str) -> dict:
     """Parameters from a JSON file: {"params": {...}} as written by a study (best_params.json) or a plain
-    {field: value} object. JSON only: nothing in the file is executed."""
+    {field: value} object. JSON only: nothing in the file is executed. Every problem is one line."""
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a number JSON allows")
     try:
-        loaded = json.loads(Path(path).read_text())
+        size = Path(path).stat().st_size
+        if size > MAX_PARAMS_BYTES:
+            raise HpsearchError(f"--params file {path} is {size:,} bytes, too large for a parameters file "
+                                f"({MAX_PARAMS_BYTES:,} at most); pass a best_params.json or a small JSON object")
+        loaded = json.loads(Path(path).read_bytes().decode("utf-8"), parse_constant=no_constant)
     except FileNotFoundError:
         raise HpsearchError(f"--params file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise HpsearchError(f"--params file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                            f"offset {exc.start}); save it as UTF-8 JSON") from None
     except (OSError, ValueError) as exc:
-        raise HpsearchError(f"--params file {path} is not readable JSON ({exc})") from None
+        raise HpsearchError(f"--params file {path} is not readable JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise HpsearchError(f"--params file {path} nests too deeply to be a parameters file; pass a flat JSON "
+                            f"object of TrainConfig fields") from None
     params = loaded.get("params", loaded) if isinstance(loaded, dict) else None
     if not isinstance(params, dict):
         raise HpsearchError(f"--params file {path} must hold a JSON object of TrainConfig fields "

@@ -8,6 +8,7 @@ data and how many epochs, never the recipe itself.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,8 @@ else:  # pragma: no cover - Python 3.10
 LR_SCHEDULES = ("step", "triangular", "one_cycle")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("adam", "adamw")
+MAX_SEED = 2**32 - 1                    # numpy's and TensorFlow's seeds are 32-bit
+SHOW = 5                                # unknown names listed in an error before "and N more"
 
 
 class ConfigError(HpsearchError, ValueError):
@@ -94,14 +97,20 @@ class TrainConfig:
     precision: str | None = None        # None = per device: "mixed_float16" on GPU; on CPU "mixed_bfloat16"
                                         # where it has bf16 instructions, else "float32"
 
+    # --- guard -------------------------------------------------------------------------------------------
+    max_model_gb: float = 16.0          # refuse configs whose estimated training memory (model_memory_gb:
+                                        # weights, gradients, optimiser state, one batch's activations) is
+                                        # above this, before anything is built; raise it (e.g. in a
+                                        # --params file) on a machine with more memory
+
     def __post_init__(self) -> None:
         validate(self)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with `changes` applied; unknown names raise ConfigError naming them."""
-        unknown = sorted(set(changes) - field_names())
+        unknown = sorted(set(changes) - field_names(), key=str)
         if unknown:
-            raise ConfigError(f"unknown TrainConfig field(s): {', '.join(unknown)}; "
+            raise ConfigError(f"unknown TrainConfig field(s): {_first(unknown)}; "
                               f"known fields: {', '.join(sorted(field_names()))}")
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
 
@@ -120,6 +129,24 @@ class TrainConfig:
     @property
     def whitening_filters(self) -> int:
         return 2 * self.whitening_patch_size ** 2 * 3
+
+
+def _first(names: list) -> str:
+    """At most SHOW names (each shortened), then how many more: an error stays one readable line."""
+    shown = ", ".join(_short(n, 40) for n in names[:SHOW])
+    return shown + (f" and {len(names) - SHOW} more" if len(names) > SHOW else "")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, tuple) and len(value) > limit:
+        value = value[:limit]                 # enough to show; repr of millions of items is not
+    if isinstance(value, int) and abs(value) >= 2**63:
+        return f"a {value.bit_length()}-bit integer"
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except ValueError:                        # an int beyond Python's int-to-str limit, inside a tuple
+        text = f"a {type(value).__name__} too large to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def field_names() -> set[str]:
@@ -165,10 +192,29 @@ def _type_problems(c: TrainConfig) -> list[str]:
         base = annotation.split(" |")[0].split("[")[0]
         allowed = (tuple,) if base == "tuple" else _TYPES[base]
         if not isinstance(value, allowed) or (isinstance(value, bool) and base != "bool"):
-            problems.append(f"{f.name} must be {annotation} (got {value!r})")
+            problems.append(f"{f.name} must be {annotation} (got {_short(value)})")
         elif base == "tuple" and not all(_item_ok(f.name, item) for item in value):
-            problems.append(f"{f.name} must be {annotation} (got {value!r})")
+            problems.append(f"{f.name} must be {annotation} (got {_short(value)})")
+        elif bad := [x for x in _scalars(value) if not _sane(x)]:
+            rule = "finite" if isinstance(bad[0], float) else "within +-2**63"
+            problems.append(f"{f.name} must be {rule} (got {_short(value)})")
     return problems
+
+
+def _scalars(value: Any):
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _scalars(item)
+    else:
+        yield value
+
+
+def _sane(x: Any) -> bool:
+    """NaN and +-inf pass or fail every `<` check silently; an int of thousands of digits cannot even be
+    printed in an error message (Python's int-to-str limit)."""
+    if isinstance(x, float):
+        return math.isfinite(x)
+    return not isinstance(x, int) or abs(x) < 2**63
 
 
 def _item_ok(name: str, item: Any) -> bool:
@@ -187,7 +233,9 @@ def validate(c: TrainConfig) -> None:
         raise ConfigError("invalid TrainConfig: " + "; ".join(problems))
     def need(ok: bool, msg: str) -> None:
         if not ok:
-            problems.append(msg)
+            problems.append(_short(msg, 300))
+    need(0 <= c.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED} (got {c.seed})")
+    need(0 <= c.split_seed <= MAX_SEED, f"split_seed must be in 0..{MAX_SEED} (got {c.split_seed})")
     need(c.epochs >= 1, f"epochs must be >= 1 (got {c.epochs})")
     need(c.batch_size >= 1, f"batch_size must be >= 1 (got {c.batch_size})")
     need(c.val_size >= 10, f"val_size must be >= 10, one per class (got {c.val_size})")
@@ -199,6 +247,7 @@ def validate(c: TrainConfig) -> None:
     need(len(c.widths) == 3 and all(isinstance(w, int) and w >= 1 for w in c.widths),
          f"widths must be three positive ints (got {c.widths})")
     need(0 < c.bn_momentum < 1, f"bn_momentum must be in (0, 1) (got {c.bn_momentum})")
+    need(c.bn_epsilon > 0, f"bn_epsilon must be > 0 (got {c.bn_epsilon})")
     need(0 <= c.label_smoothing < 1, f"label_smoothing must be in [0, 1) (got {c.label_smoothing})")
     need(c.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS} (got {c.optimizer!r})")
     need(c.weight_decay >= 0, f"weight_decay must be >= 0 (got {c.weight_decay})")
@@ -216,9 +265,54 @@ def validate(c: TrainConfig) -> None:
     need(c.early_stopping_patience >= 1, f"early_stopping_patience must be >= 1 (got {c.early_stopping_patience})")
     need(c.plateau_patience >= 1, f"plateau_patience must be >= 1 (got {c.plateau_patience})")
     need(0 < c.plateau_factor < 1, f"plateau_factor must be in (0, 1) (got {c.plateau_factor})")
+    need(c.min_lr >= 0, f"min_lr must be >= 0 (got {c.min_lr})")
+    need(c.max_model_gb > 0, f"max_model_gb must be > 0 (got {c.max_model_gb})")
     need(len(c.tta_shifts) >= 1 and all(abs(dy) <= 4 and abs(dx) <= 4 for dy, dx in c.tta_shifts),
          f"tta_shifts must be (dy, dx) pairs within 4 pixels (got {c.tta_shifts})")
     need(c.precision is None or c.precision in PRECISIONS,
          f"precision must be one of {PRECISIONS} or None (got {c.precision!r})")
     if problems:
         raise ConfigError("invalid TrainConfig: " + "; ".join(problems))
+    _check_size(c)
+
+
+# --- model size, by arithmetic (no model is built) ------------------------------------------------------
+
+def model_size(c: TrainConfig) -> tuple[int, int]:
+    """(parameters, activation values per image) of model.build_model's network under `c`: whitening conv
+    (valid, with bias) -> APTx, three stages of conv -> [pool 2] -> BN -> APTx, pool 3, dense 10."""
+    side, channels = 33 - c.whitening_patch_size, c.whitening_filters
+    params = c.whitening_patch_size ** 2 * 3 * channels + channels
+    values = 2 * side * side * channels                       # the conv's output and its activation
+    for width in c.widths:
+        for pool in (True, False):
+            params += 9 * channels * width + 4 * width        # 3x3 conv without bias; BN's four vectors
+            values += side * side * width
+            side = side // 2 if pool else side
+            values += (3 if pool else 2) * side * side * width  # [pool,] BN, APTx
+            channels = width
+    side //= 3
+    params += side * side * channels * 10 + 10
+    return params, values
+
+
+def model_memory_gb(c: TrainConfig) -> float:
+    """A rough upper bound of training memory, in float32: five copies of the weights (weights, gradients,
+    two Adam moments, Lookahead's slow weights) and two of one batch's activations (kept for the backward
+    pass, and their gradients)."""
+    params, values = model_size(c)
+    return 4 * (5 * params + 2 * c.batch_size * values) / 1e9
+
+
+def _check_size(c: TrainConfig) -> None:
+    """Refuse a model too large for the machine before anything is allocated: a width of 100,000 would
+    otherwise end in an out-of-memory traceback, or hours of swapping."""
+    needed = model_memory_gb(c)
+    if needed > c.max_model_gb:
+        params, values = model_size(c)
+        raise ConfigError(
+            f"invalid TrainConfig: widths {_short(c.widths)} with batch_size {_short(c.batch_size)} need about "
+            f"{_short(f'{needed:,.1f}')} GB to train ({_short(f'{params:,}')} parameters, "
+            f"{_short(f'{4 * values * c.batch_size / 1e9:,.1f}')} GB of activations per batch), more than "
+            f"max_model_gb = {c.max_model_gb:g}; use smaller widths or "
+            f"batch_size, or raise max_model_gb on a machine with more memory")

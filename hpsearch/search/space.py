@@ -41,6 +41,8 @@ WIDTH_PARAMS = ("width_1", "width_2", "width_3")
 # Searching these would judge trials on different validation images, so no two trials would be comparable.
 NOT_SEARCHABLE = {"split_seed": "every trial must be judged on the same validation images",
                   "val_size": "every trial must be judged on the same validation images"}
+MAX_SPEC_BYTES = 1_000_000      # a spec is a few hundred bytes; this only stops a wrong file early
+SHOW_PROBLEMS = 20               # problems listed in one SpecError before "and N more"
 _KEYS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
          "categorical": {"choices"}, "bool": set()}
 
@@ -140,10 +142,16 @@ def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study spec; raises SpecError listing every problem found."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path} is {path.stat().st_size:,} bytes, too large for a study spec "
+                            f"({MAX_SPEC_BYTES:,} at most); pass --spec with a spec file such as studies/default.toml")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read study spec {path}: {exc.strerror or exc}; pass --spec with an existing "
                         f"file such as studies/default.toml") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                        f"save the spec as UTF-8") from None
     return parse_spec(text, str(path))
 
 
@@ -152,6 +160,8 @@ def parse_spec(text: str, path: str = "<spec>") -> StudySpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:   # an int of thousands of digits; nesting thousands deep
+        raise SpecError(f"{path}: not a usable study spec ({type(exc).__name__}: {str(exc)[:100]})") from None
     problems: list[str] = []
     for key in sorted(set(doc) - {"study", "params"}):
         problems.append(f"[{key}]: unknown section; a spec has [study] and [params]")
@@ -176,7 +186,9 @@ def parse_spec(text: str, path: str = "<spec>") -> StudySpec:
             params[name] = param
     problems += _check_widths(params) + _check_when(params)
     if problems:
-        raise SpecError(f"{path}: invalid study spec:\n  " + "\n  ".join(problems))
+        more = f"\n  ... and {len(problems) - SHOW_PROBLEMS} more" if len(problems) > SHOW_PROBLEMS else ""
+        raise SpecError(f"{path}: invalid study spec:\n  " + "\n  ".join(p[:300] for p in problems[:SHOW_PROBLEMS])
+                        + more)
     return StudySpec(path=path, text=text, description=description.strip(), params=_sampling_order(params))
 
 
@@ -216,6 +228,8 @@ def _check_range(p: ParamSpec) -> list[str]:
     number = (float, int) if p.type == "float" else (int,)
     if any(not isinstance(v, number) or isinstance(v, bool) for v in (p.low, p.high)):
         return [f"low and high must both be given as {p.type} numbers (got low={p.low!r}, high={p.high!r})"]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (p.low, p.high, p.step)):   # TOML has inf, nan
+        return [f"low, high and step must be finite (got low={p.low!r}, high={p.high!r}, step={p.step!r})"]
     if not isinstance(p.log, bool):
         return [f"log must be true or false (got {p.log!r})"]
     if not p.low < p.high:

@@ -1,12 +1,15 @@
 import os
 import pickle
+from pathlib import Path
 
+import crafted_pickles as cp
 import numpy as np
 import pytest
 
+from hpsearch.core import data as data_module
 from hpsearch.core.config import TrainConfig
-from hpsearch.core.data import (DataError, load_cifar10, make_dataset, normalize, read_batch, split,
-                                write_synthetic_cifar10)
+from hpsearch.core.data import (MAX_BATCH_BYTES, MAX_META_BYTES, DataError, _class_names, load_cifar10,
+                                make_dataset, normalize, read_batch, split, write_synthetic_cifar10)
 
 
 def test_reads_the_official_format(cifar):
@@ -50,27 +53,152 @@ def test_truncated_and_wrong_shaped_files_are_named(tmp_path):
         load_cifar10(folder, download=False)
     with open(folder / "test_batch", "wb") as f:
         pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, f)
-    with pytest.raises(DataError, match="test_batch.*wrong shape"):
+    with pytest.raises(DataError, match=r"test_batch.*shape \(4, 100\)"):
         load_cifar10(folder, download=False)
+
+
+def test_reads_batches_as_python_2_wrote_them_and_at_protocol_5(tmp_path):
+    """The official files: Python 2 str (bytes here) for keys, dtype names and the pixels, the dtype pickled
+    as ('u1', 0, 1), numpy.core.multiarray; and labels that are a big-endian array, for once."""
+    rows = np.random.default_rng(0).integers(0, 256, (3, 3072), dtype=np.uint8)
+    u1 = cp.dtype(cp.py2str(b"u1"), cp.tup(cp.integer(3), cp.py2str(b"|"), cp.NONE, cp.NONE, cp.NONE,
+                                           cp.integer(-1), cp.integer(-1), cp.integer(0)))
+    labels = np.array([7, 0, 9], ">i8")
+    blob = cp.pickle_of(cp.dct(
+        (cp.py2str(b"batch_label"), cp.py2str(b"training batch 1 of 5")),
+        (cp.py2str(b"data"), cp.array((3, 3072), u1, cp.py2str(rows.tobytes()), module="numpy.core.multiarray")),
+        (cp.py2str(b"labels"), cp.array((3,), cp.dtype(cp.text("i8"), cp.dtype_state(">")), cp.raw(labels.tobytes())))))
+    assert np.array_equal(pickle.loads(blob, encoding="bytes")[b"data"], rows)   # what numpy itself reads
+    (tmp_path / "py2").write_bytes(blob)
+    x, y = read_batch(tmp_path / "py2")
+    assert np.array_equal(x.transpose(0, 3, 1, 2).reshape(3, -1), rows) and y.tolist() == [7, 0, 9]
+    assert y.dtype == np.int64 and x.flags.writeable and x.flags.c_contiguous
+    with open(tmp_path / "p5", "wb") as f:
+        pickle.dump({"data": rows, "labels": labels.astype("<u1")}, f, protocol=5)
+    x5, y5 = read_batch(tmp_path / "p5")
+    assert np.array_equal(x5, x) and y5.tolist() == [7, 0, 9]
+
+
+def _dump(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+
+
+@pytest.mark.parametrize("content, problem", [
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, r"label 0 is b'cat'"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": 3}, "labels are of type int"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.0, 2.7]}, "label 0 is 1.0"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1.0, 2.7])}, "dtype 'f8'"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, "label 1 is 10"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([-1, 3])}, "label 0 is -1"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "label 0 is True"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "3 labels for 2 images"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)}, r"labels have shape \(2, 1\)"),
+    ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, r"shape \(0, 3072\)"),
+    ({b"data": np.zeros((2, 3072), np.int64), b"labels": [1, 2]}, "dtype 'i8'"),
+    ({b"data": np.zeros((2, 32, 32, 3), np.uint8), b"labels": [1, 2]}, r"shape \(2, 32, 32, 3\)"),
+    ({b"data": np.asfortranarray(np.zeros((2, 3072), np.uint8)), b"labels": [1, 2]}, "not in C order"),
+    ({b"data": [[0] * 3072] * 2, b"labels": [1, 2]}, "data is of type list"),
+    ({b"labels": [1, 2]}, "no 'data'"),
+    ([1, 2, 3], "expected a dict"),
+])
+def test_each_malformed_batch_is_a_data_error_naming_the_file_and_the_problem(tmp_path, content, problem):
+    _dump(tmp_path / "data_batch_2", content)
+    with pytest.raises(DataError, match=f"data_batch_2.*{problem}"):
+        read_batch(tmp_path / "data_batch_2")
+
+
+@pytest.mark.parametrize("meta, problem", [
+    ({b"label_names": [b"cat", b"dog"]}, "10 class names"),
+    ({b"label_names": b"airplane"}, "10 class names"),
+    ({b"label_names": [b"x" * 100] * 10}, "10 class names"),
+    ({b"label_names": [f"c{i}\x1b[2J".encode() for i in range(10)]}, "control characters"),
+    ([b"airplane"] * 10, "expected a dict"),
+])
+def test_a_malformed_meta_file_is_a_data_error(tmp_path, meta, problem):
+    folder = write_synthetic_cifar10(tmp_path / "c", n_train=50, n_test=20)
+    _dump(folder / "batches.meta", meta)
+    with pytest.raises(DataError, match=f"batches.meta.*{problem}"):
+        load_cifar10(folder, download=False)
+
+
+def test_files_larger_than_the_format_are_refused_before_reading(tmp_path):
+    folder = write_synthetic_cifar10(tmp_path / "c", n_train=50, n_test=20)
+    with open(folder / "data_batch_4", "r+b") as f:
+        f.truncate(MAX_BATCH_BYTES + 1)           # sparse: no disk used, a valid pickle at its start
+    with pytest.raises(DataError, match="data_batch_4 is larger than any batch"):
+        load_cifar10(folder, download=False)
+    (folder / "batches.meta").write_bytes(b"\x80\x02" + b"N" * (MAX_META_BYTES + 10))
+    with pytest.raises(DataError, match="batches.meta is larger"):
+        _class_names(folder)
+
+
+def test_an_explicit_data_dir_missing_files_is_an_error_naming_them_never_a_fall_through(tmp_path, monkeypatch):
+    write_synthetic_cifar10(tmp_path / "keras-home" / "datasets" / "cifar-10-batches-py", n_train=50, n_test=20)
+    monkeypatch.setenv("HPSEARCH_DATA_DIR", str(write_synthetic_cifar10(tmp_path / "env", n_train=50, n_test=20)))
+    mine = write_synthetic_cifar10(tmp_path / "mine" / "cifar-10-batches-py", n_train=50, n_test=20)
+    (mine / "data_batch_3").unlink()
+    (mine / "test_batch").unlink()
+    downloads = []
+    monkeypatch.setattr(data_module, "_download", lambda: downloads.append(1))
+    with pytest.raises(DataError) as err:
+        load_cifar10(tmp_path / "mine", download=True)
+    assert "missing data_batch_3, test_batch" in str(err.value) and str(mine) in str(err.value)
+    assert downloads == []
+    with pytest.raises(DataError, match="nowhere is not a folder"):
+        load_cifar10(tmp_path / "nowhere")
 
 
 def test_missing_data_names_the_folders_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("HPSEARCH_DATA_DIR", str(tmp_path / "env-dir"))
     with pytest.raises(DataError) as err:
-        load_cifar10(tmp_path / "nowhere", download=False)
+        load_cifar10(None, download=False)
     message = str(err.value)
-    for part in ("nowhere", "env-dir", "keras-home", "--data-dir", "data_batch_1", "test_batch"):
+    for part in ("env-dir", "keras-home", "--data-dir", "data_batch_1", "test_batch"):
         assert part in message
 
 
-def test_failed_download_ends_in_the_same_clear_message(tmp_path, monkeypatch):
+def test_without_a_network_the_message_is_all_that_is_printed_and_nothing_is_created(tmp_path, monkeypatch, capfd):
     import keras
 
-    def offline():
-        raise OSError("no route to host")
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    fetched = []
+    monkeypatch.setattr(data_module, "_reachable", lambda url: False)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: fetched.append(k))
     with pytest.raises(DataError, match="internet"):
         load_cifar10(None, download=True)
+    assert fetched == [] and capfd.readouterr() == ("", "")
+    assert not (tmp_path / "keras-home" / "datasets").exists()
+
+
+def test_a_failed_download_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
+    import keras
+
+    def broken(**kwargs):
+        (tmp_path / "keras-home" / "datasets").mkdir(parents=True)   # as Keras does before fetching
+        raise OSError("connection reset")
+    monkeypatch.setattr(data_module, "_reachable", lambda url: True)
+    monkeypatch.setattr(keras.utils, "get_file", broken)
+    with pytest.raises(DataError, match="internet"):
+        load_cifar10(None, download=True)
+    assert not (tmp_path / "keras-home" / "datasets").exists()
+
+
+def test_a_download_is_checked_against_its_hash_and_read_from_where_keras_put_it(tmp_path, monkeypatch):
+    import keras
+
+    calls = []
+
+    def fake_get_file(fname, origin, extract, file_hash, cache_dir):
+        calls.append((origin, extract, file_hash))
+        target = Path(cache_dir) / "datasets" / fname
+        write_synthetic_cifar10(target / "cifar-10-batches-py", n_train=50, n_test=20)
+        return str(target)
+    monkeypatch.setattr(data_module, "_reachable", lambda url: True)
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    data = load_cifar10(None, download=True)
+    assert calls == [(data_module.ORIGIN, True, data_module.ORIGIN_SHA256)]
+    assert len(data.train_labels) == 50
+    assert load_cifar10(None, download=False).source == data.source   # the next run finds it in the cache
 
 
 def test_finds_the_data_in_the_keras_cache_and_via_the_environment(tmp_path, monkeypatch):

@@ -37,3 +37,22 @@ def test_patches_follow_the_conv_kernel_layout():
     kernel = whitening_weights(images, 2)
     conv = tf.nn.conv2d(images, kernel, strides=1, padding="VALID").numpy().reshape(-1, 24)
     assert np.allclose(conv, patches(images, 2) @ kernel.reshape(12, 24), atol=1e-4)
+
+
+def test_at_the_default_eps_each_filter_is_an_eigenvector_scaled_by_eigenvalue_plus_eps():
+    """By hand: eigendecomposition of the patches' covariance, each eigenvector times (lambda + eps)^-1/2, with
+    the eps TrainConfig uses by default. The images are faint so that eps = 5e-4 is not negligible."""
+    from hpsearch.core.config import TrainConfig
+
+    eps = TrainConfig().whitening_eps
+    assert eps == 5e-4
+    images = _correlated_images() * 0.02
+    kernel = whitening_weights(images, 2).reshape(12, 24)[:, :12]           # default eps
+    x = patches(images.astype(np.float64), 2)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(x, rowvar=False, bias=True))
+    order = np.argsort(eigenvalues)[::-1]
+    expected = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + eps)
+    expected *= np.sign((expected * kernel).sum(0))                           # an eigenvector's sign is free
+    np.testing.assert_allclose(kernel, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), (eigenvalues[order] + eps) ** -0.5, rtol=1e-5)
+    assert eigenvalues.min() < 20 * eps          # so a dropped (or doubled) eps would change the norms by > 2 %
