@@ -30,17 +30,17 @@ def run(args) -> int:
     from rich.console import Console
 
     console = Console()
-    config = config_from_args(args)        # bad profile / params fail here, before TensorFlow loads
+    config = config_from_args(args)        # bad profile / params fail here, before Keras loads
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
     from hpsearch.core.data import load_cifar10
-    from hpsearch.core.hardware import detect
+    from hpsearch.core.device import backend, detect
 
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {data.source}, device {kind} ({name})")
+                  f"data {data.source}, device {kind} ({name}), backend {backend()}")
     warn_if_slow(console, args.profile, kind)
     result, run_dir = run_baseline(config, data, args.out, args.name, args.profile, console=console)
     from hpsearch.report.console import run_table

@@ -91,7 +91,7 @@ def run(args) -> int:
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:
-    from hpsearch.core.hardware import detect
+    from hpsearch.core.device import backend, detect
 
     from hpsearch.commands.common import warn_if_slow
 
@@ -107,7 +107,7 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
     console.print(f"hpsearch study [bold]{name}[/]: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
                   f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
                   f"pruning {pruning}", markup=True, highlight=False)
-    console.print(f"storage {where} · device {kind} ({device})", highlight=False)
+    console.print(f"storage {where} · device {kind} ({device}), backend {backend()}", highlight=False)
     warn_if_slow(console, args.profile, kind)
 
 

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpsearch.core.config import ConfigError, TrainConfig
+from hpsearch.core.device import DEFAULT_BACKEND, backend
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
 from hpsearch.versions import versions
@@ -138,6 +139,7 @@ def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **cre
     except Exception as exc:  # the database went away between opening and creating
         raise StorageError(f"cannot create or load study {study_name!r}: {type(exc).__name__}: "
                            f"{mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else '')}") from None
+    attrs = {**attrs, "backend": backend()}
     stored = study.user_attrs
     if "engine" not in stored:
         for key, value in attrs.items():
@@ -151,6 +153,9 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
     fix = "rerun with the same options, or pass a new --study-name"
     if stored.get("engine") != wanted["engine"]:
         raise HpsearchError(f"study {name!r} was run with --engine {stored.get('engine')}; {fix}")
+    if stored.get("backend", DEFAULT_BACKEND) != wanted["backend"]:   # studies from before backends were recorded
+        raise HpsearchError(f"study {name!r} was run on backend {stored.get('backend', DEFAULT_BACKEND)}; rerun with "
+                            f"--backend {stored.get('backend', DEFAULT_BACKEND)}, or pass a new --study-name")
     if stored.get("objectives") != wanted["objectives"]:
         raise HpsearchError(f"study {name!r} has objectives {stored.get('objectives')}, "
                             f"not {wanted['objectives']}; {fix}")
