@@ -16,7 +16,7 @@ COMMANDS = {
     "study": "Run (or resume) an Optuna / keras-tuner study around the baseline.",
     "confirm": "Retrain a study's best configuration and the baseline over several seeds; Welch t-test.",
     "report": "Write the reports of a stored study (never trains).",
-    "bench": "Benchmark hpsearch's training path against a plain model.fit of the same network.",
+    "bench": "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed backend.",
 }
 
 

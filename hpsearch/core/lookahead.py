@@ -72,13 +72,15 @@ class Lookahead(keras.optimizers.Optimizer):
             self.build(list(trainable_variables))
         first = ops.equal(self.inner_optimizer.iterations, 0)
         for fast, slow in self._pairs():                    # slow <- fast before the very first step
-            self.assign(slow, ops.where(first, ops.cast(fast, slow.dtype), slow))
+            self.assign(slow, ops.where(first, ops.cast(fast.value, slow.dtype), slow.value))
         self.inner_optimizer.apply(grads, trainable_variables)
         sync = ops.equal(ops.mod(self.inner_optimizer.iterations, self.k), 0)
-        for fast, slow in self._pairs():
-            new_slow = ops.where(sync, slow + (ops.cast(fast, slow.dtype) - slow) * self.alpha, slow)
+        for fast, slow in self._pairs():                    # `.value`: the current value, also in a stateless scope
+            slow_value, fast_value = slow.value, fast.value
+            new_slow = ops.where(sync, slow_value + (ops.cast(fast_value, slow.dtype) - slow_value) * self.alpha,
+                                 slow_value)
             self.assign(slow, new_slow)
-            self.assign(fast, ops.where(sync, ops.cast(new_slow, fast.dtype), fast))
+            self.assign(fast, ops.where(sync, ops.cast(new_slow, fast.dtype), fast_value))
 
     def _pairs(self):
         """(fast, slow) for every variable that has a slow copy (Keras gives none to overwrite-with-gradient ones)."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hpsearch.core.config import TrainConfig
+from hpsearch.core.device import backend
 from hpsearch.core.result import EPOCH_KEYS
 from hpsearch.core.train import TrainingDiverged, train
 
@@ -68,4 +69,5 @@ def test_to_dict_is_json_ready(cifar):
     result = train(SMOKE.replace(epochs=1), cifar, verbose=False)
     d = json.loads(json.dumps(result.to_dict()))
     assert d["config"]["widths"] == list(SMOKE.widths) and len(d["epochs"]) == 1
+    assert d["backend"] == backend() and f"({backend()}, " in d["device"]          # metrics.json names it
     assert all(math.isfinite(v) for v in d["epochs"][0].values())
