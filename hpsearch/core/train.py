@@ -28,9 +28,9 @@ def build_optimizer(config: TrainConfig, schedule: ScheduledLR):
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     else:
         optimizer = keras.optimizers.Adam(schedule)
-    # The schedule's scale (lowered by PlateauScale) must be optimiser state: a stateless backend's compiled step reads only
-    # the variables handed to it, and would freeze any other variable's value at the first trace. Keras
-    # has no public way to track a schedule's variable, hence its private `_track_variable`.
+    # The schedule's scale (lowered by PlateauScale) must be optimiser state: a stateless backend's compiled
+    # step reads only the variables handed to it and would freeze any other variable's value at the first
+    # trace. Keras has no public way to track a schedule's variable, hence its private `_track_variable`.
     optimizer._track_variable(schedule.scale)
     if config.lookahead:
         from hpsearch.core.lookahead import Lookahead
