@@ -63,7 +63,10 @@ def test_pipeline_and_tta_views_give_the_same_pixels_on_every_backend(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_smoke_study_runs_and_records_its_backend(backend, cifar_dir, tmp_path):
-    args = ["-m", "hpsearch.cli", "study", "--backend", backend, "--profile", "smoke", "--trials", "2",
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[study]\ndescription = "one knob"\n[params]\n'
+                    'label_smoothing = { type = "float", low = 0.0, high = 0.2 }\n')
+    args = ["-m", "hpsearch.cli", "study", "--backend", backend, "--profile", "smoke", "--trials", "2", "--spec", str(spec),
             "--data-dir", str(cifar_dir), "--out", str(tmp_path / "out"), "--study-name", "s"]
     proc = _run(args, tmp_path, "tensorflow" if backend != "tensorflow" else "jax")   # --backend wins
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -78,8 +81,10 @@ def test_a_smoke_study_runs_and_records_its_backend(backend, cifar_dir, tmp_path
     if other:                                                    # resuming on another backend is refused
         args[args.index(backend)] = other
         refused = _run(args, tmp_path, other)
-        assert refused.returncode == 2 and f"run on backend {backend}" in refused.stderr
-        assert len(refused.stderr.strip().splitlines()) == 1
+        ours = [line for line in refused.stderr.splitlines() if line.startswith("hpsearch:")]
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert ours == [f"hpsearch: study 's' was run on backend {backend}; rerun with --backend {backend}, "
+                        f"or pass a new --study-name"]
 
 
 def test_a_backend_that_is_not_installed_is_one_line_naming_the_extra(monkeypatch, capsys):
