@@ -92,3 +92,19 @@ def test_make_batches_takes_the_configs_augmentation():
 def test_an_index_past_the_end_raises_index_error():
     with pytest.raises(IndexError):
         Batches(_split(), MEAN, STD, 100, training=False)[3]
+
+
+def test_the_training_pipeline_on_real_splits_is_deterministic_and_reshuffles_each_epoch(cifar):
+    """(Moved from test_data.py with the pipeline.)"""
+    from hpsearch.core.data import normalize, split
+    config = TrainConfig(val_size=100, batch_size=50, seed=3)
+    s = split(cifar, config)
+    first = make_batches(s.train, s.mean, s.std, config, training=True)
+    again = make_batches(s.train, s.mean, s.std, config, training=True)
+    assert all(np.array_equal(first[i][0], again[i][0]) for i in range(len(first)))
+    epoch1 = first[0][0]
+    first.on_epoch_end()
+    assert not np.array_equal(epoch1, first[0][0])
+    x, y = make_batches(s.val, s.mean, s.std, config, training=False)[0]
+    assert x.shape == (50, 32, 32, 3) and y.shape == (50, 10)
+    assert np.allclose(x, normalize(s.val.images[:50], s.mean, s.std), atol=1e-5)
