@@ -10,10 +10,10 @@ Defaults per backend and device, as measured with `hpsearch bench` (README, "Spe
 - CPU, TensorFlow: no XLA (TensorFlow 2.21's XLA CPU backend ran this network at half the speed of the
   oneDNN kernels that run without it); mixed bfloat16 where the CPU has bf16 instructions (avx512_bf16 or
   AMX): float32 variables, bfloat16 convolutions.
-- CPU, JAX: always XLA (JAX without jit runs op by op); float32, because XLA's CPU convolutions in
-  bfloat16 ran slower than in float32 here (measured, README).
+- CPU, JAX: always XLA (without jit Keras runs the smoke network's epochs 5x slower, measured); float32
+  (provisional: XLA's CPU convolutions are not known to use AMX; to confirm with `hpsearch bench`).
 - CPU, PyTorch: eager (torch.compile's first compile of this network costs minutes); mixed bfloat16 where
-  the CPU has bf16 instructions (oneDNN, as for TensorFlow).
+  the CPU has bf16 instructions (provisional: oneDNN, as for TensorFlow; to confirm with `hpsearch bench`).
 """
 from __future__ import annotations
 
