@@ -4,7 +4,7 @@
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before a backend loads: hide its start-up chatter
 
 from hpsearch.core.config import TrainConfig  # noqa: E402
 from hpsearch.core.data import load_cifar10  # noqa: E402
@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = ["TrainConfig", "load_cifar10", "build_model", "train", "__version__"]
 
 
-def __getattr__(name):  # keras/tensorflow load only when the model or training is asked for
+def __getattr__(name):  # keras and its backend load only when the model or training is asked for
     if name == "build_model":
         from hpsearch.core.model import build_model
         return build_model

@@ -6,6 +6,8 @@ import importlib
 import os
 import sys
 
+from hpsearch.commands.common import add_backend_argument
+from hpsearch.core.device import choose_backend
 from hpsearch.errors import HpsearchError
 
 # subcommand -> module in hpsearch.commands with add_arguments(parser) and run(args) -> int
@@ -14,7 +16,7 @@ COMMANDS = {
     "study": "Run (or resume) an Optuna / keras-tuner study around the baseline.",
     "confirm": "Retrain a study's best configuration and the baseline over several seeds; Welch t-test.",
     "report": "Write the reports of a stored study (never trains).",
-    "bench": "Benchmark hpsearch's training path against a plain model.fit of the same network.",
+    "bench": "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed backend.",
 }
 
 
@@ -23,15 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"hpsearch.commands.{name}")
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        add_backend_argument(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
-    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide the default backend's start-up chatter
+    args = build_parser().parse_args(argv)        # imports no Keras, so the backend can still be chosen
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
+        if args.command != "bench" or args.backend:   # a bare `bench` runs every installed backend in turn
+            choose_backend(args.backend)
         return int(module.run(args) or 0)
     except HpsearchError as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)

@@ -24,8 +24,8 @@ def cifar(cifar_dir):
 @pytest.fixture(autouse=True)
 def _op_determinism_off():
     """TF op determinism is process-global and turns XLA off in Keras; `train` sets it per run, and a test
-    that compiles with XLA directly must not inherit it from an earlier test."""
-    from hpsearch.core.hardware import set_op_determinism
+    that compiles with XLA directly must not inherit it from an earlier test (a no-op on other backends)."""
+    from hpsearch.core.device import set_op_determinism
     set_op_determinism(False)
 
 

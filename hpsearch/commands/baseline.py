@@ -10,7 +10,7 @@ from hpsearch.commands.common import add_data_arguments, add_out_argument, posit
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 
-# The layers that load Keras and its backend (hpsearch.baseline, core.hardware/model) and the report
+# The layers that load Keras and its backend (hpsearch.baseline, core.device/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
@@ -34,17 +34,17 @@ def config_from_args(args) -> TrainConfig:
 
 def run(args) -> int:
     console = Console()
-    config = config_from_args(args)        # bad profile / params fail here, before TensorFlow loads
+    config = config_from_args(args)        # bad profile / params fail here, before Keras loads
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
-    from hpsearch.core.hardware import detect
+    from hpsearch.core.device import backend, detect
     from hpsearch.report.console import ProgressLogger, run_table
 
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {data.source}, device {kind} ({name})")
+                  f"data {data.source}, device {kind} ({name}), backend {backend()}")
     warn_if_slow(console, args.profile, kind)
     result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
                                    on_epoch=ProgressLogger(console, config.epochs))

@@ -1,8 +1,8 @@
-"""hpsearch bench: the speed benchmark (see hpsearch/bench.py)."""
-from hpsearch.bench import add_arguments, check_arguments, print_results, run_bench  # noqa: F401
+"""hpsearch bench: the speed benchmark (see hpsearch/bench.py); without --backend, every installed backend."""
+from hpsearch.bench import add_arguments, bench, check_arguments, print_results  # noqa: F401
 
 
 def run(args) -> int:
     check_arguments(args)
-    print_results(run_bench(args.images, args.batch_size, args.epochs))
+    print_results(bench(args))
     return 0

@@ -6,8 +6,16 @@ import json
 from pathlib import Path
 
 from hpsearch.core.config import profile_descriptions
+from hpsearch.core.device import BACKENDS, DEFAULT_BACKEND
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import journal_path
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """--backend, on every command (cli.py adds it to each); applied before Keras is first imported."""
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND}); "
+                             f"the others need their pip extras (README)")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:

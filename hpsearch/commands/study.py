@@ -24,7 +24,7 @@ from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 
-# The layers that load Keras and its backend (the engines, core.hardware) and the report layer
+# The layers that load Keras and its backend (the engines, core.device) and the report layer
 # (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
@@ -106,7 +106,7 @@ def run(args) -> int:
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:
-    from hpsearch.core.hardware import detect
+    from hpsearch.core.device import backend, detect
 
     kind, device = detect()
     if args.engine == "keras-tuner":
@@ -120,7 +120,7 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
     console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
                   f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
                   f"pruning {pruning}", markup=False, highlight=False)
-    console.print(f"storage {where} · device {kind} ({device})", markup=False, highlight=False)
+    console.print(f"storage {where} · device {kind} ({device}), backend {backend()}", markup=False, highlight=False)
     warn_if_slow(console, args.profile, kind)
 
 

@@ -1,48 +1,70 @@
-"""Training augmentation and TTA views, vectorised over a batch (TensorFlow ops, seeded and stateless).
+"""Training augmentation and TTA views, vectorised over a batch, written once for numpy and keras.ops.
 
-Augmentation: random horizontal flip, reflect-pad by `pad` pixels, random 32x32 crop. Each batch's
-randomness comes from an explicit seed, so the same seed gives the same augmented epoch on every run.
+Augmentation: random horizontal flip, reflect-pad by `pad` pixels, random crop back to the image size.
+The random choices (which images flip, which crop offsets) are drawn with numpy from an explicit
+generator (`draw`), and applying them is deterministic (`apply`), so the same seed gives the same pixels
+on every backend. `apply`, `shift` and `view` take `xp`: `numpy` on the host (the batch pipeline) or
+`keras.ops` for tensors on the device; both give the same pixels (tested on every backend).
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from dataclasses import dataclass
+
+import numpy as np
 
 
-def random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Mirror each image left-right with probability 1/2."""
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+@dataclass(frozen=True)
+class Draws:
+    flips: np.ndarray      # (n,) bool: mirror image i left-right
+    offsets: np.ndarray    # (n, 2) int: crop window's top-left corner in the padded image, each in 0..2 pad
 
 
-def random_crop(images: tf.Tensor, seed: tf.Tensor, pad: int) -> tf.Tensor:
-    """Reflect-pad by `pad`, then crop back to the original size at a random offset per image."""
+def draw(rng: np.random.Generator, n: int, flip: bool = True, pad: int = 2) -> Draws:
+    """The random choices for a batch of `n` images: each flips with probability 1/2 (when `flip`), and
+    each crop offset is uniform over the (2 pad + 1)^2 windows."""
+    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
+    return Draws(flips, rng.integers(0, 2 * pad + 1, size=(n, 2)))
+
+
+def reflect_pad(images, pad: int, xp=np):
+    return xp.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
+
+
+def flip_where(images, flips, xp=np):
+    """Mirror left-right the images whose `flips` entry is true."""
+    return xp.where(xp.reshape(flips, (-1, 1, 1, 1)), xp.flip(images, axis=2), images)
+
+
+def crop(images, offsets, pad: int, xp=np):
+    """Reflect-pad by `pad`, then take each image's window at its (dy, dx) `offsets` (0..2 pad)."""
     if pad == 0:
         return images
-    n, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-    offsets = tf.random.stateless_uniform([2, n], seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32)
-    rows = offsets[0][:, None] + tf.range(h)[None, :]            # (n, h)
-    cols = offsets[1][:, None] + tf.range(w)[None, :]            # (n, w)
-    padded = tf.gather(padded, rows, axis=1, batch_dims=1)       # (n, h, w + 2 pad, c)
-    return tf.gather(padded, cols, axis=2, batch_dims=1)         # (n, h, w, c)
+    n, h, w = images.shape[0], images.shape[1], images.shape[2]
+    padded = reflect_pad(images, pad, xp)
+    offsets = xp.convert_to_tensor(offsets, "int32") if xp is not np else offsets
+    rows = xp.reshape(offsets[:, 0], (-1, 1)) + xp.reshape(xp.arange(h), (1, -1))     # (n, h)
+    cols = xp.reshape(offsets[:, 1], (-1, 1)) + xp.reshape(xp.arange(w), (1, -1))     # (n, w)
+    padded = xp.take_along_axis(padded, xp.reshape(rows, (n, h, 1, 1)), axis=1)      # (n, h, w + 2 pad, c)
+    return xp.take_along_axis(padded, xp.reshape(cols, (n, 1, w, 1)), axis=2)        # (n, h, w, c)
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor, flip: bool = True, pad: int = 2) -> tf.Tensor:
-    """The baseline's augmentation of one batch; `seed` is a shape-[2] integer tensor."""
-    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if flip:
-        images = random_flip(images, flip_seed)
-    return random_crop(images, crop_seed, pad)
+def apply(images, draws: Draws, pad: int, xp=np):
+    """The augmentation of one batch with its random choices fixed: flip, then pad-and-crop."""
+    return crop(flip_where(images, draws.flips, xp), draws.offsets, pad, xp)
 
 
-def shift(images: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
+def augment(images: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 2) -> np.ndarray:
+    """The baseline's augmentation of one host batch (numpy), its randomness drawn from `rng`."""
+    return apply(images, draw(rng, len(images), flip, pad), pad)
+
+
+def shift(images, dy: int, dx: int, xp=np):
     """A TTA view: reflect-pad, then crop shifted by (dy, dx) pixels (the deterministic pad-and-crop)."""
     if dy == 0 and dx == 0:
         return images
     p = max(abs(dy), abs(dx))
     h, w = images.shape[1], images.shape[2]
-    padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-    return padded[:, p + dy:p + dy + h, p + dx:p + dx + w, :]
+    return reflect_pad(images, p, xp)[:, p + dy:p + dy + h, p + dx:p + dx + w, :]
 
 
 def tta_views(flip: bool, shifts) -> list[tuple[bool, int, int]]:
@@ -50,7 +72,7 @@ def tta_views(flip: bool, shifts) -> list[tuple[bool, int, int]]:
     return [(f, dy, dx) for dy, dx in shifts for f in ((False, True) if flip else (False,))]
 
 
-def view(images: tf.Tensor, flip: bool, dy: int, dx: int) -> tf.Tensor:
+def view(images, flip: bool, dy: int, dx: int, xp=np):
     if flip:
-        images = tf.reverse(images, axis=[2])
-    return shift(images, dy, dx)
+        images = xp.flip(images, axis=2)
+    return shift(images, dy, dx, xp)

@@ -92,10 +92,10 @@ class TrainConfig:
     tta_shifts: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (-1, -1))  # pad-and-crop shifts (dy, dx)
 
     # --- hardware ---------------------------------------------------------------------------------------
-    jit_compile: bool | None = None     # None = the measured best per device (hardware.py): XLA on GPU;
-                                        # off on CPU, where oneDNN's kernels ran this network 2x faster
-    precision: str | None = None        # None = per device: "mixed_float16" on GPU; on CPU "mixed_bfloat16"
-                                        # where it has bf16 instructions, else "float32"
+    jit_compile: bool | None = None     # None = the measured best per device and backend (device.py)
+    precision: str | None = None        # None = per device and backend (device.py): "mixed_float16" on GPU;
+                                        # on CPU "mixed_bfloat16" where it has bf16 instructions and it
+                                        # pays on the backend, else "float32"
 
     # --- guard -------------------------------------------------------------------------------------------
     max_model_gb: float = 16.0          # refuse configs whose estimated training memory (model_memory_gb:

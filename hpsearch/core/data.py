@@ -1,4 +1,4 @@
-"""CIFAR-10: find it, read it safely, split it, and feed it to the model.
+"""CIFAR-10: find it, read it safely, split it and normalise it (batches for the model: batches.py).
 
 Batches are pickles (the official format), so they are read with a restricted unpickler that builds
 nothing but dicts, lists, bytes, str and ints: numpy's array and dtype constructors are replaced by
@@ -448,33 +448,3 @@ def write_synthetic_cifar10(path: str | os.PathLike, n_train: int = 600, n_test:
         pickle.dump({b"label_names": [c.encode() for c in CLASS_NAMES], b"num_cases_per_batch": n_train // 5,
                      b"num_vis": 3072}, f, protocol=2)
     return out
-
-
-# --- tf.data pipeline ---------------------------------------------------------------------------------
-
-def make_dataset(part: Split, mean: np.ndarray, std: np.ndarray, config, training: bool):
-    """Batches of (normalised float32 images, one-hot labels). Images stay uint8 until each batch is built
-    (a quarter of the memory); training batches are shuffled and augmented with per-batch seeds drawn
-    from `config.seed`, so an epoch is identical on every run and different from the previous epoch."""
-    import tensorflow as tf
-
-    from hpsearch.core.augment import augment
-
-    mean_t, std_t = tf.constant(mean), tf.constant(std)
-
-    def prepare(images, labels):
-        images = (tf.cast(images, tf.float32) / 255.0 - mean_t) / std_t
-        return images, tf.one_hot(labels, 10)
-
-    ds = tf.data.Dataset.from_tensor_slices((part.images, part.labels))
-    if training:
-        ds = ds.shuffle(len(part.labels), seed=config.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    if training:
-        seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, seed: (augment(batch[0], seed, config.flip, config.pad), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

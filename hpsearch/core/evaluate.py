@@ -8,15 +8,12 @@ from hpsearch.core.data import Cifar10, Split, normalize, split
 
 
 def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities for normalised float images (n, 32, 32, 3)."""
-    import tensorflow as tf
-
+    """Class probabilities for normalised float images (n, 32, 32, 3): the mean over the TTA views."""
     views = tta_views(config.tta_flip, config.tta_shifts) if tta else [(False, 0, 0)]
     probs = np.zeros((len(images), 10), dtype=np.float64)
     for flip, dy, dx in views:
-        for start in range(0, len(images), batch_size):
-            batch = view(tf.constant(images[start:start + batch_size]), flip, dy, dx)
-            probs[start:start + batch_size] += np.asarray(model(batch, training=False), dtype=np.float64)
+        probs += np.asarray(model.predict(view(images, flip, dy, dx), batch_size=batch_size, verbose=0),
+                            dtype=np.float64)
     return probs / len(views)
 
 

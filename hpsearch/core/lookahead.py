@@ -12,10 +12,13 @@ weights.
 Built like Keras's own `LossScaleOptimizer`: a wrapper that owns the inner optimiser, delegates
 `learning_rate` and `iterations` to it, and keeps its extra state (the slow weights) as optimiser
 variables, so it saves, loads and checkpoints with the model. The slow weights start as a copy of
-the fast ones (taken on the first step) and the sync is an `ops.cond` keyed on the inner optimiser's
-step count, so it runs inside a compiled (XLA) train step with no Python-side per-step work. Under a `mixed_float16` policy `compile` wraps it as
+the fast ones (taken on the first step) and the sync is selected with `ops.where` on the inner
+optimiser's step count, not branched with `ops.cond`: the same code then runs eagerly, inside a compiled
+step, and inside a stateless step (Keras's base `stateless_apply`, used by one backend's trainer, runs `apply` under a
+StatelessScope, where an assignment inside a traced branch would leak out of it). The price is one
+elementwise select per weight and step. Under a `mixed_float16` policy `compile` wraps it as
 `LossScaleOptimizer(Lookahead(inner))`: skipped (non-finite) steps never reach Lookahead, so they
-are not counted toward k. Single-device only (no tf.distribute merge logic).
+are not counted toward k. Single-device only (no distribution-strategy merge logic).
 """
 from __future__ import annotations
 
@@ -67,30 +70,21 @@ class Lookahead(keras.optimizers.Optimizer):
             if trainable_variables is None:
                 raise ValueError("Lookahead must be built first: call optimizer.build(trainable_variables)")
             self.build(list(trainable_variables))
-        ops.cond(ops.equal(self.inner_optimizer.iterations, 0), self._start_slow_weights, lambda: None)
+        first = ops.equal(self.inner_optimizer.iterations, 0)
+        for fast, slow in self._pairs():                    # slow <- fast before the very first step
+            self.assign(slow, ops.where(first, ops.cast(fast.value, slow.dtype), slow.value))
         self.inner_optimizer.apply(grads, trainable_variables)
-        sync_now = ops.equal(ops.mod(self.inner_optimizer.iterations, self.k), 0)
-        ops.cond(sync_now, self._sync, lambda: None)
+        sync = ops.equal(ops.mod(self.inner_optimizer.iterations, self.k), 0)
+        for fast, slow in self._pairs():                    # `.value`: the current value, also in a stateless scope
+            slow_value, fast_value = slow.value, fast.value
+            new_slow = ops.where(sync, slow_value + (ops.cast(fast_value, slow.dtype) - slow_value) * self.alpha,
+                                 slow_value)
+            self.assign(slow, new_slow)
+            self.assign(fast, ops.where(sync, ops.cast(new_slow, fast.dtype), fast_value))
 
     def _pairs(self):
         """(fast, slow) for every variable that has a slow copy (Keras gives none to overwrite-with-gradient ones)."""
         return [(f, s) for f, s in zip(self._trainable_variables, self._slow_weights) if s is not None]
-
-    def _start_slow_weights(self):
-        for fast, slow in self._pairs():
-            self.assign(slow, ops.cast(fast, slow.dtype))
-        return None
-
-    def _sync(self):
-        alpha = self.alpha
-        for fast, slow in self._pairs():
-            new_slow = ops.add(slow, ops.multiply(ops.subtract(ops.cast(fast, slow.dtype), slow), alpha))
-            self.assign(slow, new_slow)
-            self.assign(fast, new_slow)
-        return None
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        raise NotImplementedError("Lookahead supports the stateful (TensorFlow/torch) apply path only")
 
     # --- delegated to the inner optimiser ------------------------------------------------------------
     @property

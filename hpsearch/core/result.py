@@ -13,7 +13,7 @@ EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "se
 @dataclass
 class RunResult:
     config: TrainConfig
-    device: str                                   # e.g. "CPU (2 cores, XLA)" or "GPU: NVIDIA H100 (mixed_float16, XLA)"
+    device: str                                   # e.g. "CPU: 2 cores (<backend>, no XLA, mixed_bfloat16)"
     epochs: list[dict[str, float]]                # one dict per epoch run, keys EPOCH_KEYS (epoch counts from 1)
     val_accuracy: float                           # best validation accuracy over the epochs (the search objective)
     train_seconds: float                          # wall time of fit(), compilation included
@@ -26,6 +26,7 @@ class RunResult:
     class_names: list[str] | None = None
     model_path: str | None = None                 # the best checkpoint (.keras), when the run had an out_dir
     stopped_reason: str = "completed"             # "completed" | "early_stopping"
+    backend: str | None = None                    # the Keras backend it ran on (also named in `device`)
     model: Any = field(default=None, repr=False, compare=False)  # the trained keras.Model (best weights)
 
     @property
@@ -35,7 +36,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (metrics.json): NaN becomes None, the model is left out."""
         out = {
-            "config": self.config.to_dict(), "device": self.device, "epochs": self.epochs,
+            "config": self.config.to_dict(), "device": self.device, "backend": self.backend, "epochs": self.epochs,
             "epochs_run": self.epochs_run, "val_accuracy": self.val_accuracy,
             "test_accuracy": self.test_accuracy, "test_accuracy_tta": self.test_accuracy_tta,
             "test_per_class_accuracy": self.test_per_class_accuracy, "test_confusion": self.test_confusion,

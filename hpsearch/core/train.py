@@ -13,21 +13,26 @@ from typing import Callable, Sequence
 
 import keras
 
-from hpsearch.core import hardware
+from hpsearch.core import device as devices
+from hpsearch.core.batches import make_batches
 from hpsearch.core.callbacks import EpochRecorder, PlateauScale
 from hpsearch.core.config import TrainConfig
-from hpsearch.core.data import Cifar10, make_dataset, normalize, split
+from hpsearch.core.data import Cifar10, normalize, split
 from hpsearch.core.model import build_model
 from hpsearch.core.result import RunResult
-from hpsearch.core.schedules import build_schedule
+from hpsearch.core.schedules import ScheduledLR, build_schedule
 from hpsearch.core.whitening import MAX_IMAGES
 
 
-def build_optimizer(config: TrainConfig, learning_rate):
+def build_optimizer(config: TrainConfig, schedule: ScheduledLR):
     if config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     else:
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = keras.optimizers.Adam(schedule)
+    # The schedule's scale (lowered by PlateauScale) must be optimiser state: a stateless backend's compiled
+    # step reads only the variables handed to it and would freeze any other variable's value at the first
+    # trace. Keras has no public way to track a schedule's variable, hence its private `_track_variable`.
+    optimizer._track_variable(schedule.scale)
     if config.lookahead:
         from hpsearch.core.lookahead import Lookahead
         optimizer = Lookahead(optimizer, k=config.lookahead_k, alpha=config.lookahead_alpha)
@@ -48,10 +53,10 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
     RunResult.epochs entry); anything it raises propagates. With `out_dir`, the best model (val accuracy) is
     checkpointed to out_dir/best.keras. `callbacks`: further Keras callbacks, run after ours.
     Raises TrainingDiverged (core.callbacks) when the loss becomes NaN or infinite."""
-    device = hardware.setup(config)
+    device = devices.setup(config)
     splits = split(data, config)
-    train_ds = make_dataset(splits.train, splits.mean, splits.std, config, training=True)
-    val_ds = make_dataset(splits.val, splits.mean, splits.std, config, training=False)
+    train_ds = make_batches(splits.train, splits.mean, splits.std, config, training=True)
+    val_ds = make_batches(splits.val, splits.mean, splits.std, config, training=False)
     model = build_model(config, normalize(splits.train.images[:MAX_IMAGES], splits.mean, splits.std))
     steps_per_epoch = math.ceil(len(splits.train.labels) / config.batch_size)
     schedule = compile_model(config, model, steps_per_epoch, device.jit_compile)
@@ -75,7 +80,7 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
     steady = epochs[1:] or epochs          # the first epoch pays for compilation
     images_per_second = len(splits.train.labels) * len(steady) / sum(e["seconds"] for e in steady)
     stopped = "early_stopping" if len(epochs) < config.epochs else "completed"
-    return RunResult(config=config, device=str(device), epochs=epochs,
+    return RunResult(config=config, device=str(device), backend=device.backend, epochs=epochs,
                      val_accuracy=max(e["val_accuracy"] for e in epochs), train_seconds=train_seconds,
                      images_per_second=images_per_second, class_names=list(data.class_names),
                      model_path=model_path, stopped_reason=stopped, model=model)

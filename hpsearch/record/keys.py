@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # --- a study's user attrs: how it was made (written once, when the study is created) ---------------------
 ENGINE = "engine"              # "optuna" | "keras-tuner"
+BACKEND = "backend"            # the Keras backend every trial trained on: "tensorflow" | "jax" | "torch"
 PROFILE = "profile"            # the run-size profile every trial trained at
 SPEC_PATH = "spec_path"        # the search space: where it came from ...
 SPEC_TEXT = "spec_text"        # ... and its TOML text, so a study can be resumed or confirmed without the file

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 from rich.markup import escape
 
 from hpsearch.core.config import TrainConfig
+from hpsearch.core.device import DEFAULT_BACKEND, backend
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
 from hpsearch.record import keys
@@ -43,7 +44,7 @@ def study_attrs(spec: StudySpec, base: TrainConfig, *, engine: str, profile: str
     """The study's user attrs: how it was made, so that a resume, a report or `confirm` can tell."""
     return {keys.SPEC_PATH: spec.path, keys.SPEC_TEXT: spec.text, keys.DESCRIPTION: spec.description,
             keys.PROFILE: profile, keys.OBJECTIVES: objectives, keys.DIRECTIONS: directions, keys.PRUNER: pruner,
-            keys.MAX_EPOCHS: max_epochs(spec, base), keys.VERSIONS: versions(), keys.ENGINE: engine,
+            keys.MAX_EPOCHS: max_epochs(spec, base), keys.VERSIONS: versions(), keys.ENGINE: engine, keys.BACKEND: backend(),
             keys.BASE_CONFIG: jsonable(base.to_dict()), keys.SAMPLER: sampler}
 
 
@@ -69,6 +70,10 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
     fix = "rerun with the same options, or pass a new --study-name"
     if stored.get(keys.ENGINE) != wanted[keys.ENGINE]:
         raise HpsearchError(f"study {name!r} was run with --engine {stored.get(keys.ENGINE)}; {fix}")
+    ran_on = stored.get(keys.BACKEND, DEFAULT_BACKEND)     # studies from before backends were recorded ran on TF
+    if ran_on != wanted[keys.BACKEND]:
+        raise HpsearchError(f"study {name!r} was run on backend {ran_on}; rerun with --backend {ran_on}, "
+                            f"or pass a new --study-name")
     if stored.get(keys.OBJECTIVES) != wanted[keys.OBJECTIVES]:
         raise HpsearchError(f"study {name!r} has objectives {stored.get(keys.OBJECTIVES)}, "
                             f"not {wanted[keys.OBJECTIVES]}; {fix}")

@@ -9,7 +9,7 @@ import pytest
 from hpsearch.core import data as data_module
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import (MAX_BATCH_BYTES, MAX_META_BYTES, DataError, _class_names, load_cifar10,
-                                make_dataset, normalize, read_batch, split, write_synthetic_cifar10)
+                                normalize, read_batch, split, write_synthetic_cifar10)
 
 
 def test_reads_the_official_format(cifar):
@@ -228,17 +228,3 @@ def test_normalisation_uses_training_statistics(cifar):
     s = split(cifar, TrainConfig(val_size=100))
     x = normalize(s.train.images, s.mean, s.std)
     assert np.allclose(x.reshape(-1, 3).mean(0), 0, atol=1e-3) and np.allclose(x.reshape(-1, 3).std(0), 1, atol=1e-3)
-
-
-def test_training_pipeline_is_deterministic_and_reshuffles_each_epoch(cifar):
-    config = TrainConfig(val_size=100, batch_size=50, seed=3)
-    s = split(cifar, config)
-    first = [x.numpy() for x, _ in make_dataset(s.train, s.mean, s.std, config, training=True)]
-    again = [x.numpy() for x, _ in make_dataset(s.train, s.mean, s.std, config, training=True)]
-    assert all(np.array_equal(p, q) for p, q in zip(first, again))
-    ds = make_dataset(s.train, s.mean, s.std, config, training=True)
-    epoch1, epoch2 = [next(iter(ds))[0].numpy() for _ in range(2)]
-    assert not np.array_equal(epoch1, epoch2)
-    x, y = next(iter(make_dataset(s.val, s.mean, s.std, config, training=False)))
-    assert x.shape == (50, 32, 32, 3) and y.shape == (50, 10)
-    assert np.allclose(x.numpy(), normalize(s.val.images[:50], s.mean, s.std), atol=1e-5)

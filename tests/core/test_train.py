@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hpsearch.core.config import TrainConfig
+from hpsearch.core.device import backend, reset_state
 from hpsearch.core.result import EPOCH_KEYS
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.train import train
@@ -33,11 +34,22 @@ def test_same_seed_same_numbers_other_seed_other_numbers(cifar):
     assert _metrics(c) != _metrics(a)
 
 
+@pytest.mark.skipif(backend() == "torch", reason="jit_compile=True is torch.compile there, minutes to compile")
 def test_xla_path_trains_and_is_deterministic(cifar):
     config = SMOKE.replace(jit_compile=True, epochs=2)
     a, b = train(config, cifar), train(config, cifar)
     assert "XLA" in a.device and "no XLA" not in a.device
     assert _metrics(a) == _metrics(b)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_each_precision_trains_with_lookahead_and_adamw(cifar, precision):
+    config = SMOKE.replace(precision=precision, optimizer="adamw", weight_decay=1e-4, lookahead=True, epochs=2)
+    result = train(config, cifar)
+    assert result.device.endswith(f", {precision})")
+    assert result.model.get_layer("conv2d").compute_dtype == ("bfloat16" if precision != "float32" else "float32")
+    assert all(math.isfinite(e["loss"]) for e in result.epochs) and result.epochs[-1]["loss"] < result.epochs[0]["loss"]
+    reset_state()
 
 
 def test_on_epoch_can_stop_a_run_by_raising(cifar):
@@ -70,4 +82,5 @@ def test_to_dict_is_json_ready(cifar):
     result = train(SMOKE.replace(epochs=1), cifar)
     d = json.loads(json.dumps(result.to_dict()))
     assert d["config"]["widths"] == list(SMOKE.widths) and len(d["epochs"]) == 1
+    assert d["backend"] == backend() and f"({backend()}, " in d["device"]          # metrics.json names it
     assert all(math.isfinite(v) for v in d["epochs"][0].values())

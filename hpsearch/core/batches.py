@@ -1,0 +1,68 @@
+"""Batches for `model.fit`: numpy on the host, through `keras.utils.PyDataset`, the same on every backend.
+
+Why the host: on this network the training step, not the pipeline, sets the pace on a CPU (measured with
+`hpsearch bench`: the whole epoch runs within a few per cent of the bare step on each backend), and
+numpy gives the same pixels on every backend. On a GPU the data can move onto the device and be
+augmented inside the compiled step (`augment.apply` takes `xp=keras.ops` for that).
+
+Every batch is a pure function of (seed, epoch, batch index): the epoch's order is a permutation drawn from
+(seed, epoch) and each batch's flips and crops from (seed, epoch, index). So an epoch is the same on every
+run, whatever order or thread Keras asks for the batches in, and differs from the previous epoch.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from hpsearch.core.augment import augment
+from hpsearch.core.data import Split, normalize
+
+CLASSES = 10
+
+
+class Batches(keras.utils.PyDataset):
+    """(normalised float32 images, one-hot labels) of a split. Images stay uint8 until a batch is built (a
+    quarter of the memory). With `training`, batches are shuffled per epoch and augmented."""
+
+    def __init__(self, part: Split, mean: np.ndarray, std: np.ndarray, batch_size: int, *, training: bool,
+                 seed: int = 0, flip: bool = True, pad: int = 2, workers: int = 1):
+        super().__init__(workers=workers)
+        self.part, self.mean, self.std, self.batch_size = part, mean, std, batch_size
+        self.training, self.seed, self.flip, self.pad = training, seed, flip, pad
+        self.epoch = 0
+        self._order = (None, None)           # (epoch, permutation) of the epoch last asked for
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.part.labels) / self.batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The images' order in `epoch` (training: a fresh permutation each epoch)."""
+        if not self.training:
+            return np.arange(len(self.part.labels))
+        if self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.part.labels)))
+        return self._order[1]
+
+    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.part.images[picked]
+        if self.training:
+            images = augment(images, np.random.default_rng([self.seed, epoch, index]), self.flip, self.pad)
+        labels = np.eye(CLASSES, dtype=np.float32)[self.part.labels[picked]]
+        return normalize(images, self.mean, self.std), labels
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.batch(self.epoch, index)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+def make_batches(part: Split, mean: np.ndarray, std: np.ndarray, config, training: bool) -> Batches:
+    """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training)."""
+    return Batches(part, mean, std, config.batch_size, training=training, seed=config.seed,
+                   flip=config.flip, pad=config.pad)

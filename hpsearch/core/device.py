@@ -1,0 +1,185 @@
+"""The one module that knows the Keras backend (TensorFlow, JAX or PyTorch) and the hardware: choosing the
+backend, detecting the device, and the process-global state of a run (precision policy, seeds,
+determinism, memory). Everything else in hpsearch is `keras`, `keras.ops` and numpy.
+
+The backend must be chosen before Keras is first imported (Keras reads KERAS_BACKEND once), so this
+module imports Keras and the backends lazily, inside functions.
+
+Defaults per backend and device, as measured with `hpsearch bench` (README, "Speed"):
+- GPU: compiled (XLA; torch stays eager) and mixed float16.
+- CPU, TensorFlow: no XLA (TensorFlow 2.21's XLA CPU backend ran this network at half the speed of the
+  oneDNN kernels that run without it); mixed bfloat16 where the CPU has bf16 instructions (avx512_bf16 or
+  AMX): float32 variables, bfloat16 convolutions.
+- CPU, JAX: always XLA (without jit Keras runs the smoke network's epochs 5x slower, measured); float32
+  (provisional: XLA's CPU convolutions are not known to use AMX; to confirm with `hpsearch bench`).
+- CPU, PyTorch: eager (torch.compile's first compile of this network costs minutes); mixed bfloat16 where
+  the CPU has bf16 instructions (provisional: oneDNN, as for TensorFlow; to confirm with `hpsearch bench`).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpsearch.errors import HpsearchError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_BACKEND = "tensorflow"
+# what to install for each backend (pyproject extras); TensorFlow is a dependency of hpsearch itself
+INSTALL = {"tensorflow": "pip install hpsearch (TensorFlow is a default dependency) or pip install tensorflow",
+           "jax": "pip install 'hpsearch[jax]' (or 'hpsearch[jax-cuda]' on a GPU)",
+           "torch": "pip install 'hpsearch[torch]'"}
+# backend -> does a CPU run default to mixed_bfloat16 where the CPU has bf16 instructions (measured, above)
+CPU_BF16 = {"tensorflow": True, "jax": False, "torch": True}
+
+
+class BackendError(HpsearchError):
+    """The backend asked for is unknown, not installed, or Keras was already loaded with another one."""
+
+
+def is_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def installed_backends() -> list[str]:
+    return [name for name in BACKENDS if is_installed(name)]
+
+
+def choose_backend(name: str | None = None) -> str:
+    """Select the Keras backend for this process: `name`, else $KERAS_BACKEND, else TensorFlow. Must run
+    before Keras is imported; raises BackendError (one line, naming the fix) when it cannot be used."""
+    name = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    if not is_installed(name):
+        raise BackendError(f"backend {name!r} is not installed; {INSTALL[name]}")
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != name:
+            raise BackendError(f"Keras is already running on {loaded!r} in this process; start a new process "
+                               f"with --backend {name} (or KERAS_BACKEND={name})")
+    os.environ["KERAS_BACKEND"] = name
+    if name == "jax":
+        # allocate GPU memory as needed instead of 75 % up front, so several runs can share one GPU
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return name
+
+
+def backend() -> str:
+    """The backend Keras runs on in this process."""
+    import keras
+    return keras.backend.backend()
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str            # "GPU" | "CPU"
+    name: str
+    backend: str         # "tensorflow" | "jax" | "torch"
+    jit_compile: bool
+    precision: str
+
+    @property
+    def compiled(self) -> str:
+        if self.backend == "torch":
+            return "torch.compile" if self.jit_compile else "eager"
+        return "XLA" if self.jit_compile else "no XLA"
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.name} ({self.backend}, {self.compiled}, {self.precision})"
+
+
+def detect() -> tuple[str, str]:
+    """("GPU", its name) when the backend sees a GPU, else ("CPU", "<n> cores")."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return "GPU", tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    elif name == "jax":
+        import jax
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if gpus:
+            return "GPU", gpus[0].device_kind
+    elif name == "torch":
+        import torch
+        if torch.cuda.is_available():
+            return "GPU", torch.cuda.get_device_name(0)
+    return "CPU", f"{os.cpu_count()} cores"
+
+
+def describe() -> str:
+    """The device and backend in one phrase, for headers: 'CPU (2 cores), backend tensorflow'."""
+    kind, name = detect()
+    return f"{kind} ({name}), backend {backend()}"
+
+
+def cpu_has_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
+    try:
+        flags = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_precision(kind: str, backend_name: str) -> str:
+    if kind == "GPU":
+        return "mixed_float16"
+    return "mixed_bfloat16" if CPU_BF16[backend_name] and cpu_has_bf16() else "float32"
+
+
+def default_jit(kind: str, backend_name: str) -> bool:
+    if backend_name == "jax":
+        return True
+    if backend_name == "torch":
+        return False
+    return kind == "GPU"
+
+
+def setup(config) -> Device:
+    """Seeds, determinism and precision for one run of `config`; returns what it chose."""
+    import keras
+
+    name = backend()
+    kind, device_name = detect()
+    jit = config.jit_compile if config.jit_compile is not None else default_jit(kind, name)
+    precision = config.precision or default_precision(kind, name)
+    keras.backend.clear_session(free_memory=True)
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(config.seed)    # Python, numpy and the backend's own generators
+    set_op_determinism(config.deterministic and not jit)
+    return Device(kind, device_name, name, jit, precision)
+
+
+def set_op_determinism(enable: bool) -> None:
+    """Deterministic kernels where the backend needs asking.
+    TensorFlow: op determinism, only without XLA: Keras turns XLA off while it is on, and XLA cannot
+    compile some gradients (MaxPool on GPU) under it; XLA on CPU is deterministic by itself (tested).
+    PyTorch: deterministic algorithms (CPU kernels are; on GPU this also pins cuDNN's choices).
+    JAX: nothing to do on CPU (deterministic by default); on GPU set XLA_FLAGS=--xla_gpu_deterministic_ops
+    before starting (it cannot change once JAX has started)."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+        from tensorflow.python.framework import config as tf_config
+        if enable:
+            tf.config.experimental.enable_op_determinism()
+        elif tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()
+    elif name == "torch":
+        import torch
+        if enable:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # cuBLAS needs it before its first use
+        torch.use_deterministic_algorithms(enable, warn_only=True)
+        torch.backends.cudnn.benchmark = not enable
+
+
+def reset_state() -> None:
+    """Global Keras state back to a fresh process's (tests): float32 policy, no op determinism, new session."""
+    import keras
+    keras.mixed_precision.set_global_policy("float32")
+    set_op_determinism(False)
+    keras.backend.clear_session()
