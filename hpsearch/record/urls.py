@@ -68,7 +68,7 @@ def mask_url(url: str) -> str:
         try:
             parsed = make_url(text)
             query = {k: (MASK if SECRET_PARAM.search(k) else v) for k, v in parsed.query.items()}
-            return parsed.set(query=query).render_as_string(hide_password=True)
+            return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", MASK)
         except (ArgumentError, ValueError):
             pass                               # not SQLAlchemy's syntax (e.g. a bad port): mask by pattern
     text = _USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", text)
