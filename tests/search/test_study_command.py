@@ -80,7 +80,9 @@ def test_study_runs_end_to_end_and_writes_its_reports(tmp_path, spec_file, cifar
     assert "trial 0 (baseline)" in printed and "Top trials" in printed
     report = out / "reports" / "w"
     assert (report / "report.html").is_file() and (report / "trials.csv").is_file()
-    assert json.loads((report / "best_params.json").read_text())
+    best = json.loads((report / "best_params.json").read_text())
+    assert best["study"] == "w" and best["trial"] == s.best_trial.number and best["chosen_by"] == "best val accuracy"
+    assert best["values"]["val_accuracy"] == pytest.approx(s.best_value) and best["sampled"] == s.best_trial.params
 
 
 def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifar):
