@@ -31,7 +31,7 @@ def repair_torn_tail(path: Path) -> str | None:
     """If the journal's last line lacks its newline, move that partial record to <journal>.torn (appended, so
     earlier ones are kept) and cut it from the journal; a last record that is whole but for its newline gets
     the newline instead. Returns the line telling the user, or None when the journal was whole."""
-    if _ends_whole(path):
+    if _ends_whole(path) or not _starts_as_journal(path):     # not a journal (a text file): never cut it
         return None
     lock = append_lock(path)
     lock.acquire()
@@ -97,6 +97,13 @@ def _ends_whole(path: Path) -> bool:
     with open(path, "rb") as handle:
         handle.seek(size - 1)
         return handle.read(1) == b"\n"
+
+
+def _starts_as_journal(path: Path) -> bool:
+    """The first line is a journal record, or the whole file is the start of one (its first record torn)."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20)
+    return _is_record(first.rstrip(b"\r\n")) if first.endswith(b"\n") else first.startswith(b'{"op_code":')
 
 
 def _last_newline(handle) -> int:

@@ -92,3 +92,20 @@ def test_an_sqlite_file_as_journal_path_says_which_url_to_pass(tmp_path, capsys)
     sqlite3.connect(db).execute("create table t (x)").connection.commit()
     assert main(["report", "--study-name", "s", "--storage", str(db), "--out", str(tmp_path)]) == 2
     assert f"pass --storage sqlite:///{db}" in capsys.readouterr().err
+
+
+def test_a_text_file_without_a_final_newline_is_never_cut(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("line one\nline two, no newline")
+    for command in (["study", "--profile", "smoke", "--trials", "1"], ["report", "--study-name", "s"]):
+        assert main([*command, "--storage", str(notes), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("is not an Optuna journal file") == 2
+    assert notes.read_text() == "line one\nline two, no newline" and not (tmp_path / "notes.txt.torn").exists()
+
+
+def test_a_journal_whose_only_record_is_torn_is_emptied_not_refused(tmp_path):
+    path = tmp_path / "s.journal"
+    path.write_bytes(b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[1')
+    opened = storage.open_storage(path)
+    assert optuna.get_all_study_names(opened) == [] and path.read_bytes() == b""
+    assert (tmp_path / "s.journal.torn").read_bytes().startswith(b'{"op_code":0')
