@@ -24,7 +24,8 @@ from hpsearch.record.storage import load_study
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-name", type=study_name, required=True, help="the study to confirm (as given to hpsearch study)")
+    parser.add_argument("--study-name", type=study_name, required=True,
+                        help="the study to confirm (as given to hpsearch study)")
     parser.add_argument("--storage", help="the study's storage: a database URL or journal file (default: the "
                         "journal file hpsearch study writes, OUT/studies/<study-name>.journal)")
     parser.add_argument("--seeds", type=positive_int, default=3,

@@ -13,7 +13,8 @@ import shlex
 
 from rich.console import Console
 
-from hpsearch.commands.common import add_out_argument, check_writable, default_storage, print_written, study_name, writing
+from hpsearch.commands.common import (add_out_argument, check_writable, default_storage, print_written, study_name,
+                                      writing)
 from hpsearch.record.storage import load_study, storage_label
 
 # The report layer (plotly, pandas) is imported inside run(): `hpsearch --help` stays instant.

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
                         "OUT/studies/<study-name>.journal, safe for several processes on one machine)")
-    parser.add_argument("--study-name", type=study_name, help="default <spec>-<profile> (e.g. default-cpu); the same name and "
+    parser.add_argument("--study-name", type=study_name,
+                        help="default <spec>-<profile> (e.g. default-cpu); the same name and "
                         "storage on several machines make them workers of one study")
     parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
     parser.add_argument("--tuner", choices=("hyperband", "bayesian"), default="hyperband",

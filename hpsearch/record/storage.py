@@ -126,7 +126,8 @@ def _with_driver(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if scheme not in ("postgresql", "postgres"):
         return url
-    driver = "psycopg" if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2") else "psycopg2"
+    only_psycopg2 = not importlib.util.find_spec("psycopg") and importlib.util.find_spec("psycopg2")
+    driver = "psycopg2" if only_psycopg2 else "psycopg"
     return f"postgresql+{driver}{sep}{rest}"
 
 

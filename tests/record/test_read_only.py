@@ -34,8 +34,8 @@ def test_a_database_without_studies_stays_byte_identical(command, make, tmp_path
 @pytest.mark.parametrize("command", ["report", "confirm"])
 def test_missing_storages_are_not_created(command, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main([command, "--study-name", "s", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(out)]) == 2
-    assert main([command, "--study-name", "s", "--storage", str(tmp_path / "j" / "none.journal"), "--out", str(out)]) == 2
+    for where in (f"sqlite:///{tmp_path / 'none.db'}", str(tmp_path / "j" / "none.journal")):
+        assert main([command, "--study-name", "s", "--storage", where, "--out", str(out)]) == 2
     assert main([command, "--study-name", "s", "--out", str(out)]) == 2             # the default journal
     assert capsys.readouterr().err.count("does not exist") == 3
     assert _names(tmp_path) == []

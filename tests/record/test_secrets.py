@@ -63,7 +63,8 @@ def test_the_study_header_and_interrupt_line_never_print_the_password(tmp_path, 
 
     url = f"postgresql://alice:{SECRET}@db/hp?password=other-secret"
     opened = []
-    monkeypatch.setattr(command, "open_storage", lambda where: opened.append(where) or optuna.storages.InMemoryStorage())
+    monkeypatch.setattr(command, "open_storage",
+                        lambda where: opened.append(where) or optuna.storages.InMemoryStorage())
     monkeypatch.setattr(command, "load_cifar10", lambda data_dir: None)
 
     def interrupted(*args, **kwargs):

@@ -49,7 +49,8 @@ def test_postgresql_uses_psycopg_3_and_falls_back_to_psycopg2(monkeypatch):
     find_spec = storage.importlib.util.find_spec
     if find_spec("psycopg"):
         assert storage._with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
-    monkeypatch.setattr(storage.importlib.util, "find_spec", lambda name: None if name == "psycopg" else find_spec(name))
+    monkeypatch.setattr(storage.importlib.util, "find_spec",
+                        lambda name: None if name == "psycopg" else find_spec(name))
     if find_spec("psycopg2"):
         assert storage._with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert storage._with_driver("sqlite:///x.db") == "sqlite:///x.db"

@@ -19,7 +19,8 @@ from rich.console import Console
 
 from hpsearch.record import storage as storage_module
 from hpsearch.search import optuna_engine as engine
-from tests.search.test_optuna_engine import FakeTrain, dead_pid, fake_train, finished, study  # noqa: F401 - a fixture
+from tests.search.test_optuna_engine import FakeTrain, dead_pid, finished, study
+from tests.search.test_optuna_engine import fake_train as fake_train      # noqa: PLC0414 - the fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def test_a_worker_whose_trial_another_marked_goes_on(at, tmp_path, monkeypatch):
     fake = _MarkedByAnother(url, at)
     monkeypatch.setattr(engine, "train", fake)
     console = Console(file=io.StringIO(), width=200)
-    s = study(tmp_path, 3, storage=url, console=console, prune_margin=None)           # before: UpdateFinishedTrialError here
+    s = study(tmp_path, 3, storage=url, console=console, prune_margin=None)   # before: UpdateFinishedTrialError
     [number] = fake.marked
     assert s.trials[number].state == TrialState.FAIL
     assert s.trials[number].user_attrs["fail_reason"] == "heartbeat stale (marked by another worker)"
