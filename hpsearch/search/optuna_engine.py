@@ -207,10 +207,13 @@ def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | No
         recover_dead_workers(study, storage)
         if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
             return None
-        with _interrupts_deferred(), warnings.catch_warnings():   # a RUNNING trial is never left unowned
+        with _interrupts_deferred() as caught, warnings.catch_warnings():   # never a RUNNING trial unowned
             warnings.filterwarnings("ignore", message="Heartbeat of storage")   # heartbeat() does it here
             trial = study.ask()
             claim(trial)
+            if caught:               # Ctrl-C meanwhile: it ends before it began (nothing sampled yet to retry)
+                trial.set_user_attr(keys.FAIL_REASON, "interrupted (Ctrl-C or SIGTERM) before the trial started")
+                study.tell(trial, state=TrialState.FAIL)
         return trial
 
 
@@ -326,19 +329,19 @@ _deferring = threading.local()
 
 
 @contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
+def _interrupts_deferred() -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM until the block has written what it writes, then raise KeyboardInterrupt:
     a second Ctrl-C while the first is being recorded would otherwise cut the storage write and leave the
-    trial RUNNING. Nested blocks defer to the outermost one."""
+    trial RUNNING. Yields the signals caught so far (a list that fills). Nested blocks defer to the outermost."""
     if threading.current_thread() is not threading.main_thread() or getattr(_deferring, "on", False):
-        yield
+        yield []
         return
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     _deferring.on = True
     try:
-        yield
+        yield caught
     finally:
         _deferring.on = False
         for sig, handler in previous.items():

@@ -112,6 +112,13 @@ if mode == "during-finish":                      # a second Ctrl-C exactly while
             os.kill(os.getpid(), signal.SIGINT)
         return attrs(*args, **kwargs)
     engine.trial_attrs = trial_attrs
+if mode == "during-claim":                       # Ctrl-C between asking for a trial and recording its owner
+    claim = engine.claim
+    def claiming(trial):
+        claim(trial)
+        if trial.number == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+    engine.claim = claiming
 try:
     engine.run_study(SPEC, None, trials=3, profile="smoke", base=BASE, out=folder, study_name="s", seed=1,
                      console=Console(file=sys.stderr))
@@ -148,3 +155,15 @@ def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode
     [retry] = [t for t in s.trials if t.user_attrs.get("retry_of") == 1]
     assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == interrupted.params
     assert s.trials[0].state == TrialState.COMPLETE                 # what had finished is kept
+
+
+def test_ctrl_c_while_a_trial_is_claimed_leaves_nothing_running(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
+    worker = subprocess.run([sys.executable, str(script), str(tmp_path), "during-claim"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert worker.returncode == 130, worker.stdout + worker.stderr
+    s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
+    assert [t.state for t in s.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert s.trials[1].user_attrs["fail_reason"].startswith("interrupted") and s.trials[1].user_attrs["worker"]
