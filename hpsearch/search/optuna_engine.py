@@ -181,7 +181,7 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     setup = StudySetup(spec, base, data, objectives, pruner, console)
     remaining = trials - count(study)
     display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
-    with display as shown, _sigterm_as_interrupt():
+    with display as shown, _signals_as_interrupt():
         _optimize(study, opened, setup, trials, timeout, shown)
     console.print(status_line(study, trials), highlight=False)
     return study
@@ -191,6 +191,7 @@ def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, time
               progress=None) -> None:
     start, failures = time.monotonic(), 0
     while timeout is None or time.monotonic() - start < timeout:
+        _stop_if_signalled()
         trial = _claim_trial(study, storage, trials)
         if trial is None:
             break
@@ -269,6 +270,7 @@ class _TrialRecord:
             progress.start_trial(trial.number)
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
+        _stop_if_signalled()                     # an interrupt some library swallowed stops the trial here
         self.epochs.append(jsonable(logs))
         self.trial.set_user_attr(keys.EPOCHS, self.epochs)          # partial curves survive an interruption
         self.trial.set_user_attr(keys.EPOCHS_RUN, len(self.epochs))
@@ -337,7 +339,7 @@ def _interrupts_deferred() -> Iterator[list[int]]:
         yield []
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     _deferring.on = True
     try:
@@ -350,18 +352,32 @@ def _interrupts_deferred() -> Iterator[list[int]]:
         raise KeyboardInterrupt
 
 
+_signalled: list[int] = []       # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends a study like Ctrl-C: the running trial is marked FAIL, not left RUNNING."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM end a study: the running trial is marked FAIL, not left RUNNING. The handler also
+    notes the signal, and _stop_if_signalled raises again at the next epoch or trial: a KeyboardInterrupt
+    raised inside a callback that swallows exceptions (JAX's gc callback does) would otherwise be lost
+    and the study would run on."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
+        _signalled.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    _signalled.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop_if_signalled() -> None:
+    if _signalled:
+        raise KeyboardInterrupt

@@ -137,9 +137,13 @@ def test_ctrl_c_or_sigterm_marks_the_running_trial_failed(tmp_path, spec_file, c
     victim = wait_for_running_trial(out, worker)
     worker.send_signal(stop)
     worker.communicate(timeout=120)
-    trial = load(out).trials[victim]
-    assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
-    assert not load(out).get_trials(states=(TrialState.RUNNING,))
+    assert worker.returncode != 0                                 # it stopped, not finished the study
+    s = load(out)
+    assert not s.get_trials(states=(TrialState.RUNNING,)) and len(s.get_trials(states=FINISHED)) < 3
+    trial = s.trials[victim]
+    # on a busy machine the signal can land after the victim trained, while its result is being written: that
+    # write completes (never a RUNNING trial) and the worker stops; otherwise the victim is FAIL, interrupted
+    assert trial.state == TrialState.COMPLETE or "interrupted" in trial.user_attrs["fail_reason"]
 
 
 def wait_for_running_trial(out: Path, worker: subprocess.Popen, limit: float = 240.0) -> int:
