@@ -2,8 +2,9 @@
 
 Storage: a JournalStorage file (record.paths.journal_path) by default (safe for several processes on one
 machine); any Optuna URL otherwise (postgresql://, mysql://, sqlite:///; redis:// for a Redis journal), or a
-journal path. Passwords are masked wherever a storage is named, and a database that cannot be reached
-fails within CONNECT_TIMEOUT seconds.
+journal path. Passwords are masked wherever a storage is named (record/urls.py), a mistyped URL is refused,
+a database that cannot be reached fails within CONNECT_TIMEOUT seconds, and a journal's torn last record is
+set aside before anything is appended (record/journal.py). Reading (`report`, `confirm`) creates nothing.
 
 Dead workers: every trial records its owner (user attrs "worker" = host:pid, "worker_started" = when that
 process started, so a reused pid is not mistaken for it). On a journal file (one machine's storage), a
