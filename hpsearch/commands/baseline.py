@@ -13,7 +13,7 @@ from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.errors import HpsearchError
-from hpsearch.search.study import out_of_memory
+from hpsearch.core.device import backend, detect, out_of_memory
 
 # The layers that load Keras and its backend (hpsearch.baseline, core.device/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -43,7 +43,6 @@ def run(args) -> int:
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
-    from hpsearch.core.device import backend, detect
     from hpsearch.report.console import ProgressLogger, run_table
 
     check_writable(args.out)

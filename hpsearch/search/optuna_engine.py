@@ -36,6 +36,7 @@ from rich.console import Console
 
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import ConfigError, TrainConfig
+from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
@@ -44,7 +45,7 @@ from hpsearch.record.storage import (claim, heartbeat, open_storage, recover_dea
                                      worker_lock)
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec
-from hpsearch.search.study import (count, max_epochs, open_or_create, out_of_memory, status_line, study_attrs,
+from hpsearch.search.study import (count, max_epochs, open_or_create, status_line, study_attrs,
                                    summary_line, trial_attrs)
 
 ENGINE = "optuna"
