@@ -2,6 +2,10 @@
 
     hpsearch study --spec future_work --profile cpu --trials 20
     hpsearch study --storage postgresql://user:PASSWORD@db-host/hpsearch --study-name shared   # on every machine
+    hpsearch study --profile cpu --trials 20 --workers auto    # several trials at once on this machine
+
+--workers N / --gpus: this process starts N ordinary workers of the study (search/workers.py), relays their
+lines, passes Ctrl-C on to them and writes the reports once they are done.
 
 Paths (record.paths, the same --out for every command): the journal OUT/studies/<name>.journal (unless
 --storage), keras-tuner's state OUT/studies/keras_tuner/<name>/, the reports OUT/reports/<name>/.
@@ -22,7 +26,9 @@ from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
+from hpsearch.search.workers import parse_gpus, parse_workers
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
+from hpsearch.search.study import count, status_line
 
 # The layers that load Keras and its backend (the engines, core.hardware) and the report layer
 # (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -58,6 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune-warmup", type=non_negative_int, default=DEFAULT_WARMUP_EPOCHS,
                         help=f"never prune during the first E epochs (default {DEFAULT_WARMUP_EPOCHS})")
     parser.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    parser.add_argument("--workers", type=parse_workers, default=None,
+                        help="run N trials at a time on this machine, each in its own worker process on the "
+                             "shared storage, with the CPU cores (and GPU memory) split between them; auto picks "
+                             "N from the hardware and says why (default 1; with --gpus, one per GPU)")
+    parser.add_argument("--gpus", type=parse_gpus, default=None,
+                        help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; "
+                             "default: every visible GPU")
+    parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
 
 
 def run(args) -> int:
@@ -76,14 +90,21 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
+    parallel = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
+    if parallel and args.engine == "keras-tuner":
+        raise HpsearchError("--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use "
+                            "--engine optuna")
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
 
-    data = load_cifar10(args.data_dir)
-    _print_header(console, args, spec, base, name, mask_url(where), objectives)
+    data = load_cifar10(args.data_dir)      # once here first: a download or a data error comes before any worker
+    if args.worker_number is None:
+        _print_header(console, args, spec, base, name, mask_url(where), objectives)
     progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
     try:
-        if args.engine == "keras-tuner":
+        if parallel:
+            study = _run_workers(args, spec, base, storage, name, objectives, console)
+        elif args.engine == "keras-tuner":
             study = _run_keras_tuner(args, spec, data, base, storage, name, console)
         else:
             study = engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
@@ -91,9 +112,13 @@ def run(args) -> int:
                                      objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
                                      prune_warmup=args.prune_warmup, console=console, progress=progress)
     except KeyboardInterrupt:
+        if args.worker_number is not None:
+            raise                                   # the parent says what happened
         console.print(f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again "
                       "to resume", markup=False, highlight=False)
         raise
+    if args.worker_number is not None:
+        return 0                                    # the parent writes the reports, once
     console.print(trials_table(trials_frame(study), top=10))
     page = write_study_reports(where, name, args.out, study=study)
     if not args.storage:
@@ -102,7 +127,7 @@ def run(args) -> int:
         console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
-    return 0
+    return 1 if parallel and count(study) < args.trials else 0    # a worker failed and the rest did not make up for it
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:
@@ -131,3 +156,47 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
         console.print("[yellow]--timeout is not supported by --engine keras-tuner; ignored[/]")
     return run_kt_study(spec, data, base, storage, name, args.trials, tuner=args.tuner, seed=args.seed,
                         out=args.out, profile=args.profile, console=console)
+
+
+def _run_workers(args, spec, base, storage, name, objectives, console):
+    """--workers N / --gpus: prepare the study once, start N ordinary workers on it, relay their lines,
+    wait; returns the study as they left it."""
+    from hpsearch.search import optuna_engine as engine
+    from hpsearch.search.workers import plan, run_workers
+
+    n = args.workers if args.workers is not None else len(args.gpus)
+    workers, why = plan(n, args.gpus)
+    console.print(why, markup=False, highlight=False)
+    for worker in workers:
+        console.print(f"  {worker.describe()}", markup=False, highlight=False)
+    study, _, _ = engine.open_study(spec, trials=args.trials, profile=args.profile, base=base, storage=storage,
+                                    study_name=name, out=args.out, seed=args.seed, objectives=objectives,
+                                    prune_margin=None if args.no_prune else args.prune_margin,
+                                    prune_warmup=args.prune_warmup, console=console)
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    try:
+        codes = run_workers(workers, _worker_argv(args), say, width=max(60, console.width - 4))
+    finally:
+        console.print(status_line(study, args.trials), highlight=False)
+    for number, code in sorted(codes.items()):
+        if code:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            console.print(f"[yellow]worker {number} {how}; see its lines (w{number}:) above[/]")
+    return study
+
+
+def _worker_argv(args) -> list[str]:
+    """This command's arguments for one of its workers: every option as given, one worker each."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = []
+    for action in parser._actions:   # argparse has no public list of a parser's options
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("help", "workers", "gpus", "worker_number") \
+                or value is None or value == action.default:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(action.option_strings[0])
+        else:
+            argv += [action.option_strings[0], ",".join(value) if isinstance(value, list) else str(value)]
+    return argv

@@ -156,6 +156,30 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     `prune_margin=None` turns pruning off. `progress(remaining_trials, max_epochs)`: a live display the
     caller hands in (e.g. report.console.StudyProgress), entered while trials run and told of each trial
     and epoch (start_trial, epoch, finish_trial). Returns the study."""
+    console = console or Console()
+    objectives = parse_objectives(objectives)
+    base = base or TrainConfig.from_profile(profile)
+    study, opened, pruner = open_study(spec, trials=trials, profile=profile, base=base, storage=storage,
+                                       study_name=study_name, out=out, seed=seed, objectives=objectives,
+                                       prune_margin=prune_margin, prune_warmup=prune_warmup, console=console)
+    setup = StudySetup(spec, base, data, objectives, pruner, console)
+    remaining = trials - count(study)
+    display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
+    with display as shown, _sigterm_as_interrupt():
+        _optimize(study, opened, setup, trials, timeout, shown)
+    console.print(status_line(study, trials), highlight=False)
+    return study
+
+
+def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig | None = None,
+               storage: str | Path | None = None, study_name: str | None = None, out: str | Path = ".",
+               seed: int = 0, objectives: str | list[str] | None = None,
+               prune_margin: float | None = DEFAULT_MARGIN, prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
+               console: Console | None = None) -> tuple[optuna.Study, optuna.storages.BaseStorage,
+                                                        BaselinePruner | None]:
+    """Everything before the first trial (run_study's arguments): create or load the study, fail and retry
+    the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner). Also what the parent
+    of several workers (--workers N) runs once, so that its workers start on a ready study."""
     if trials < 1:
         raise HpsearchError(f"--trials must be at least 1 (got {trials})")
     console = console or Console()
@@ -174,13 +198,7 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
         console.print(f"marked trial(s) {', '.join(map(str, failed))} FAIL: their worker had died; retrying them")
     if len(objectives) > 1:
         console.print("multi-objective study (Pareto front): pruning does not apply")
-    setup = StudySetup(spec, base, data, objectives, pruner, console)
-    remaining = trials - count(study)
-    display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
-    with display as shown, _sigterm_as_interrupt():
-        _optimize(study, opened, setup, trials, timeout, shown)
-    console.print(status_line(study, trials), highlight=False)
-    return study
+    return study, opened, pruner
 
 
 def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, timeout: float | None,
@@ -202,7 +220,8 @@ def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | No
     trial = None
     try:
         with worker_lock(storage):
-            recover_dead_workers(study, storage)
+            if recover_dead_workers(study, storage):
+                ensure_baseline(study)          # a killed baseline is queued again (another worker's, mid-run)
             if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
                 return None
             with warnings.catch_warnings():   # "heartbeat ... used with Study.optimize": _heartbeat does it here
