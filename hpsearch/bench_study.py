@@ -90,7 +90,8 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
     log = tmp / f"workers-{workers}.log"
     start = time.perf_counter()
     with open(log, "w") as handle:
-        code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"}).returncode
+        code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
+                              env={**os.environ, "COLUMNS": "120"}).returncode
     seconds = time.perf_counter() - start
     if code:
         raise HpsearchError(f"the --workers {workers} study failed (exit {code}): "

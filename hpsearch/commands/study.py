@@ -26,9 +26,9 @@ from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
-from hpsearch.search.workers import parse_gpus, parse_workers
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.study import count, status_line
+from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 # The layers that load Keras and its backend (the engines, core.hardware) and the report layer
 # (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -90,20 +90,24 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
-    parallel = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
-    if parallel and args.engine == "keras-tuner":
+    asked = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
+    if asked and args.engine == "keras-tuner":
         raise HpsearchError("--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use "
                             "--engine optuna")
+    workers, why = plan(args.workers if args.workers is not None else len(args.gpus), args.gpus) if asked else ([], "")
+    parallel = len(workers) > 1 or args.gpus is not None     # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
 
     data = load_cifar10(args.data_dir)      # once here first: a download or a data error comes before any worker
     if args.worker_number is None:
         _print_header(console, args, spec, base, name, mask_url(where), objectives)
+    if why:
+        console.print(why, markup=False, highlight=False)
     progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
     try:
         if parallel:
-            study = _run_workers(args, spec, base, storage, name, objectives, console)
+            study = _run_workers(args, workers, spec, base, storage, name, objectives, console)
         elif args.engine == "keras-tuner":
             study = _run_keras_tuner(args, spec, data, base, storage, name, console)
         else:
@@ -127,7 +131,7 @@ def run(args) -> int:
         console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
-    return 1 if parallel and count(study) < args.trials else 0    # a worker failed and the rest did not make up for it
+    return 1 if parallel and count(study) < args.trials else 0    # a worker failed, the others did not make up
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:
@@ -158,15 +162,11 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
                         out=args.out, profile=args.profile, console=console)
 
 
-def _run_workers(args, spec, base, storage, name, objectives, console):
-    """--workers N / --gpus: prepare the study once, start N ordinary workers on it, relay their lines,
-    wait; returns the study as they left it."""
+def _run_workers(args, workers, spec, base, storage, name, objectives, console):
+    """--workers N / --gpus: prepare the study once, start the ordinary workers planned on it, relay their
+    lines, wait; returns the study as they left it."""
     from hpsearch.search import optuna_engine as engine
-    from hpsearch.search.workers import plan, run_workers
 
-    n = args.workers if args.workers is not None else len(args.gpus)
-    workers, why = plan(n, args.gpus)
-    console.print(why, markup=False, highlight=False)
     for worker in workers:
         console.print(f"  {worker.describe()}", markup=False, highlight=False)
     study, _, _ = engine.open_study(spec, trials=args.trials, profile=args.profile, base=base, storage=storage,

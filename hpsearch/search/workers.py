@@ -98,7 +98,8 @@ def auto_count(cores: int, gpus: list[Gpu]) -> tuple[int, str]:
     """--workers auto: how many workers this hardware runs well at once, and why, in one line."""
     if not gpus:
         n = max(1, cores // CORES_PER_CPU_WORKER)
-        return n, f"{n} worker{'s' if n != 1 else ''}: no GPU, {cores} cores, one worker per {CORES_PER_CPU_WORKER} cores"
+        return n, (f"{n} worker{'s' if n != 1 else ''}: no GPU, {cores} cores, one worker per "
+                   f"{CORES_PER_CPU_WORKER} cores")
     per_gpu = []
     for gpu in gpus:
         by_memory = (gpu.memory_mib // 1024) // GIB_PER_GPU_WORKER if gpu.memory_mib else 1
