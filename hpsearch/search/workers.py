@@ -176,18 +176,7 @@ def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120
     (their trials are then failed and retried by the next start, as for any killed worker)."""
     package_root = str(Path(__file__).resolve().parents[2])      # the workers run this same copy of hpsearch
     procs: dict[int, subprocess.Popen] = {}
-    lock = threading.Lock()
-    for w in workers:
-        env = {**os.environ, **w.env, "COLUMNS": str(width), "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
-        # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)
-        procs[w.number] = subprocess.Popen([*WORKER_COMMAND, *argv, "--worker-number", str(w.number)], env=env,
-                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                           start_new_session=True, preexec_fn=_pin(w.cores))
-    relays = [threading.Thread(target=_relay, args=(n, p.stdout, say, lock), daemon=True) for n, p in procs.items()]
-    for t in relays:
-        t.start()
+    lock = threading.RLock()                # the signal handler runs in the main thread, maybe inside say()
     signals = {"count": 0}
 
     def stop(signum, frame):
@@ -200,8 +189,22 @@ def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120
         for p in live:
             p.send_signal(signum if signals["count"] == 1 else signal.SIGKILL)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    main = threading.current_thread() is threading.main_thread()      # only it may set signal handlers
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    relays = []
     try:
+        for w in workers:
+            if signals["count"]:
+                break                       # stopped while starting: start no more
+            env = {**os.environ, **w.env, "COLUMNS": str(width), "PYTHONUNBUFFERED": "1",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+            # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
+            # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)
+            procs[w.number] = p = subprocess.Popen([*WORKER_COMMAND, *argv, "--worker-number", str(w.number)],
+                                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                   text=True, start_new_session=True, preexec_fn=_pin(w.cores))
+            relays.append(threading.Thread(target=_relay, args=(w.number, p.stdout, say, lock), daemon=True))
+            relays[-1].start()
         codes = {n: p.wait() for n, p in procs.items()}
     finally:
         for s, handler in previous.items():
