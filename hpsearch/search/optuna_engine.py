@@ -12,6 +12,8 @@ How a study runs, and why:
 - Storage and killed workers: see record/storage.py (a journal file by default, any Optuna URL; a RUNNING trial
   whose worker died is marked FAIL on the next start and its parameters are queued again).
 - Ctrl-C (or SIGTERM) marks the running trial FAIL ("interrupted"), never leaves it RUNNING, and stops.
+- Several workers on one machine (`hpsearch study --workers N`, search/workers.py) are N processes each
+  running this loop; their parent runs `open_study` once before starting them.
 - Multi-objective studies (e.g. val_accuracy and train_seconds) use NSGA-II and are never pruned: Optuna
   prunes single-objective studies only.
 """
