@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 
 import optuna
 from rich.console import Console
@@ -21,13 +22,13 @@ from rich.console import Console
 from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, non_negative,
                                       non_negative_int, positive_int, print_written, warn_if_slow)
 from hpsearch.core.config import TrainConfig, profile_descriptions
-from hpsearch.core.data import load_cifar10
+from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
-from hpsearch.search.study import count, status_line
+from hpsearch.search.study import count, default_study_name, parse_objectives, status_line
 from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 # The layers that load Keras and its backend (the engines, core.hardware) and the report layer
@@ -75,17 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from hpsearch.report import write_study_reports
-    from hpsearch.report.console import StudyProgress, trials_table
-    from hpsearch.report.tables import trials_frame
-    from hpsearch.search import optuna_engine as engine
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # our own lines say what happened to each trial
     console = Console()
     spec = specs.load(args.spec)                     # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
-    objectives = engine.parse_objectives(args.objectives)
-    name = args.study_name or engine.default_study_name(spec, args.profile, objectives)
+    objectives = parse_objectives(args.objectives)
+    name = args.study_name or default_study_name(spec, args.profile, objectives)
     if args.engine == "keras-tuner":
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
@@ -98,23 +94,11 @@ def run(args) -> int:
     parallel = len(workers) > 1 or args.gpus is not None     # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
-
-    data = load_cifar10(args.data_dir)      # once here first: a download or a data error comes before any worker
-    if args.worker_number is None:
-        _print_header(console, args, spec, base, name, mask_url(where), objectives)
-    if why:
-        console.print(why, markup=False, highlight=False)
-    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
     try:
         if parallel:
-            study = _run_workers(args, workers, spec, base, storage, name, objectives, console)
-        elif args.engine == "keras-tuner":
-            study = _run_keras_tuner(args, spec, data, base, storage, name, console)
+            study = _run_workers(args, workers, why, spec, base, storage, name, mask_url(where), objectives, console)
         else:
-            study = engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                                     study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
-                                     objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
-                                     prune_warmup=args.prune_warmup, console=console, progress=progress)
+            study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
     except KeyboardInterrupt:
         if args.worker_number is not None:
             raise                                   # the parent says what happened
@@ -123,6 +107,10 @@ def run(args) -> int:
         raise
     if args.worker_number is not None:
         return 0                                    # the parent writes the reports, once
+    from hpsearch.report import write_study_reports
+    from hpsearch.report.console import trials_table
+    from hpsearch.report.tables import trials_frame
+
     console.print(trials_table(trials_frame(study), top=10))
     page = write_study_reports(where, name, args.out, study=study)
     if not args.storage:
@@ -134,10 +122,27 @@ def run(args) -> int:
     return 1 if parallel and count(study) < args.trials else 0    # a worker failed, the others did not make up
 
 
-def _print_header(console, args, spec, base, name, where, objectives) -> None:
+def _run_here(args, why, spec, base, storage, name, where, objectives, console):
+    """One worker, in this process (also each worker that a --workers parent starts)."""
     from hpsearch.core.hardware import detect
+    from hpsearch.report.console import StudyProgress
+    from hpsearch.search import optuna_engine as engine
 
-    kind, device = detect()
+    data = load_cifar10(args.data_dir)
+    if args.worker_number is None:
+        _print_header(console, args, spec, base, name, where, objectives, "{} ({})".format(*detect()))
+    if why:
+        console.print(why, markup=False, highlight=False)
+    if args.engine == "keras-tuner":
+        return _run_keras_tuner(args, spec, data, base, storage, name, console)
+    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
+    return engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
+                            study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
+                            objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
+                            prune_warmup=args.prune_warmup, console=console, progress=progress)
+
+
+def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:
     if args.engine == "keras-tuner":
         pruning = f"keras-tuner {args.tuner}"
     elif len(objectives) > 1:
@@ -149,8 +154,8 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
     console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
                   f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
                   f"pruning {pruning}", markup=False, highlight=False)
-    console.print(f"storage {where} · device {kind} ({device})", markup=False, highlight=False)
-    warn_if_slow(console, args.profile, kind)
+    console.print(f"storage {where} · device {device}", markup=False, highlight=False)
+    warn_if_slow(console, args.profile, device.split(" ")[0])
 
 
 def _run_keras_tuner(args, spec, data, base, storage, name, console):
@@ -162,27 +167,39 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
                         out=args.out, profile=args.profile, console=console)
 
 
-def _run_workers(args, workers, spec, base, storage, name, objectives, console):
-    """--workers N / --gpus: prepare the study once, start the ordinary workers planned on it, relay their
-    lines, wait; returns the study as they left it."""
-    from hpsearch.search import optuna_engine as engine
-
+def _run_workers(args, workers, why, spec, base, storage, name, where, objectives, console):
+    """--workers N / --gpus: start the ordinary workers planned, on the same storage, relay their lines, wait;
+    returns the study as they left it. This process loads no backend (the workers each start one, at once,
+    instead of after it) and opens the study only to read it at the end."""
+    data_dir = find_cifar10(args.data_dir)           # a download, or a missing data set, before any worker
+    device = "GPU" if any(w.gpu is not None for w in workers) else "CPU"
+    cores = len(os.sched_getaffinity(0))
+    _print_header(console, args, spec, base, name, where, objectives, f"{device} ({cores} cores)")
+    console.print(why, markup=False, highlight=False)
     for worker in workers:
         console.print(f"  {worker.describe()}", markup=False, highlight=False)
-    study, _, _ = engine.open_study(spec, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                                    study_name=name, out=args.out, seed=args.seed, objectives=objectives,
-                                    prune_margin=None if args.no_prune else args.prune_margin,
-                                    prune_warmup=args.prune_warmup, console=console)
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    argv = _worker_argv(args) + ["--data-dir", str(data_dir)]
     try:
-        codes = run_workers(workers, _worker_argv(args), say, width=max(60, console.width - 4))
+        codes = run_workers(workers, argv, say, width=max(60, console.width - 4))
     finally:
-        console.print(status_line(study, args.trials), highlight=False)
+        study = _study_after(storage, name)
+        if study is not None:
+            console.print(status_line(study, args.trials), highlight=False)
     for number, code in sorted(codes.items()):
         if code:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             console.print(f"[yellow]worker {number} {how}; see its lines (w{number}:) above[/]")
+    if study is None:
+        raise HpsearchError(f"no worker created study {name!r}; see their lines above")
     return study
+
+
+def _study_after(storage, name):
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None                                  # every worker failed before creating it
 
 
 def _worker_argv(args) -> list[str]:

@@ -42,36 +42,11 @@ from hpsearch.record import keys
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, worker_lock
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec
-from hpsearch.search.study import (count, max_epochs, open_or_create, out_of_memory, status_line, study_attrs,
-                                   summary_line, trial_attrs)
+from hpsearch.search.study import (OBJECTIVES, count, default_study_name, max_epochs, open_or_create,  # noqa: F401
+                                   out_of_memory, parse_objectives, status_line, study_attrs, summary_line,
+                                   trial_attrs)
 
 ENGINE = "optuna"
-OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}
-ALIASES = {"accuracy": "val_accuracy", "val_accuracy": "val_accuracy", "seconds": "train_seconds",
-           "time": "train_seconds", "train_seconds": "train_seconds"}
-
-
-# --- objectives and names -----------------------------------------------------------------------------
-
-def parse_objectives(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """"accuracy,train_seconds" -> ["val_accuracy", "train_seconds"]."""
-    names = text.split(",") if isinstance(text, str) else list(text or [keys.VAL_ACCURACY])
-    out = []
-    for name in (n.strip() for n in names if n.strip()):
-        if name not in ALIASES:
-            raise HpsearchError(f"unknown objective {name!r}; choose from: accuracy (val_accuracy, maximised), "
-                                f"train_seconds (minimised), e.g. --objectives accuracy,train_seconds")
-        if ALIASES[name] not in out:
-            out.append(ALIASES[name])
-    if not out or out[0] != keys.VAL_ACCURACY:
-        raise HpsearchError("the first objective must be accuracy (validation accuracy), "
-                            "e.g. --objectives accuracy,train_seconds")
-    return out
-
-
-def default_study_name(spec: StudySpec, profile: str, objectives: list[str]) -> str:
-    """<spec>-<profile>, e.g. default-cpu; "-pareto" for a multi-objective study."""
-    return f"{spec.name}-{profile}" + ("-pareto" if len(objectives) > 1 else "")
 
 
 # --- the study ------------------------------------------------------------------------------------------
