@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hpsearch.errors import HpsearchError
 
-CORES_PER_CPU_WORKER = 2     # --workers auto on a CPU: one worker per this many cores (see README, "Workers")
+CORES_PER_CPU_WORKER = 2     # --workers auto on a CPU: one worker per this many cores (README: bench --study)
 GIB_PER_GPU_WORKER = 8       # --workers auto on a GPU: one worker per this much GPU memory ...
 MAX_PER_GPU = 4              # ... and at most this many on one GPU (more only queue on its SMs)
 CORES_PER_GPU_WORKER = 2     # a GPU worker's host side (data pipeline, Python) needs cores of its own
@@ -35,7 +35,7 @@ WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
 
 @dataclass(frozen=True)
 class Gpu:
-    index: str                   # as CUDA_VISIBLE_DEVICES names it
+    index: str                   # as nvidia-smi numbers it (the workers get CUDA_DEVICE_ORDER=PCI_BUS_ID)
     name: str = "GPU"
     memory_mib: int | None = None
 
