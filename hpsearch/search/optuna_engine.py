@@ -13,7 +13,7 @@ How a study runs, and why:
   whose worker died is marked FAIL on the next start and its parameters are queued again).
 - Ctrl-C (or SIGTERM) marks the running trial FAIL ("interrupted"), never leaves it RUNNING, and stops.
 - Several workers on one machine (`hpsearch study --workers N`, search/workers.py) are N processes each
-  running this loop; their parent runs `open_study` once before starting them.
+  running this loop from its start; their parent loads no backend and only reads the study at the end.
 - Multi-objective studies (e.g. val_accuracy and train_seconds) use NSGA-II and are never pruned: Optuna
   prunes single-objective studies only.
 """
@@ -155,8 +155,7 @@ def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig 
                console: Console | None = None) -> tuple[optuna.Study, optuna.storages.BaseStorage,
                                                         BaselinePruner | None]:
     """Everything before the first trial (run_study's arguments): create or load the study, fail and retry
-    the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner). Also what the parent
-    of several workers (--workers N) runs once, so that its workers start on a ready study."""
+    the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner)."""
     if trials < 1:
         raise HpsearchError(f"--trials must be at least 1 (got {trials})")
     console = console or Console()
