@@ -2,6 +2,10 @@
 
     hpsearch study --spec future_work --profile cpu --trials 20
     hpsearch study --storage postgresql://user:PASSWORD@db-host/hpsearch --study-name shared   # on every machine
+    hpsearch study --profile cpu --trials 20 --workers auto    # several trials at once on this machine
+
+--workers N / --gpus: this process starts N ordinary workers of the study (search/workers.py), relays their
+lines, passes Ctrl-C on to them and writes the reports once they are done.
 
 Paths (record.paths, the same --out for every command): the journal OUT/studies/<name>.journal (unless
 --storage), keras-tuner's state OUT/studies/keras_tuner/<name>/, the reports OUT/reports/<name>/.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 
 import optuna
 from rich.console import Console
@@ -18,12 +23,15 @@ from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, c
                                       non_negative, non_negative_int, positive_int, print_written, study_name,
                                       warn_if_slow, writing)
 from hpsearch.core.config import TrainConfig, profile_descriptions
-from hpsearch.core.data import load_cifar10
+from hpsearch.core.data import find_cifar10, load_cifar10
+from hpsearch.core.device import chosen_backend
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
+from hpsearch.search.study import count, default_study_name, parse_objectives, status_line
+from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 # The layers that load Keras and its backend (the engines, core.device) and the report layer
 # (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -60,43 +68,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune-warmup", type=non_negative_int, default=DEFAULT_WARMUP_EPOCHS,
                         help=f"never prune during the first E epochs (default {DEFAULT_WARMUP_EPOCHS})")
     parser.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    parser.add_argument("--workers", type=parse_workers, default=None,
+                        help="run N trials at a time on this machine, each in its own worker process on the "
+                             "shared storage, with the CPU cores (and GPU memory) split between them; auto picks "
+                             "N from the hardware and says why (default 1; with --gpus, one per GPU)")
+    parser.add_argument("--gpus", type=parse_gpus, default=None,
+                        help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; "
+                             "default: every visible GPU")
+    parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
 
 
 def run(args) -> int:
-    from hpsearch.report import write_study_reports
-    from hpsearch.report.console import StudyProgress, trials_table
-    from hpsearch.report.tables import trials_frame
-    from hpsearch.search import optuna_engine as engine
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # our own lines say what happened to each trial
     console = Console()
     spec = specs.load(args.spec)                     # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
-    objectives = engine.parse_objectives(args.objectives)
-    name = args.study_name or engine.default_study_name(spec, args.profile, objectives)
+    objectives = parse_objectives(args.objectives)
+    name = args.study_name or default_study_name(spec, args.profile, objectives)
     if args.engine == "keras-tuner":
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
     check_writable(args.out)
+    asked = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
+    if asked and args.engine == "keras-tuner":
+        raise HpsearchError("--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use "
+                            "--engine optuna")
+    workers, why = plan(args.workers if args.workers is not None else len(args.gpus), args.gpus) if asked else ([], "")
+    parallel = len(workers) > 1 or args.gpus is not None     # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
-
-    data = load_cifar10(args.data_dir)
-    _print_header(console, args, spec, base, name, mask_url(where), objectives)
-    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
     try:
-        if args.engine == "keras-tuner":
-            study = _run_keras_tuner(args, spec, data, base, storage, name, console)
+        if parallel:
+            study = _run_workers(args, workers, why, spec, base, storage, name, mask_url(where), objectives, console)
         else:
-            study = engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                                     study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
-                                     objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
-                                     prune_warmup=args.prune_warmup, console=console, progress=progress)
+            study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
     except KeyboardInterrupt:
+        if args.worker_number is not None:
+            raise                                   # the parent says what happened
         console.print(f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again "
                       "to resume", markup=False, highlight=False)
         raise
+    if args.worker_number is not None:
+        return 0                                    # the parent writes the reports, once
+    from hpsearch.report import write_study_reports
+    from hpsearch.report.console import trials_table
+    from hpsearch.report.tables import trials_frame
+
     console.print(trials_table(trials_frame(study), top=10))
     with writing(args.out, kept=f"the finished trials are kept in {mask_url(where)}; `hpsearch report "
                  f"--study-name NAME --storage ... --out DIR` writes their reports"):
@@ -107,13 +125,31 @@ def run(args) -> int:
         console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
-    return 0
+    return 1 if parallel and count(study) < args.trials else 0    # a worker failed, the others did not make up
 
 
-def _print_header(console, args, spec, base, name, where, objectives) -> None:
+def _run_here(args, why, spec, base, storage, name, where, objectives, console):
+    """One worker, in this process (also each worker that a --workers parent starts)."""
     from hpsearch.core.device import backend, detect
+    from hpsearch.report.console import StudyProgress
+    from hpsearch.search import optuna_engine as engine
 
-    kind, device = detect()
+    data = load_cifar10(args.data_dir)
+    if args.worker_number is None:
+        kind, device = detect()
+        _print_header(console, args, spec, base, name, where, objectives, f"{kind} ({device}), backend {backend()}")
+    if why:
+        console.print(why, markup=False, highlight=False)
+    if args.engine == "keras-tuner":
+        return _run_keras_tuner(args, spec, data, base, storage, name, console)
+    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
+    return engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
+                            study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
+                            objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
+                            prune_warmup=args.prune_warmup, console=console, progress=progress)
+
+
+def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:
     if args.engine == "keras-tuner":
         pruning = f"keras-tuner {args.tuner}"
     elif len(objectives) > 1:
@@ -125,8 +161,8 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
     console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
                   f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
                   f"pruning {pruning}", markup=False, highlight=False)
-    console.print(f"storage {where} · device {kind} ({device}), backend {backend()}", markup=False, highlight=False)
-    warn_if_slow(console, args.profile, kind)
+    console.print(f"storage {where} · device {device}", markup=False, highlight=False)
+    warn_if_slow(console, args.profile, device.split(" ")[0])
 
 
 def _run_keras_tuner(args, spec, data, base, storage, name, console):
@@ -136,3 +172,56 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
         console.print("[yellow]--timeout is not supported by --engine keras-tuner; ignored[/]")
     return run_kt_study(spec, data, base, storage, name, args.trials, tuner=args.tuner, seed=args.seed,
                         out=args.out, profile=args.profile, console=console)
+
+
+def _run_workers(args, workers, why, spec, base, storage, name, where, objectives, console):
+    """--workers N / --gpus: start the ordinary workers planned, on the same storage, relay their lines, wait;
+    returns the study as they left it. This process loads no backend (the workers each start one, at once,
+    instead of after it) and opens the study only to read it at the end."""
+    data_dir = find_cifar10(args.data_dir)           # a download, or a missing data set, before any worker
+    device = "GPU" if any(w.gpu is not None for w in workers) else "CPU"
+    cores = len(os.sched_getaffinity(0))
+    _print_header(console, args, spec, base, name, where, objectives,
+                  f"{device} ({cores} cores), backend {chosen_backend()}")
+    console.print(why, markup=False, highlight=False)
+    for worker in workers:
+        console.print(f"  {worker.describe()}", markup=False, highlight=False)
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    argv = _worker_argv(args) + ["--data-dir", str(data_dir)]
+    try:
+        codes = run_workers(workers, argv, say, width=max(60, console.width - 4))
+    finally:
+        study = _study_after(storage, name)
+        if study is not None:
+            console.print(status_line(study, args.trials), highlight=False)
+    for number, code in sorted(codes.items()):
+        if code:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            console.print(f"[yellow]worker {number} {how}; see its lines (w{number}:) above[/]")
+    if study is None:
+        raise HpsearchError(f"no worker created study {name!r}; see their lines above")
+    return study
+
+
+def _study_after(storage, name):
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None                                  # every worker failed before creating it
+
+
+def _worker_argv(args) -> list[str]:
+    """This command's arguments for one of its workers: every option as given, one worker each."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = []
+    for action in parser._actions:   # argparse has no public list of a parser's options
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("help", "workers", "gpus", "worker_number") \
+                or value is None or value == action.default:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(action.option_strings[0])
+        else:
+            argv += [action.option_strings[0], ",".join(value) if isinstance(value, list) else str(value)]
+    return argv

@@ -67,6 +67,11 @@ def choose_backend(name: str | None = None) -> str:
     return name
 
 
+def chosen_backend() -> str:
+    """The backend this process runs on, or will once Keras loads (choose_backend sets it), without loading it."""
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+
+
 def backend() -> str:
     """The backend Keras runs on in this process."""
     import keras

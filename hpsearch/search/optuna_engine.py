@@ -15,6 +15,8 @@ How a study runs, and why:
   killed worker's are, then stops; more Ctrl-Cs meanwhile wait until that is written (never a RUNNING trial).
 - A trial that another worker marked finished meanwhile (its heartbeat looked stale) is reported as taken
   over, and this worker goes on with the next one.
+- Several workers on one machine (`hpsearch study --workers N`, search/workers.py) are N processes each
+  running this loop from its start; their parent loads no backend and only reads the study at the end.
 - Multi-objective studies (e.g. val_accuracy and train_seconds) use NSGA-II and are never pruned: Optuna
   prunes single-objective studies only.
 """
@@ -45,36 +47,10 @@ from hpsearch.record.storage import (claim, heartbeat, open_storage, recover_dea
                                      worker_lock)
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec
-from hpsearch.search.study import (count, max_epochs, open_or_create, status_line, study_attrs,
-                                   summary_line, trial_attrs)
+from hpsearch.search.study import (OBJECTIVES, count, default_study_name, max_epochs, open_or_create,
+                                   parse_objectives, status_line, study_attrs, summary_line, trial_attrs)
 
 ENGINE = "optuna"
-OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}
-ALIASES = {"accuracy": "val_accuracy", "val_accuracy": "val_accuracy", "seconds": "train_seconds",
-           "time": "train_seconds", "train_seconds": "train_seconds"}
-
-
-# --- objectives and names -----------------------------------------------------------------------------
-
-def parse_objectives(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """"accuracy,train_seconds" -> ["val_accuracy", "train_seconds"]."""
-    names = text.split(",") if isinstance(text, str) else list(text or [keys.VAL_ACCURACY])
-    out = []
-    for name in (n.strip() for n in names if n.strip()):
-        if name not in ALIASES:
-            raise HpsearchError(f"unknown objective {name!r}; choose from: accuracy (val_accuracy, maximised), "
-                                f"train_seconds (minimised), e.g. --objectives accuracy,train_seconds")
-        if ALIASES[name] not in out:
-            out.append(ALIASES[name])
-    if not out or out[0] != keys.VAL_ACCURACY:
-        raise HpsearchError("the first objective must be accuracy (validation accuracy), "
-                            "e.g. --objectives accuracy,train_seconds")
-    return out
-
-
-def default_study_name(spec: StudySpec, profile: str, objectives: list[str]) -> str:
-    """<spec>-<profile>, e.g. default-cpu; "-pareto" for a multi-objective study."""
-    return f"{spec.name}-{profile}" + ("-pareto" if len(objectives) > 1 else "")
 
 
 # --- the study ------------------------------------------------------------------------------------------
@@ -161,6 +137,29 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     `prune_margin=None` turns pruning off. `progress(remaining_trials, max_epochs)`: a live display the
     caller hands in (e.g. report.console.StudyProgress), entered while trials run and told of each trial
     and epoch (start_trial, epoch, finish_trial). Returns the study."""
+    console = console or Console()
+    objectives = parse_objectives(objectives)
+    base = base or TrainConfig.from_profile(profile)
+    study, opened, pruner = open_study(spec, trials=trials, profile=profile, base=base, storage=storage,
+                                       study_name=study_name, out=out, seed=seed, objectives=objectives,
+                                       prune_margin=prune_margin, prune_warmup=prune_warmup, console=console)
+    setup = StudySetup(spec, base, data, objectives, pruner, console)
+    remaining = trials - count(study)
+    display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
+    with display as shown, _signals_as_interrupt():
+        _optimize(study, opened, setup, trials, timeout, shown)
+    console.print(status_line(study, trials), highlight=False)
+    return study
+
+
+def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig | None = None,
+               storage: str | Path | None = None, study_name: str | None = None, out: str | Path = ".",
+               seed: int = 0, objectives: str | list[str] | None = None,
+               prune_margin: float | None = DEFAULT_MARGIN, prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
+               console: Console | None = None) -> tuple[optuna.Study, optuna.storages.BaseStorage,
+                                                        BaselinePruner | None]:
+    """Everything before the first trial (run_study's arguments): create or load the study, fail and retry
+    the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner)."""
     if trials < 1:
         raise HpsearchError(f"--trials must be at least 1 (got {trials})")
     console = console or Console()
@@ -179,13 +178,7 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
         console.print(f"marked trial(s) {', '.join(map(str, failed))} FAIL: their worker had died; retrying them")
     if len(objectives) > 1:
         console.print("multi-objective study (Pareto front): pruning does not apply")
-    setup = StudySetup(spec, base, data, objectives, pruner, console)
-    remaining = trials - count(study)
-    display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
-    with display as shown, _signals_as_interrupt():
-        _optimize(study, opened, setup, trials, timeout, shown)
-    console.print(status_line(study, trials), highlight=False)
-    return study
+    return study, opened, pruner
 
 
 def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, timeout: float | None,
@@ -206,7 +199,8 @@ def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, time
 def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | None:
     """A new RUNNING trial owned by this worker, or None when finished + running trials reach `trials`."""
     with worker_lock(storage):
-        recover_dead_workers(study, storage)
+        if recover_dead_workers(study, storage):
+            ensure_baseline(study)          # a killed baseline is queued again (another worker's, mid-run)
         if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
             return None
         with _interrupts_deferred() as caught, warnings.catch_warnings():   # never a RUNNING trial unowned

@@ -1,5 +1,6 @@
-"""What both engines share: opening a study (with its setting checks), counting what it finished, writing
-the stored schema's attrs, recognising an out-of-memory trial, and the lines that say what happened.
+"""What both engines share: the objectives and default name, opening a study (with its setting checks),
+counting what it finished, writing the stored schema's attrs, recognising an out-of-memory trial, and the
+lines that say what happened.
 
 Both the Optuna engine and the keras-tuner engine record into an Optuna study with the same schema
 (record/keys.py), so the same reports, `confirm` and resumes read either.
@@ -22,6 +23,34 @@ from hpsearch.search.space import StudySpec, parse_spec
 from hpsearch.versions import versions
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)      # what `--trials` counts: FAIL produced nothing, it is retried
+
+
+OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}    # the objectives a study may have
+ALIASES = {"accuracy": "val_accuracy", "val_accuracy": "val_accuracy", "seconds": "train_seconds",
+           "time": "train_seconds", "train_seconds": "train_seconds"}
+
+
+# --- objectives and names ------------------------------------------------------------------------------
+
+def parse_objectives(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """"accuracy,train_seconds" -> ["val_accuracy", "train_seconds"]."""
+    names = text.split(",") if isinstance(text, str) else list(text or [keys.VAL_ACCURACY])
+    out = []
+    for name in (n.strip() for n in names if n.strip()):
+        if name not in ALIASES:
+            raise HpsearchError(f"unknown objective {name!r}; choose from: accuracy (val_accuracy, maximised), "
+                                f"train_seconds (minimised), e.g. --objectives accuracy,train_seconds")
+        if ALIASES[name] not in out:
+            out.append(ALIASES[name])
+    if not out or out[0] != keys.VAL_ACCURACY:
+        raise HpsearchError("the first objective must be accuracy (validation accuracy), "
+                            "e.g. --objectives accuracy,train_seconds")
+    return out
+
+
+def default_study_name(spec: StudySpec, profile: str, objectives: list[str]) -> str:
+    """<spec>-<profile>, e.g. default-cpu; "-pareto" for a multi-objective study."""
+    return f"{spec.name}-{profile}" + ("-pareto" if len(objectives) > 1 else "")
 
 
 def count(study: optuna.Study, states=FINISHED) -> int:

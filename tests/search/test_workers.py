@@ -1,169 +1,241 @@
-"""Workers that die, share a database across machines, or are interrupted: dead-worker detection by process
-table on a journal file only, a worker whose trial another marked goes on, and any number of Ctrl-C
-leaves no trial RUNNING and queues the interrupted parameters again (as a killed worker's are)."""
+"""`hpsearch study --workers N`: the plan (cores, GPUs, memory shares) and the parent with real worker processes.
+
+The processes are real (a parent `hpsearch study --workers 2` and its workers on one journal file); only
+training is a stand-in that sleeps through its epochs, because here only the bookkeeping matters.
+"""
 from __future__ import annotations
 
-import io
+import argparse
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from rich.console import Console
 
-from hpsearch.record import storage as storage_module
-from hpsearch.search import optuna_engine as engine
-from tests.search.test_optuna_engine import FakeTrain, dead_pid, finished, study
-from tests.search.test_optuna_engine import fake_train as fake_train      # noqa: PLC0414 - the fixture, shared
+from hpsearch.commands import study as study_command
+from hpsearch.errors import HpsearchError
+from hpsearch.record.storage import open_storage
+from hpsearch.search import workers
+from hpsearch.search.workers import Gpu
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("kind, failed", [("journal", True), ("database", False)])
-def test_the_process_table_is_asked_only_for_a_journal_file(kind, failed, tmp_path, monkeypatch, fake_train):
-    """Two machines with the same hostname (containers) on one database: a pid that is not running here may
-    run there, so only heartbeats may fail the trial; a journal file is one machine's, so the pid tells."""
-    monkeypatch.setattr(storage_module.socket, "gethostname", lambda: "worker-box")
-    url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'hp.db'}"
-    s = study(tmp_path, 1, storage=url)
-    theirs = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
-    theirs.set_user_attr("worker", f"worker-box:{dead_pid()}")       # the other machine's live worker
-    s = study(tmp_path, 3, storage=url)
-    assert (s.trials[theirs.number].state == TrialState.FAIL) is failed
-    assert [t.user_attrs.get("retry_of") for t in s.trials].count(theirs.number) == int(failed)
-
-
-class _MarkedByAnother(FakeTrain):
-    """Trains; meanwhile another worker (its own storage handle) fails this trial as heartbeat-stale and
-    queues a retry, at epoch `at` (or after the last epoch: "end")."""
-
-    def __init__(self, url, at):
-        super().__init__()
-        self.url, self.at, self.marked = url, at, []
-
-    def __call__(self, config, data, on_epoch=None, **kwargs):
-        def epoch(number, logs):
-            if number == self.at:
-                self._mark()
-            on_epoch(number, logs)
-        result = super().__call__(config, data, on_epoch=epoch)
-        if self.at == "end":
-            self._mark()
-        return result
-
-    def _mark(self):
-        if self.marked or len(self.configs) != 2:               # the first trial after the baseline
-            return
-        other = storage_module.open_storage(self.url, heartbeat=False)
-        theirs = optuna.load_study(study_name="s", storage=other)
-        trial = theirs.get_trials(states=(TrialState.RUNNING,))[0]
-        other.set_trial_user_attr(trial._trial_id, "fail_reason", "heartbeat stale (marked by another worker)")
-        other.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        storage_module.retry_stale_trial(theirs, trial)
-        self.marked.append(trial.number)
-
-
-@pytest.mark.parametrize("at", [2, "end"])
-def test_a_worker_whose_trial_another_marked_goes_on(at, tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'hp.db'}"
-    fake = _MarkedByAnother(url, at)
-    monkeypatch.setattr(engine, "train", fake)
-    console = Console(file=io.StringIO(), width=200)
-    s = study(tmp_path, 3, storage=url, console=console, prune_margin=None)   # before: UpdateFinishedTrialError
-    [number] = fake.marked
-    assert s.trials[number].state == TrialState.FAIL
-    assert s.trials[number].user_attrs["fail_reason"] == "heartbeat stale (marked by another worker)"
-    assert f"trial {number}: taken over" in console.file.getvalue()
-    assert len(finished(s)) == 3 and not s.get_trials(states=(TrialState.RUNNING,))
-    assert [t.user_attrs.get("retry_of") for t in s.trials].count(number) == 1
-
-
-SCRIPT = """
-import os, signal, sys, time
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SPEC = """
+[params]
+peak_lr = { type = "float", low = 1e-4, high = 1e-2, log = true }
+"""
+# A worker whose train() sleeps EPOCH_SECONDS per epoch; its first trial waits until both workers have one
+# running (a file per worker in BARRIER), so the tests see two trials at the same time, every run.
+FAKE_WORKER = """
+import os, sys, time
 from pathlib import Path
-import optuna
-from rich.console import Console
-from hpsearch.search import optuna_engine as engine
-from tests.search.test_optuna_engine import SPEC, BASE, FakeTrain
+from hpsearch.core.result import RunResult
+from hpsearch.search import optuna_engine
 
-folder, mode = Path(sys.argv[1]), sys.argv[2]
+BARRIER, started = Path(sys.argv.pop(1)), []
 
-class Slow(FakeTrain):
-    def __call__(self, config, data, on_epoch=None, **kwargs):
-        if len(self.configs) == 1:                       # the trial after the baseline: wait for Ctrl-C
-            (folder / "started").write_text("")
-            def slow(epoch, logs):
-                on_epoch(epoch, logs)
-                time.sleep(60)
-            return super().__call__(config, data, on_epoch=slow)
-        return super().__call__(config, data, on_epoch=on_epoch)
+def train(config, data, on_epoch=None, **_):
+    if not started:
+        started.append(True)
+        (BARRIER / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(BARRIER.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    rows = []
+    for epoch in range(1, config.epochs + 1):
+        time.sleep(0.4)
+        row = {"epoch": epoch, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5 + 0.01 * epoch,
+               "lr": 0.001, "seconds": 0.4}
+        rows.append(row)
+        on_epoch(epoch, dict(row))
+    return RunResult(config=config, device="fake", epochs=rows, val_accuracy=rows[-1]["val_accuracy"],
+                     train_seconds=0.4 * len(rows), images_per_second=1.0)
 
-engine.train = Slow()
-if mode == "during-finish":                      # a second Ctrl-C exactly while the first is being recorded
-    attrs = engine.trial_attrs
-    def trial_attrs(*args, **kwargs):
-        if "interrupted" in (kwargs.get("fail_reason") or ""):
-            os.kill(os.getpid(), signal.SIGINT)
-        return attrs(*args, **kwargs)
-    engine.trial_attrs = trial_attrs
-if mode == "during-claim":                       # Ctrl-C between asking for a trial and recording its owner
-    claim = engine.claim
-    def claiming(trial):
-        claim(trial)
-        if trial.number == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-    engine.claim = claiming
-try:
-    engine.run_study(SPEC, None, trials=3, profile="smoke", base=BASE, out=folder, study_name="s", seed=1,
-                     console=Console(file=sys.stderr))
-except KeyboardInterrupt:
-    sys.exit(130)
+optuna_engine.train = train
+from hpsearch.cli import main
+sys.exit(main(["study", *sys.argv[1:]]))
+"""
+PARENT = """
+import sys
+from hpsearch.search import workers
+workers.WORKER_COMMAND = [sys.executable, sys.argv.pop(1), sys.argv.pop(1)]
+from hpsearch.cli import main
+sys.exit(main(["study", *sys.argv[1:]]))
 """
 
 
-@pytest.mark.parametrize("mode", ["two-ctrl-c", "during-finish"])
-def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode, tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.Popen([sys.executable, str(script), str(tmp_path), mode], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for _ in range(1200):                                   # start-up (Keras import) is slow on a busy machine
-            if (tmp_path / "started").exists() or worker.poll() is not None:
-                break
-            time.sleep(0.1)
-        time.sleep(0.5)                                         # inside the trial's first epoch
-        worker.send_signal(signal.SIGINT)
-        if mode == "two-ctrl-c":
-            time.sleep(0.1)
-            worker.send_signal(signal.SIGINT)
-        output = worker.communicate(timeout=120)[0]
-    finally:
-        worker.kill()
-    assert worker.returncode == 130, output
-    s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
-    assert not s.get_trials(states=(TrialState.RUNNING,)), output
-    interrupted = s.trials[1]
-    assert interrupted.state == TrialState.FAIL and "interrupted" in interrupted.user_attrs["fail_reason"]
-    [retry] = [t for t in s.trials if t.user_attrs.get("retry_of") == 1]
-    assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == interrupted.params
-    assert s.trials[0].state == TrialState.COMPLETE                 # what had finished is kept
+# --- the plan -----------------------------------------------------------------------------------------------
+
+def test_cpu_workers_get_disjoint_cores_covering_the_machine_and_matching_thread_pools():
+    plan, why = workers.plan(3, cores=list(range(8)), found=[])
+    cores = [set(w.cores) for w in plan]
+    assert [len(c) for c in cores] == [3, 3, 2] and set().union(*cores) == set(range(8))
+    assert sum(map(len, cores)) == 8                                          # disjoint
+    assert [w.env["TF_NUM_INTRAOP_THREADS"] for w in plan] == ["3", "3", "2"]
+    assert all(w.env["OMP_NUM_THREADS"] == str(len(w.cores)) and w.gpu is None for w in plan)
+    assert not any("CUDA_VISIBLE_DEVICES" in w.env for w in plan) and "3 workers" in why
 
 
-def test_ctrl_c_while_a_trial_is_claimed_leaves_nothing_running(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.run([sys.executable, str(script), str(tmp_path), "during-claim"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert worker.returncode == 130, worker.stdout + worker.stderr
-    s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
-    assert [t.state for t in s.trials] == [TrialState.COMPLETE, TrialState.FAIL]
-    assert s.trials[1].user_attrs["fail_reason"].startswith("interrupted") and s.trials[1].user_attrs["worker"]
+def test_workers_sharing_a_gpu_split_its_memory_and_several_gpus_take_turns():
+    one, _ = workers.plan(2, cores=list(range(4)), found=[Gpu("0", "H100", 81559)])
+    assert [w.env["CUDA_VISIBLE_DEVICES"] for w in one] == ["0", "0"]
+    assert all(w.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.450" and w.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+               for w in one)
+    two, _ = workers.plan(2, ["2", "3"], cores=list(range(4)), found=[])
+    assert [w.env["CUDA_VISIBLE_DEVICES"] for w in two] == ["2", "3"]
+    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in w.env for w in two)       # a GPU each: all of its memory
+    with pytest.raises(HpsearchError, match="--gpus names 2 GPUs but --workers is 1"):
+        workers.plan(1, ["0", "1"], cores=[0], found=[])
+
+
+def test_auto_says_what_it_picked_and_why():
+    n, why = workers.auto_count(2, [])
+    assert n == 1 and "no GPU, 2 cores" in why
+    assert workers.auto_count(16, [])[0] == 8
+    n, why = workers.auto_count(16, [Gpu("0", "H100", 81559)])
+    assert n == workers.MAX_PER_GPU and "H100 80 GiB" in why
+    assert workers.auto_count(4, [Gpu("0", "H100", 81559)])[0] == 2          # not more than the cores can feed
+    assert workers.auto_count(16, [Gpu("0", "small", 6000), Gpu("1", "small", 6000)])[0] == 2
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_bad_workers_is_a_one_line_error(text):
+    with pytest.raises(ValueError, match="positive number or auto"):
+        workers.parse_workers(text)
+    assert workers.parse_gpus("0, 1") == ["0", "1"]
+    with pytest.raises(ValueError, match="distinct GPU numbers"):
+        workers.parse_gpus("0,0")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    study_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_a_worker_gets_every_option_as_given_and_one_worker_each():
+    args = parse("--profile", "smoke", "--trials", "7", "--no-prune", "--prune-warmup", "3", "--workers", "2",
+                 "--gpus", "0,1", "--objectives", "accuracy")
+    child = parse(*study_command._worker_argv(args))
+    assert child.workers is None and child.gpus is None
+    assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus")} == \
+           {k: v for k, v in vars(args).items() if k not in ("workers", "gpus")}
+
+
+def test_keras_tuner_refuses_several_workers_before_loading_data(tmp_path):
+    with pytest.raises(HpsearchError, match="keras-tuner runs one trial at a time"):
+        study_command.run(parse("--engine", "keras-tuner", "--workers", "2", "--data-dir", str(tmp_path / "none"),
+                                "--out", str(tmp_path)))
+
+
+# --- the parent and its workers, as processes -----------------------------------------------------------------
+
+@pytest.fixture
+def parent(tmp_path, cifar_dir):
+    """start(trials) -> the Popen of `hpsearch study --workers 2` on a fresh barrier (same study each call)."""
+    (tmp_path / "fake_worker.py").write_text(FAKE_WORKER)
+    (tmp_path / "parent.py").write_text(PARENT)
+    (tmp_path / "spec.toml").write_text(SPEC)
+    calls = []
+
+    def start(trials: int) -> subprocess.Popen:
+        barrier = tmp_path / f"barrier{len(calls)}"
+        barrier.mkdir()
+        calls.append(barrier)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+        return subprocess.Popen([sys.executable, str(tmp_path / "parent.py"), str(tmp_path / "fake_worker.py"),
+                                 str(barrier), "--spec", str(tmp_path / "spec.toml"), "--profile", "smoke",
+                                 "--data-dir", str(cifar_dir), "--out", str(tmp_path / "out"), "--study-name", "w",
+                                 "--trials", str(trials), "--no-prune", "--workers", "2"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start
+
+
+def load(tmp_path) -> optuna.Study:
+    return optuna.load_study(study_name="w", storage=open_storage(tmp_path / "out" / "studies" / "w.journal"))
+
+
+def wait_until(tmp_path, proc, ready, limit=240.0) -> optuna.Study:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        try:
+            s = load(tmp_path)
+            if ready(s):
+                return s
+        except (KeyError, FileNotFoundError):          # the study is not created yet
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"timed out: {proc.communicate()[0][-3000:]}")
+
+
+def running(s: optuna.Study) -> list:
+    return [t for t in s.get_trials(states=(TrialState.RUNNING,)) if "config" in t.user_attrs]
+
+
+def owner_pid(trial) -> int:
+    return int(trial.user_attrs["worker"].rpartition(":")[2])
+
+
+@pytest.mark.slow
+def test_two_workers_finish_the_total_at_once_with_distinct_numbers_and_one_baseline(tmp_path, parent):
+    proc = parent(5)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    s = load(tmp_path)
+    done = s.get_trials(states=FINISHED)
+    assert len(done) == 5 and len({t.number for t in s.trials}) == len(s.trials)
+    assert not s.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert sum(bool(t.user_attrs.get("is_baseline")) for t in done) == 1
+    assert len({t.user_attrs["worker"] for t in done}) == 2                  # both workers trained trials ...
+    first, second = sorted(done, key=lambda t: t.datetime_start)[:2]
+    assert second.datetime_start < first.datetime_complete                  # ... at the same time
+    assert "w1: trial" in output and "w2: trial" in output
+    assert (tmp_path / "out" / "reports" / "w" / "report.html").is_file() and output.count("wrote ") == 2
+
+
+@pytest.mark.slow
+def test_a_sigkilled_workers_trial_is_retried_by_the_other(tmp_path, parent):
+    proc = parent(5)
+    s = wait_until(tmp_path, proc, lambda s: any(not t.user_attrs.get("is_baseline") for t in running(s)))
+    victim = next(t for t in running(s) if not t.user_attrs.get("is_baseline"))
+    os.kill(owner_pid(victim), signal.SIGKILL)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output                                      # the survivor made up for it
+    assert "killed by signal 9" in output
+    s = load(tmp_path)
+    assert s.trials[victim.number].state == TrialState.FAIL
+    assert "died" in s.trials[victim.number].user_attrs["fail_reason"]
+    retry = [t for t in s.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == victim.params
+    assert len(s.get_trials(states=FINISHED)) == 5 and not s.get_trials(states=(TrialState.RUNNING,))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_loses_nothing(tmp_path, parent):
+    proc = parent(8)
+    s = wait_until(tmp_path, proc, lambda s: len(running(s)) == 2 and s.get_trials(states=FINISHED))
+    finished_before = {t.number for t in s.get_trials(states=FINISHED)}
+    pids = {owner_pid(t) for t in running(s)}
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "stopping 2 worker(s)" in output and "interrupted" in output
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    s = load(tmp_path)
+    assert not s.get_trials(states=(TrialState.RUNNING,))
+    assert finished_before <= {t.number for t in s.get_trials(states=FINISHED)}
+    stopped = [t for t in s.trials if t.state == TrialState.FAIL]
+    assert stopped and all("interrupted" in t.user_attrs["fail_reason"] for t in stopped)
+    again = parent(8)                                                         # the same command resumes
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output
+    assert len(load(tmp_path).get_trials(states=FINISHED)) == 8
