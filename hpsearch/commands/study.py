@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import StudyProgress, trials_table
+    from hpsearch.report.console import StudyProgress, trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
     from hpsearch.search import optuna_engine as engine
 
@@ -102,6 +102,7 @@ def run(args) -> int:
         console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
+    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
     return 0
 
 

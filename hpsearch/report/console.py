@@ -28,16 +28,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from hpsearch.record import confirms
 from hpsearch.record import trials as record
 from hpsearch.report import tables
-
-
-def _pct(value: Any) -> str:
-    return f"{value:.2%}" if _num(value) else "—"
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+from hpsearch.numbers import is_number as _num
+from hpsearch.numbers import p_value, pts, spread
+from hpsearch.numbers import pct as _pct
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
 
 
 def _missing(value: Any) -> bool:
@@ -77,50 +74,72 @@ def run_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials") -> Table:
-    """The `top` best COMPLETE trials by val accuracy (and the baseline wherever it ranks), with parameters."""
+def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", every: bool = False) -> Table:
+    """The `top` best COMPLETE trials by val accuracy (and the baseline wherever it ranks), with parameters;
+    every=True: every trial in number order, with its state (a PRUNED or FAIL trial shows the last val accuracy
+    it reported, as trials.csv and the page do)."""
     done = frame[frame["state"] == "COMPLETE"].dropna(subset=[record.OBJECTIVE])
-    best = done.sort_values([record.OBJECTIVE, "number"], ascending=[False, True]).head(top)
     baseline = done[done["is_baseline"]]
-    if len(baseline) and baseline.index[0] not in best.index:
-        best = pd.concat([best, baseline.head(1)])
     base_value = baseline[record.OBJECTIVE].iloc[0] if len(baseline) else None
+    if every:
+        shown_rows = frame
+    else:
+        shown_rows = done.sort_values([record.OBJECTIVE, "number"], ascending=[False, True]).head(top)
+        if len(baseline) and baseline.index[0] not in shown_rows.index:
+            shown_rows = pd.concat([shown_rows, baseline.head(1)])
     params = [c for c in frame.columns if c.startswith(tables.PARAM_PREFIX)]
     counts = ", ".join(f"{n} {s.lower()}" for s, n in tables.state_counts(frame).items())
     table = Table(title=f"{title} ({counts})" if counts else title, title_justify="left")
-    for name in ("trial", "val acc", "Δ baseline", "epochs", "time"):
+    for name in ("trial",) + (("state",) if every else ()) + ("val acc", "Δ baseline", "epochs", "time"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("parameters", overflow="fold")  # one column: wraps instead of squeezing every value
-    for _, row in best.iterrows():
+    for _, row in shown_rows.iterrows():
         value = row[record.OBJECTIVE]
-        diff = f"{(value - base_value) * 100:+.2f} pts" if _num(base_value) and not row["is_baseline"] else ""
-        label = str(row["number"])
+        diff = pts(value - base_value) if _num(base_value) and _num(value) and not row["is_baseline"] else ""
         seconds = f"{row['seconds']:.0f} s" if _num(row["seconds"]) else "—"
         shown = Text("the baseline (TrainConfig at this profile)" if row["is_baseline"] else
                      "  ".join(f"{p[len(tables.PARAM_PREFIX):]}={_short(row[p])}" for p in params
                                if not _missing(row[p])))
-        table.add_row(label, _pct(value), diff, _cell(row["epochs_run"]), seconds, shown,
+        cells = [str(row["number"])] + ([str(row["state"])] if every else [])
+        table.add_row(*cells, _pct(value), diff, _cell(row["epochs_run"]), seconds, shown,
                       style="bold" if row["is_baseline"] else None)
-    if not len(best):
-        table.add_row("—", "no completed trial yet", "", "", "", "")
+    if not len(shown_rows):
+        table.add_row("—", *([""] if every else []), "no completed trial yet", "", "", "", "")
     return table
 
 
-def confirm_table(result: dict[str, Any]) -> Table:
-    """`hpsearch confirm`'s result (search.confirm.run_confirm) as a table: mean, std and runs per side."""
-    table = Table(title=f"Confirm over {len(result['seeds'])} seed(s): {result['metric']}", title_justify="left")
+def confirm_table(comparison: confirms.Comparison) -> Table:
+    """One confirm comparison (record.confirms): mean, std and runs per side, Welch's interval and p."""
+    table = Table(title=f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): "
+                        f"{comparison.metric}", title_justify="left")
     for column, justify in (("configuration", "left"), ("mean", "right"), ("std", "right"), ("runs", "left")):
         table.add_column(column, justify=justify)
-    for which, label in (("baseline", "baseline"), ("best", f"trial {result['best_trial']}")):
-        mean, std = result[f"{which}_mean"], result[f"{which}_std"]
-        table.add_row(label, _pct(mean), "—" if std is None else f"{std * 100:.2f} pts",
-                      ", ".join(f"{v:.2%}" for v in result[which]))
-    p = result["p_value"]
-    diff = result["best_mean"] - result["baseline_mean"]
-    verdict = "—" if p is None else ("significant at 5%" if p < 0.05 else "not significant at 5%")
-    table.caption = (f"difference {diff * 100:+.2f} pts · Welch's t-test p = {'—' if p is None else f'{p:.3g}'}"
-                     f" · {verdict}")
+    for label, values, mean, std in (("baseline", comparison.baseline, comparison.baseline_mean, comparison.baseline_std),
+                                     (f"trial {comparison.trial}", comparison.best, comparison.best_mean,
+                                      comparison.best_std)):
+        table.add_row(label, _pct(mean), spread(std), ", ".join(_pct(v) for v in values))
+    low, high, p = comparison.welch()
+    table.caption = (f"difference {pts(comparison.difference)} · 95% interval "
+                     f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · Welch p = {p_value(p)}")
     return table
+
+
+def evidence_table(study) -> Table:
+    """The evidence at each fidelity side by side (report.verdict.evidence_rows), as on the page."""
+    table = Table(title="Evidence by fidelity", title_justify="left")
+    for column in EVIDENCE_COLUMNS:
+        table.add_column(column, justify="left" if column == "fidelity" else "right")
+    for row in evidence_rows(study):
+        table.add_row(*(Text(row[c]) for c in EVIDENCE_COLUMNS))
+    return table
+
+
+def verdict_text(study) -> Text:
+    """The study's verdict (report.verdict.study_verdict): the console's last lines, in the page's words.
+    Green only for a confirmed, significant gain; red for a confirmed loss or no gain; plain otherwise."""
+    verdict = study_verdict(study)
+    style = {"good": "bold green", "bad": "bold red"}.get(verdict.css, "bold")
+    return Text(verdict.text, style=style)
 
 
 class ProgressLogger:

@@ -36,6 +36,7 @@ from hpsearch.core.config import ConfigError, TrainConfig
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, worker_lock
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
@@ -271,8 +272,8 @@ class _TrialRecord:
         self.trial.report(float(logs[keys.VAL_ACCURACY]), epoch)
         if self.trial.should_prune():
             pruner = self.setup.pruner
-            raise optuna.TrialPruned(f"val accuracy {logs[keys.VAL_ACCURACY]:.2%} at epoch {epoch}, below the "
-                                     f"baseline's {pruner.threshold(self.study, epoch) + pruner.margin:.2%} "
+            raise optuna.TrialPruned(f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
+                                     f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
                                      f"minus the margin {pruner.margin}")
 
     def finish(self, state: TrialState, values=None, reason: str | None = None,

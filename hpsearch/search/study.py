@@ -15,6 +15,7 @@ from rich.markup import escape
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.storage import StorageError, mask_url
 from hpsearch.search.space import StudySpec, parse_spec
@@ -119,7 +120,7 @@ def summary_line(number: int, state: TrialState, values: list[float] | None, epo
     label = f"trial {number}" + (" (baseline)" if is_baseline else "")
     if state == TrialState.COMPLETE:
         extra = f" · {values[1]:.1f} s" if len(values) > 1 else ""
-        return f"{label}: val accuracy {values[0]:.2%}{extra} ({epochs_run} epochs)"
+        return f"{label}: val accuracy {pct(values[0])}{extra} ({epochs_run} epochs)"
     if state == TrialState.PRUNED:
         return f"{label}: pruned — {escape(reason or f'behind the baseline after epoch {epochs_run}')}"
     return f"{label}: [red]failed[/] — {escape(reason or '')}"

@@ -77,7 +77,7 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     page, problems = open_page(browser, report)
     figures = check_figures(page)
     assert figures == 5  # history, curves, importances, parallel coordinates, slices
-    assert "beat the baseline" in page.locator("#headline").inner_text()
+    assert "beats the baseline at this profile" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
     curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves
     page.screenshot(path=str(screenshot_dir / "study-report-top.png"), full_page=True,
@@ -110,7 +110,7 @@ def test_run_report_renders(browser, run_dir, screenshot_dir):
     report = write_run_report(run_dir)
     page, problems = open_page(browser, report)
     assert check_figures(page) == 6  # loss, accuracy, lr, test plain vs TTA, per-class, confusion
-    assert "78.30%" in page.locator("#headline").inner_text()
+    assert "78.3%" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "run-report.png"), full_page=True)
     page.close()
     assert problems == []

@@ -19,7 +19,7 @@ def render(renderable) -> str:
 
 def test_run_table_shows_the_headline_numbers():
     text = render(run_table(build_metrics()))
-    assert "baseline-cpu" in text and "78.30%" in text and "77.10%" in text and "455" in text
+    assert "baseline-cpu" in text and "78.3%" in text and "77.1%" in text and "455" in text
 
 
 def test_trials_table_top_n_and_the_baseline(make_study):
