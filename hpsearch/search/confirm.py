@@ -108,7 +108,22 @@ def configs_at(study: optuna.Study, trials: list[FrozenTrial], profile: str) -> 
     # what the study's baseline set beyond its profile (e.g. another seed) carries over; what a profile sizes does not
     extra = {k: v for k, v in stored.items() if own.get(k) != v and k not in sized}
     base = TrainConfig.from_profile(profile, **extra)
-    return {None: base, **{t.number: base.replace(**config_overrides(study, t)) for t in trials}}
+    spec = _spec(study)
+
+    def at_profile(trial: FrozenTrial) -> TrainConfig:
+        # the sampled parameters through the space (widths re-scaled to this profile's baseline), else the
+        # stored config's differences from the baseline
+        if spec is not None and trial.params:
+            return spec.to_config(base, trial.params)
+        return base.replace(**config_overrides(study, trial))
+    return {None: base, **{t.number: at_profile(t) for t in trials}}
+
+
+def _spec(study: optuna.Study):
+    try:
+        return parse_spec(study.user_attrs[keys.SPEC_TEXT], study.user_attrs.get(keys.SPEC_PATH, "<spec>"))
+    except (KeyError, HpsearchError):
+        return None
 
 
 def score_on_test(config: TrainConfig, data) -> dict[str, float]:

@@ -226,7 +226,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
     record = _TrialRecord(study, trial, setup, progress)
     try:
         with heartbeat(storage, trial):
-            overrides = {} if record.is_baseline else setup.spec.suggest(trial)
+            overrides = {} if record.is_baseline else setup.spec.suggest(trial, setup.base)
             config = setup.base.replace(**overrides)
             trial.set_user_attr(keys.CONFIG, jsonable(config.to_dict()))
             result = train(config, setup.data, on_epoch=record.on_epoch)
