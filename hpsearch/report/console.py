@@ -152,9 +152,9 @@ class ProgressLogger:
     def __call__(self, epoch: int, row: dict[str, Any]) -> None:
         eta = ""
         if epoch == 1 and self.total > 1:
-            # the first epoch includes compilation, so this is an upper bound
+            # an estimate from the first epoch (which includes compilation, so later ones are usually faster)
             rest = self.total - 1
-            eta = f"  [dim]ETA <= {_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
+            eta = f"  [dim]ETA ~{_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
         self.console.print(
             f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
             f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "

@@ -51,8 +51,10 @@ def figure_json(fig) -> str:
 def _panels(panels: list[Panel]) -> list[dict[str, Any]]:
     out = []
     for i, panel in enumerate(panels):
-        out.append({"id": f"fig-{i}", "title": panel.title, "caption": panel.caption, "note": panel.note,
-                    "json": figure_json(panel.figure) if panel.figure is not None else ""})
+        figs = [panel.figure] if panel.figure is not None else list(panel.grid)
+        out.append({"title": panel.title, "caption": panel.caption, "note": panel.note, "grid": bool(panel.grid),
+                    "min_width": panel.min_width,
+                    "figs": [{"id": f"fig-{i}-{j}", "json": figure_json(f)} for j, f in enumerate(figs)]})
     return out
 
 
@@ -93,6 +95,7 @@ def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str |
     panels = _panels(figures.study_panels(study))
     context = {
         **_common(), "study_name": study.study_name, "description": attrs.get(keys.DESCRIPTION) or "",
+        "source": "what the study stored (writing this page trains nothing)",
         "status_line": _status_line(study, frame), **_headline_context(study, head),
         "multi_objective_note": _multi_note(study),
         "running_note": _running_note(frame), **_best_params_context(study, head),
@@ -159,8 +162,9 @@ def _multi_note(study: optuna.Study) -> str:
     names = record.objectives(study)
     if len(names) < 2:
         return ""
-    return (f"This study has {len(names)} objectives ({', '.join(names)}). The headline compares "
-            f"{record.OBJECTIVE}; the Pareto front below shows the trade-off.")
+    return (f"This study has {len(names)} objectives ({', '.join(names)}): its answer is a Pareto set, not one "
+            f"best trial. The cards and the top-trials table rank by {record.OBJECTIVE} alone; the Pareto front "
+            "below shows the trade-off.")
 
 
 def _running_note(frame: pd.DataFrame) -> str:
@@ -265,6 +269,7 @@ def render_run(metrics: dict[str, Any], name: str = "run") -> str:
     config = metrics.get("config") or {}
     context = {
         **_common(), "name": str(metrics.get("name") or name), "created": fmt(metrics.get("created")),
+        "source": "the run's metrics.json",
         "profile": fmt(metrics.get("profile")),
         "device": fmt(metrics.get("device")), "verdict": verdict,
         "test_tta": pct(tta), "test_plain": pct(plain), "val_accuracy": pct(metrics.get("val_accuracy")),

@@ -58,5 +58,5 @@ def test_progress_logger_prints_each_epoch_and_an_eta_after_the_first():
     log(1, row)
     log(2, {**row, "epoch": 2})
     lines = console.file.getvalue().splitlines()
-    assert lines[0].startswith("epoch  1/3") and "ETA <= 4 s for the other 2 epochs" in lines[0]
+    assert lines[0].startswith("epoch  1/3") and "ETA ~4 s for the other 2 epochs" in lines[0]
     assert lines[1].startswith("epoch  2/3") and "ETA" not in lines[1]
