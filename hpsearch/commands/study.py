@@ -103,6 +103,24 @@ def run(args) -> int:
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
     console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
+    return _exit_status(study, args, console)
+
+
+STOPPED_SHORT = 3      # exit status when the study stopped short of --trials because trials failed
+
+
+def _exit_status(study, args, console) -> int:
+    """0, or STOPPED_SHORT when fewer than --trials finished, none is still running elsewhere, no --timeout
+    ended it, and trials failed: a script can tell a finished study from one that gave up."""
+    from optuna.trial import TrialState
+
+    from hpsearch.search.study import count
+
+    short = count(study) < args.trials and not count(study, (TrialState.RUNNING,)) and args.timeout is None
+    if short and count(study, (TrialState.FAIL,)):
+        console.print(f"[red]stopped short: {count(study)} of {args.trials} trials finished; failed trials stopped "
+                      f"the study (see their fail_reason); exit status {STOPPED_SHORT}[/]")
+        return STOPPED_SHORT
     return 0
 
 
