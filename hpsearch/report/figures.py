@@ -223,6 +223,10 @@ def parallel_panel(study: optuna.Study) -> Panel:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
     fig = optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study))
+    for trace in fig.data:          # the objective's axis and colour bar in per cent, as everywhere else
+        if trace.type == "parcoords" and trace.dimensions:
+            trace.dimensions[0].tickformat = AXIS_PERCENT
+            trace.line.colorbar.tickformat = AXIS_PERCENT
     panel.figure = style(fig)
     panel.min_width = 110 * (len(params) + 1)     # labels need ~110 px an axis; below that the page scrolls
     return panel
