@@ -16,8 +16,8 @@ import argparse
 from rich.console import Console
 
 from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, positive_int,
-                                      print_written)
-from hpsearch.core.config import profile_descriptions
+                                      print_written, profile_choices)
+from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.numbers import pct
 from hpsearch.record import confirms, keys
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", required=True, help="the study to confirm (as given to hpsearch study)")
     parser.add_argument("--storage", help="the study's storage: a database URL or journal file (default: the "
                         "journal file hpsearch study writes, OUT/studies/<study-name>.journal)")
-    parser.add_argument("--profile", choices=list(profile_descriptions()),
+    parser.add_argument("--profile", metavar=profile_choices(),
                         help="the run size to confirm at (default: the study's own); e.g. search at cpu, confirm at "
                              "full on a GPU. Each profile's confirmation is stored beside the others")
     parser.add_argument("--seeds", type=positive_int, default=3,
@@ -55,6 +55,7 @@ def run(args) -> int:
     study = load_study(storage, args.study_name)
     chosen = pick_trials(study, args.trial, args.top)     # a study with nothing to confirm fails before data or training
     profile = args.profile or study_profile(study)
+    TrainConfig.from_profile(profile)                   # an unknown --profile fails here, naming the known ones
     seeds = planned_seeds(study, args.seeds)
     numbers = [t.number for t in chosen]
     stored = confirms.done(study, profile)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(trials_table(trials_frame(study)))
     print_written(console, page.parent)
-    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
     console.print(f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}", markup=False,
                   highlight=False, soft_wrap=True)
+    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
     return 0

@@ -15,8 +15,8 @@ import optuna
 from rich.console import Console
 
 from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, non_negative,
-                                      non_negative_int, positive_int, print_written, warn_if_slow)
-from hpsearch.core.config import TrainConfig, profile_descriptions
+                                      non_negative_int, positive_int, print_written, profile_choices, warn_if_slow)
+from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
@@ -29,21 +29,23 @@ from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    profiles = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
     parser.add_argument("--spec", default=specs.DEFAULT,
                         help=f"search space: a shipped spec by name ({', '.join(specs.shipped_names())}) or a path "
                              f"to a .toml file (default {specs.DEFAULT})")
     parser.add_argument("--trials", type=positive_int, default=20,
                         help="the study's total of finished (complete + pruned) trials; re-running resumes "
                              "up to it, failed trials are retried (default 20)")
-    parser.add_argument("--profile", default="full", help=f"run size of every trial (default full). {profiles}")
+    parser.add_argument("--profile", default="full", metavar=profile_choices(),
+                        help="run size of every trial (default full); the profiles are listed below")
     add_data_dir_argument(parser)
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
                         "OUT/studies/<study-name>.journal, safe for several processes on one machine)")
     parser.add_argument("--study-name", help="default <spec>-<profile> (e.g. default-cpu); the same name and "
                         "storage on several machines make them workers of one study")
-    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
+    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
+                        help="the search engine (default optuna); keras-tuner runs the same spec with Hyperband or "
+                             "Bayesian optimisation and stores its trials the same way")
     parser.add_argument("--tuner", choices=("hyperband", "bayesian"), default="hyperband",
                         help="keras-tuner's algorithm (with --engine keras-tuner)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed (default 0); every trial trains with "
@@ -137,7 +139,7 @@ def _print_header(console, args, spec, base, name, where, objectives) -> None:
     else:
         pruning = f"baseline-relative, margin {args.prune_margin}, after epoch {args.prune_warmup}"
     console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
-                  f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
+                  f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "
                   f"pruning {pruning}", markup=False, highlight=False)
     console.print(f"storage {where} · device {kind} ({device})", markup=False, highlight=False)
     warn_if_slow(console, args.profile, kind)
