@@ -83,7 +83,8 @@ def run(args) -> int:
 
     data = load_cifar10(args.data_dir)
     _print_header(console, args, spec, base, name, mask_url(where), objectives)
-    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
+    progress = functools.partial(StudyProgress, console=console, **_resume_state(storage, name)) \
+        if console.is_terminal else None
     try:
         if args.engine == "keras-tuner":
             study = _run_keras_tuner(args, spec, data, base, storage, name, console)
@@ -124,6 +125,24 @@ def _exit_status(study, args, console) -> int:
                       f"the study (see their fail_reason); exit status {STOPPED_SHORT}[/]")
         return STOPPED_SHORT
     return 0
+
+
+def _resume_state(storage, name: str) -> dict:
+    """What the live display starts from on a resume: trials finished, the study-wide best, seconds per finished
+    trial, and how many workers (this one plus those with a trial running)."""
+    from optuna.trial import TrialState
+
+    from hpsearch.record.trials import best_trial, train_seconds, trial_value
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:                                     # a new study
+        return {}
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    best = best_trial(study)
+    running = [t for t in study.trials if t.state == TrialState.RUNNING]
+    return {"done": len(finished), "best": trial_value(best) if best else None,
+            "durations": tuple(s for s in map(train_seconds, finished) if s is not None), "workers": 1 + len(running)}
 
 
 def _print_header(console, args, spec, base, name, where, objectives) -> None:

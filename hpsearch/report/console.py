@@ -5,8 +5,9 @@ hand to the layers below (the core and the engines print nothing of their own).
     console.print(trials_table(frame, top=10)) end of a study (frame = tables.trials_frame(study))
     ProgressLogger(console, epochs)            train()'s on_epoch hook: one line per epoch
 
-StudyProgress shows, while a study runs: trial i/N, the epoch of the running trial, the best value so far
-and how many trials were pruned. The study command hands it to the engine, which drives it:
+StudyProgress shows, while a study runs: trials done / total (the study's, also after a resume), an ETA
+from the finished trials' times and the number of workers, the study-wide best value, how many trials were
+pruned, and the running trial's epoch and own timer. The study command hands it to the engine, which drives it:
 
     with StudyProgress(n_trials=20, max_epochs=5) as progress:
         progress.start_trial(number)          # the epoch bar restarts
@@ -19,7 +20,9 @@ and how many trials were pruned. The study command hands it to the engine, which
 from __future__ import annotations
 
 import math
+import statistics
 import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -170,20 +173,25 @@ def _duration(seconds: float) -> str:
 
 
 class StudyProgress:
-    """Live study progress (see the module docstring for the API)."""
+    """Live study progress (see the module docstring for the API). On a resume, `done`, `best` and `durations`
+    describe what the study already holds (trials finished, the study-wide best value, seconds per finished
+    trial), so the display counts toward the study's --trials and its best is the study's, not this run's;
+    `workers`: processes running trials of this study at once (the ETA divides by it)."""
 
     def __init__(self, n_trials: int | None, max_epochs: int, console: Console | None = None,
-                 maximize: bool = True) -> None:
-        self.n_trials, self.max_epochs = n_trials, max_epochs
-        self.maximize = maximize
-        self.best: float | None = None
+                 maximize: bool = True, *, done: int = 0, best: float | None = None,
+                 durations: tuple[float, ...] = (), workers: int = 1) -> None:
+        self.max_epochs, self.maximize = max_epochs, maximize
+        self.total = None if n_trials is None else done + n_trials
+        self.done, self.best, self.durations, self.workers = done, best, list(durations), max(1, workers)
         self.pruned = self.finished = 0
+        self._started = time.monotonic()
         self._lock = threading.Lock()
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
             console=console or Console(stderr=True), transient=False)
-        self._trials = self._progress.add_task("trials", total=n_trials, info=self._info())
+        self._trials = self._progress.add_task("trials", total=self.total, completed=done, info=self._info())
         self._epochs = self._progress.add_task("epochs", total=max_epochs, info="")
 
     def __enter__(self) -> "StudyProgress":
@@ -194,7 +202,9 @@ class StudyProgress:
         self._progress.stop()
 
     def start_trial(self, number: int) -> None:
-        self._progress.update(self._epochs, completed=0, description=f"trial {number}", info="")
+        self._started = time.monotonic()
+        # reset restarts the task's clock: the elapsed column is the running trial's own timer
+        self._progress.reset(self._epochs, total=self.max_epochs, description=f"trial {number}", info="")
 
     def epoch(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get("val_accuracy")
@@ -205,10 +215,20 @@ class StudyProgress:
         with self._lock:
             self.finished += 1
             self.pruned += state == "PRUNED"
+            if state in ("COMPLETE", "PRUNED"):         # what --trials counts (a failed trial is retried)
+                self.done += 1
+                self.durations.append(time.monotonic() - self._started)
             if state == "COMPLETE" and _num(value):
                 if self.best is None or (value > self.best if self.maximize else value < self.best):
                     self.best = value
-            self._progress.update(self._trials, completed=self.finished, info=self._info())
+            self._progress.update(self._trials, completed=self.done, info=self._info())
+
+    def eta_seconds(self) -> float | None:
+        """Mean seconds of a finished trial x trials left / workers: an estimate, not a bound."""
+        if self.total is None or not self.durations:
+            return None
+        return statistics.fmean(self.durations) * max(self.total - self.done, 0) / self.workers
 
     def _info(self) -> str:
-        return f"best {_pct(self.best)} · pruned {self.pruned}"
+        eta = self.eta_seconds()
+        return f"best {_pct(self.best)} · pruned {self.pruned}" + (f" · ETA ~{_duration(eta)}" if eta else "")

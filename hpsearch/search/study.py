@@ -6,6 +6,7 @@ Both the Optuna engine and the keras-tuner engine record into an Optuna study wi
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
@@ -61,6 +62,9 @@ def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **cre
     if keys.ENGINE not in stored:
         for key, value in attrs.items():
             study.set_user_attr(key, value)
+        with warnings.catch_warnings():      # ExperimentalWarning: the API optuna-dashboard reads names from
+            warnings.simplefilter("ignore")
+            study.set_metric_names(list(attrs[keys.OBJECTIVES]))
         return study
     _check_same_study(study_name, stored, attrs, spec)
     return study
