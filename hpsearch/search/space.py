@@ -152,6 +152,38 @@ def scale_widths(widths: tuple, base: TrainConfig | None) -> tuple:
     return tuple(max(1, round(w * b / f)) for w, b, f in zip(widths, base.widths, FULL_WIDTHS))
 
 
+def baseline_params(spec: StudySpec, base: TrainConfig) -> dict[str, Any] | None:
+    """The baseline's own value of every parameter active for it, as Optuna stores it (width_1..3 at the full
+    scale, list choices as their JSON text), so the baseline trial can be enqueued with them and shows in
+    parameter plots (optuna-dashboard's too). None when one lies outside its range or choices: Optuna would
+    then record a value the baseline did not train."""
+    out: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for param in spec.params.values():
+        if not param.active(values):
+            continue
+        if param.name in WIDTH_PARAMS:
+            raw = FULL_WIDTHS[WIDTH_PARAMS.index(param.name)]        # scale_widths(FULL_WIDTHS, base) == base.widths
+        else:
+            raw = getattr(base, param.name)
+        stored = json.dumps(list(raw)) if isinstance(raw, tuple) else raw
+        if not _representable(param, raw, stored):
+            return None
+        out[param.name], values[param.name] = stored, raw
+    return out
+
+
+def _representable(param: ParamSpec, raw: Any, stored: Any) -> bool:
+    if param.type in ("categorical", "bool"):
+        return any(stored == label and type(stored) is type(label) for label in param.labels)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not param.low <= raw <= param.high:
+        return False
+    if param.type == "int" and not isinstance(raw, int):
+        return False
+    step = param.step or (1 if param.type == "int" else None)
+    return step is None or math.isclose((raw - param.low) / step, round((raw - param.low) / step), abs_tol=1e-9)
+
+
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study spec; raises SpecError listing every problem found."""
     path = Path(path)
