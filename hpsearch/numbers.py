@@ -23,8 +23,11 @@ def pct(value: Any) -> str:
 
 
 def pts(value: Any) -> str:
-    """A difference of two accuracies in percentage points, signed: 0.071 -> "+7.1 pts"."""
-    return f"{value * 100:+.{DECIMALS}f} pts" if is_number(value) else "—"
+    """A difference of two accuracies in percentage points, signed: 0.071 -> "+7.1 pts" (never "-0.0")."""
+    if not is_number(value):
+        return "—"
+    points = round(value * 100, DECIMALS) + 0.0      # + 0.0 turns -0.0 into 0.0
+    return f"{points:+.{DECIMALS}f} pts"
 
 
 def spread(value: Any) -> str:

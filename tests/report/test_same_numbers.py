@@ -7,7 +7,7 @@ import pandas as pd
 from optuna.trial import TrialState
 from rich.console import Console
 
-from hpsearch.numbers import pct
+from hpsearch.numbers import pct, pts
 from hpsearch.report import tables, write_study_reports
 from hpsearch.report.console import trials_table
 
@@ -45,3 +45,4 @@ def test_console_csv_html_and_storage_agree_for_every_state(make_study, tmp_path
 
 def test_the_per_cent_rule():
     assert pct(0.7123) == "71.2%" and pct(0.12) == "12.0%" and pct(None) == "—"
+    assert pts(0.0712) == "+7.1 pts" and pts(-0.0002) == "+0.0 pts" and pts(-0.012) == "-1.2 pts"
