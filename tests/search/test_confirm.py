@@ -150,3 +150,13 @@ def test_nothing_to_confirm_is_an_error_for_people(tmp_path, capsys):
     assert "baseline itself" in capsys.readouterr().err
     assert main(["confirm", "--study-name", "other", "--storage", journal]) == 2
     assert "no study named 'other'" in capsys.readouterr().err
+
+
+def test_top_k_picks_the_best_non_baseline_trials(tmp_path):
+    from hpsearch.search.confirm import pick_trials
+    study = make_study(str(tmp_path / "tiny.journal"))
+    base = TrainConfig.from_profile("smoke", epochs=2)
+    study.add_trial(_trial(base.replace(label_smoothing=0.05), 0.55, label_smoothing=0.05))
+    assert [t.number for t in pick_trials(study, top=2)] == [1, 3]     # the baseline (0.5) and the pruned one left out
+    assert [t.number for t in pick_trials(study, top=5)] == [1, 3]
+    assert [t.number for t in pick_trials(study, number=3)] == [3]
