@@ -69,11 +69,16 @@ def study_verdict(study: optuna.Study) -> Verdict:
 def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
     low, high, p = c.welch()
     fields = {"source": f"confirm at {c.profile}", **c.row()}
-    arms = (f"trial {c.trial} {pct(c.best_mean)} ± {spread(c.best_std)} vs the baseline {pct(c.baseline_mean)} ± "
-            f"{spread(c.baseline_std)} (test accuracy with TTA, mean ± std over {len(c.best)} and "
-            f"{len(c.baseline)} seeds)")
+
+    def arm(mean, std) -> str:
+        return pct(mean) + (f" ± {spread(std)}" if std is not None else "")
+    seeds = (f"{len(c.best)} seed{'s' if len(c.best) != 1 else ''} each" if len(c.best) == len(c.baseline)
+             else f"{len(c.best)} and {len(c.baseline)} seeds")
+    arms = (f"trial {c.trial} {arm(c.best_mean, c.best_std)} vs the baseline {arm(c.baseline_mean, c.baseline_std)} "
+            f"(test accuracy with TTA, mean ± std over {seeds})")
     head = f"Confirmed at profile {c.profile}: {arms}; difference {pts(c.difference)}"
     if p is None:
+        head = head.replace("Confirmed at profile", "Confirm started at profile", 1)
         return Verdict("too_few_seeds", f"{head}. Too few seeds to test it (Welch's t-test needs two or more a "
                        f"side with some spread): not yet evidence of a gain. Run hpsearch confirm with --seeds 3 "
                        f"or more.", "", fields)
