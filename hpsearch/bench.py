@@ -154,7 +154,7 @@ def print_results(results: list[dict], console=None) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=1024, help="training images per epoch (default 1024)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     parser.add_argument("--epochs", type=int, default=3,
                         help="timed epochs per path, after one untimed warm-up epoch each (default 3)")
 

@@ -6,38 +6,68 @@ import importlib
 import os
 import sys
 
+from hpsearch import __version__
 from hpsearch.commands.common import add_backend_argument
-from hpsearch.core.device import choose_backend
+from hpsearch.core.config import profile_descriptions
+from hpsearch.core.device import choose_backend, load_quietly
 from hpsearch.errors import HpsearchError
 
-# subcommand -> module in hpsearch.commands with add_arguments(parser) and run(args) -> int
+# subcommand -> (module in hpsearch.commands with add_arguments(parser) and run(args) -> int, help, example)
 COMMANDS = {
-    "baseline": "Train and evaluate the baseline (or a given configuration) and write a run report.",
-    "study": "Run (or resume) an Optuna / keras-tuner study around the baseline.",
-    "confirm": "Retrain a study's best configuration and the baseline over several seeds; Welch t-test.",
-    "report": "Write the reports of a stored study (never trains).",
-    "bench": "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed backend.",
+    "baseline": ("Train and evaluate the baseline (or a given configuration) and write a run report.",
+                 "hpsearch baseline --profile cpu --data-dir ~/data"),
+    "study": ("Run (or resume) an Optuna / keras-tuner study around the baseline.",
+              "hpsearch study --spec default --profile cpu --trials 20"),
+    "confirm": ("Retrain a study's best configuration and the baseline over several seeds, at any profile; "
+                "Welch t-test.", "hpsearch confirm --study-name default-cpu --profile full --seeds 2"),
+    "report": ("Write the reports of a stored study (never trains).", "hpsearch report --study-name default-cpu"),
+    "bench": ("Benchmark hpsearch's training path against a plain model.fit, side by side for each installed "
+              "backend; --study: trials/hour with one worker and with several.", "hpsearch bench --images 1024 --epochs 3"),
 }
+TRAINS = ("baseline", "study", "confirm", "bench")       # the commands that load a Keras backend
+VERBOSE_HELP = "show the backend's C++ start-up lines (TensorFlow's cuInit / oneDNN notices), hidden by default"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search around a strong CIFAR-10 baseline.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"hpsearch.commands.{name}")
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command)
-        add_backend_argument(command)
+    parser = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search around a strong CIFAR-10 "
+                                     "baseline.", epilog="example: hpsearch baseline --profile cpu")
+    parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    verbose = argparse.ArgumentParser(add_help=False)   # --verbose also after the subcommand
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+    for name, (help_text, example) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text, parents=[verbose],
+                               epilog=_epilog(example), formatter_class=argparse.RawDescriptionHelpFormatter)
+        importlib.import_module(f"hpsearch.commands.{name}").add_arguments(child)
+        add_backend_argument(child)
     return parser
 
 
+def _epilog(example: str) -> str:
+    profiles = "\n".join(f"  {name:6s} {text}" for name, text in profile_descriptions().items())
+    return f"profiles (--profile):\n{profiles}\n\nexample:\n  {example}"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an unknown option after a subcommand is reported with that subcommand's usage."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide the default backend's start-up chatter
-    args = build_parser().parse_args(argv)        # imports no Keras, so the backend can still be chosen
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's Python-side chatter
+    args = parse(argv)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
         if args.command != "bench" or args.backend:   # a bare `bench` runs every installed backend in turn
-            choose_backend(args.backend)
+            choose_backend(args.backend)                # before Keras is first imported
+            if args.command in TRAINS and not args.verbose:
+                load_quietly()
         return int(module.run(args) or 0)
     except HpsearchError as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)

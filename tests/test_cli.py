@@ -125,7 +125,7 @@ def test_study_report_and_confirm_share_one_out_from_any_folder(fake_training, c
     assert "confirm.json" in capsys.readouterr().out
     best = json.loads((reports / "best_params.json").read_text())
     assert best["trial"] == 1 and best["chosen_by"] == "confirm"
-    assert json.loads((reports / "confirm.json").read_text())["best_trial"] == 1
+    assert [c["trial"] for c in json.loads((reports / "confirm.json").read_text())["comparisons"]] == [1]
     assert main(["report", "--study-name", "a/b", "--out", str(out)]) == 0   # report after confirm: the same file
     assert json.loads((reports / "best_params.json").read_text()) == best
     page = (reports / "report.html").read_text()

@@ -22,10 +22,16 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:
-    names = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
-    parser.add_argument("--profile", default=default_profile, help=f"run size (default {default_profile}). {names}")
+    parser.add_argument("--profile", default=default_profile, metavar=profile_choices(),
+                        help=f"run size (default {default_profile}); the profiles are listed below")
     add_data_dir_argument(parser)
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
+
+
+def profile_choices() -> str:
+    """--profile's metavar: the choices, so usage and help list them (checked by TrainConfig, whose error names
+    them too)."""
+    return "{" + ",".join(profile_descriptions()) + "}"
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:

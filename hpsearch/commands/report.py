@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import trials_table
+    from hpsearch.report.console import trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
 
     storage = args.storage or default_storage(args.out, args.study_name)
@@ -43,4 +43,5 @@ def run(args: argparse.Namespace) -> int:
     print_written(console, page.parent)
     console.print(f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}", markup=False,
                   highlight=False, soft_wrap=True)
+    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
     return 0

@@ -17,17 +17,19 @@ import functools
 import os
 
 import optuna
+from optuna.trial import TrialState
 from rich.console import Console
 
 from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, check_writable, default_storage,
-                                      non_negative, non_negative_int, positive_int, print_written, study_name,
-                                      warn_if_slow, writing)
-from hpsearch.core.config import TrainConfig, profile_descriptions
+                                      non_negative, non_negative_int, positive_int, print_written, profile_choices,
+                                      study_name, warn_if_slow, writing)
+from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
+from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.study import count, default_study_name, parse_objectives, status_line
@@ -38,14 +40,14 @@ from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    profiles = ", ".join(f"{k}: {v}" for k, v in profile_descriptions().items())
     parser.add_argument("--spec", default=specs.DEFAULT,
                         help=f"search space: a shipped spec by name ({', '.join(specs.shipped_names())}) or a path "
                              f"to a .toml file (default {specs.DEFAULT})")
     parser.add_argument("--trials", type=positive_int, default=20,
                         help="the study's total of finished (complete + pruned) trials; re-running resumes "
                              "up to it, failed trials are retried (default 20)")
-    parser.add_argument("--profile", default="full", help=f"run size of every trial (default full). {profiles}")
+    parser.add_argument("--profile", default="full", metavar=profile_choices(),
+                        help="run size of every trial (default full); the profiles are listed below")
     add_data_dir_argument(parser)
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
@@ -53,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", type=study_name,
                         help="default <spec>-<profile> (e.g. default-cpu); the same name and "
                         "storage on several machines make them workers of one study")
-    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
+    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
+                        help="the search engine (default optuna); keras-tuner runs the same spec with Hyperband or "
+                             "Bayesian optimisation and stores its trials the same way")
     parser.add_argument("--tuner", choices=("hyperband", "bayesian"), default="hyperband",
                         help="keras-tuner's algorithm (with --engine keras-tuner)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed (default 0); every trial trains with "
@@ -112,7 +116,7 @@ def run(args) -> int:
     if args.worker_number is not None:
         return 0                                    # the parent writes the reports, once
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import trials_table
+    from hpsearch.report.console import trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
 
     console.print(trials_table(trials_frame(study), top=10))
@@ -125,7 +129,37 @@ def run(args) -> int:
         console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
                       highlight=False, soft_wrap=True)
     print_written(console, page.parent)
-    return 1 if parallel and count(study) < args.trials else 0    # a worker failed, the others did not make up
+    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
+    status = _exit_status(study, args, console)
+    return status or (1 if parallel and count(study) < args.trials else 0)   # a worker died short of the total
+
+
+STOPPED_SHORT = 3      # exit status when the study stopped short of --trials because trials failed
+
+
+def _exit_status(study, args, console) -> int:
+    """0, or STOPPED_SHORT when fewer than --trials finished, none is still running elsewhere, no --timeout
+    ended it, and trials failed: a script can tell a finished study from one that gave up."""
+    short = count(study) < args.trials and not count(study, (TrialState.RUNNING,)) and args.timeout is None
+    if short and count(study, (TrialState.FAIL,)):
+        console.print(f"[red]stopped short: {count(study)} of {args.trials} trials finished; failed trials stopped "
+                      f"the study (see their fail_reason); exit status {STOPPED_SHORT}[/]")
+        return STOPPED_SHORT
+    return 0
+
+
+def _resume_state(storage, name: str) -> dict:
+    """What the live display starts from on a resume: trials finished, the study-wide best, seconds per finished
+    trial, and how many workers (this one plus those with a trial running)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:                                     # a new study
+        return {}
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    best = best_trial(study)
+    running = [t for t in study.trials if t.state == TrialState.RUNNING]
+    return {"done": len(finished), "best": trial_value(best) if best else None,
+            "durations": tuple(s for s in map(train_seconds, finished) if s is not None), "workers": 1 + len(running)}
 
 
 def _run_here(args, why, spec, base, storage, name, where, objectives, console):
@@ -142,7 +176,8 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
         console.print(why, markup=False, highlight=False)
     if args.engine == "keras-tuner":
         return _run_keras_tuner(args, spec, data, base, storage, name, console)
-    progress = functools.partial(StudyProgress, console=console) if console.is_terminal else None
+    progress = functools.partial(StudyProgress, console=console, **_resume_state(storage, name)) \
+        if console.is_terminal else None
     return engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
                             study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
                             objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
@@ -159,7 +194,7 @@ def _print_header(console, args, spec, base, name, where, objectives, device: st
     else:
         pruning = f"baseline-relative, margin {args.prune_margin}, after epoch {args.prune_warmup}"
     console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
-                  f"{args.profile} ({base.epochs} epochs), {args.trials} trials, objectives {', '.join(objectives)}, "
+                  f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "
                   f"pruning {pruning}", markup=False, highlight=False)
     console.print(f"storage {where} · device {device}", markup=False, highlight=False)
     warn_if_slow(console, args.profile, device.split(" ")[0])

@@ -17,6 +17,7 @@ Defaults per backend and device, as measured with `hpsearch bench` (README, "Spe
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -65,6 +66,33 @@ def choose_backend(name: str | None = None) -> str:
         # allocate GPU memory as needed instead of 75 % up front, so several runs can share one GPU
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     return name
+
+
+@contextlib.contextmanager
+def _quiet_fd2():
+    """The backend's C++ start-up lines go to file descriptor 2 before any Python logging can filter them
+    (TF_CPP_MIN_LOG_LEVEL does not reach the ones printed before absl initialises): point fd 2 at /dev/null
+    while the backend loads and finds its devices, then restore it."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def load_quietly() -> None:
+    """Import Keras (and so the chosen backend) and let TensorFlow look for GPUs, with the start-up lines hidden
+    (`--verbose` shows them)."""
+    with _quiet_fd2():
+        import keras
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            tf.config.list_physical_devices()
 
 
 def chosen_backend() -> str:

@@ -18,7 +18,15 @@ SAMPLER = "sampler"            # {"name": ..., "seed": ...}
 MAX_EPOCHS = "max_epochs"
 BASE_CONFIG = "base_config"    # TrainConfig.to_dict() of the baseline every trial starts from
 VERSIONS = "versions"
-CONFIRM = "confirm"            # `hpsearch confirm`'s result, once it ran
+CONFIRM = "confirm"            # the old single confirm result (read for studies confirmed before CONFIRM_PREFIX)
+CONFIRM_PREFIX = "confirm:"    # one attr per profile confirmed at: "confirm:<profile>" -> record/confirms.py
+
+
+def confirm_key(profile: str) -> str:
+    """The study user attr holding the confirm runs at `profile` (one attr a profile, so confirms at two
+    profiles running at once never overwrite each other)."""
+    return CONFIRM_PREFIX + profile
+
 
 # --- a trial's user attrs ----------------------------------------------------------------------------------
 IS_BASELINE = "is_baseline"    # the study's reference trial: TrainConfig at the profile, no parameters

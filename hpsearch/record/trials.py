@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.record import keys
+from hpsearch.record import confirms, keys
 
 OBJECTIVE = keys.VAL_ACCURACY
 
@@ -56,12 +56,13 @@ def trial_value(trial: FrozenTrial, index: int = 0) -> float | None:
 
 
 def reached_val_accuracy(trial: FrozenTrial, index: int = 0) -> float | None:
-    """The objective value when complete, else the best val accuracy the trial reported."""
+    """The objective value when complete, else the last val accuracy the trial reported: the number its pruner
+    (or Hyperband budget) judged and optuna-dashboard shows, so every reader shows the same one."""
     value = trial_value(trial, index)
     if value is not None:
         return value
     points = [y for _, y in curve(trial)]
-    return max(points) if points else None
+    return points[-1] if points else None
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -114,11 +115,12 @@ def _plain(value: Any) -> Any:
 
 def best_params(study: optuna.Study) -> dict[str, Any]:
     """best_params.json, one schema whichever command wrote it last: the trial `hpsearch confirm` tested once
-    it ran (its stored result names it), else the best COMPLETE trial. "params" = its TrainConfig overrides
+    it ran (at the highest profile confirmed), else the best COMPLETE trial. "params" = its TrainConfig overrides
     against the baseline (the file `hpsearch baseline --params` reads), "sampled" = Optuna's parameters,
     "config" = its full config; plus the Pareto front for a multi-objective study."""
     names = objectives(study)
-    confirmed = (study.user_attrs.get(keys.CONFIRM) or {}).get("best_trial")
+    comparison = confirms.headline_comparison(study)      # the verdict's trial: at the highest profile confirmed
+    confirmed = comparison.trial if comparison is not None else None
     chosen = next((t for t in study.trials if t.number == confirmed), None) if confirmed is not None else None
     chosen_by = "confirm" if chosen is not None else "best val accuracy"
     chosen = chosen or best_trial(study)

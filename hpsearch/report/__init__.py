@@ -3,7 +3,7 @@
     write_run_report(run_dir) -> Path             run_dir/report.html from run_dir/metrics.json
     write_study_reports(storage, study_name, out) -> Path
         OUT/reports/<safe study name>/{trials.csv, summary.csv, best_params.json, report.html, and confirm.json
-        once `hpsearch confirm` ran}; returns report.html. The one writer of that folder (record.paths).
+        once `hpsearch confirm` ran: every stored confirm run by profile, and each comparison's statistics}; returns report.html. The one writer of that folder (record.paths).
 
 Reports read only what is stored (a run folder, an Optuna storage): they never train, and they work on a
 study that is still running or was interrupted. `storage` is an Optuna storage URL, a journal file path,
@@ -19,7 +19,7 @@ import optuna
 
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
-from hpsearch.record import keys
+from hpsearch.record import confirms
 from hpsearch.record.paths import study_report_dir
 from hpsearch.record.storage import load_study, storage_label
 from hpsearch.record.trials import best_params
@@ -58,9 +58,10 @@ def write_study_reports(storage: Any, study_name: str, out: str | Path = ".",
     frame.to_csv(folder / "trials.csv", index=False)
     tables.summary_frame(study, frame).to_csv(folder / "summary.csv", index=False)
     (folder / "best_params.json").write_text(json.dumps(jsonable(best_params(study)), indent=2) + "\n")
-    confirm = study.user_attrs.get(keys.CONFIRM)
-    if confirm:
-        (folder / "confirm.json").write_text(json.dumps(jsonable(confirm), indent=2) + "\n")
+    stored = confirms.stored(study)
+    if stored:
+        found = {"confirms": stored, "comparisons": [c.row() for c in confirms.comparisons(study)]}
+        (folder / "confirm.json").write_text(json.dumps(jsonable(found), indent=2) + "\n")
     page = folder / "report.html"
     page.write_text(html.render_study(study, storage_label(storage), out=out), encoding="utf-8")
     return page

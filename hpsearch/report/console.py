@@ -5,8 +5,9 @@ hand to the layers below (the core and the engines print nothing of their own).
     console.print(trials_table(frame, top=10)) end of a study (frame = tables.trials_frame(study))
     ProgressLogger(console, epochs)            train()'s on_epoch hook: one line per epoch
 
-StudyProgress shows, while a study runs: trial i/N, the epoch of the running trial, the best value so far
-and how many trials were pruned. The study command hands it to the engine, which drives it:
+StudyProgress shows, while a study runs: trials done / total (the study's, also after a resume), an ETA
+from the finished trials' times and the number of workers, the study-wide best value, how many trials were
+pruned, and the running trial's epoch and own timer. The study command hands it to the engine, which drives it:
 
     with StudyProgress(n_trials=20, max_epochs=5) as progress:
         progress.start_trial(number)          # the epoch bar restarts
@@ -19,7 +20,9 @@ and how many trials were pruned. The study command hands it to the engine, which
 from __future__ import annotations
 
 import math
+import statistics
 import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -28,16 +31,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from hpsearch.record import confirms
 from hpsearch.record import trials as record
 from hpsearch.report import tables
-
-
-def _pct(value: Any) -> str:
-    return f"{value:.2%}" if _num(value) else "—"
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+from hpsearch.numbers import is_number as _num
+from hpsearch.numbers import p_value, pts, spread
+from hpsearch.numbers import pct as _pct
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
 
 
 def _missing(value: Any) -> bool:
@@ -77,50 +77,72 @@ def run_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials") -> Table:
-    """The `top` best COMPLETE trials by val accuracy (and the baseline wherever it ranks), with parameters."""
+def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", every: bool = False) -> Table:
+    """The `top` best COMPLETE trials by val accuracy (and the baseline wherever it ranks), with parameters;
+    every=True: every trial in number order, with its state (a PRUNED or FAIL trial shows the last val accuracy
+    it reported, as trials.csv and the page do)."""
     done = frame[frame["state"] == "COMPLETE"].dropna(subset=[record.OBJECTIVE])
-    best = done.sort_values([record.OBJECTIVE, "number"], ascending=[False, True]).head(top)
     baseline = done[done["is_baseline"]]
-    if len(baseline) and baseline.index[0] not in best.index:
-        best = pd.concat([best, baseline.head(1)])
     base_value = baseline[record.OBJECTIVE].iloc[0] if len(baseline) else None
+    if every:
+        shown_rows = frame
+    else:
+        shown_rows = done.sort_values([record.OBJECTIVE, "number"], ascending=[False, True]).head(top)
+        if len(baseline) and baseline.index[0] not in shown_rows.index:
+            shown_rows = pd.concat([shown_rows, baseline.head(1)])
     params = [c for c in frame.columns if c.startswith(tables.PARAM_PREFIX)]
     counts = ", ".join(f"{n} {s.lower()}" for s, n in tables.state_counts(frame).items())
     table = Table(title=f"{title} ({counts})" if counts else title, title_justify="left")
-    for name in ("trial", "val acc", "Δ baseline", "epochs", "time"):
+    for name in ("trial",) + (("state",) if every else ()) + ("val acc", "Δ baseline", "epochs", "time"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("parameters", overflow="fold")  # one column: wraps instead of squeezing every value
-    for _, row in best.iterrows():
+    for _, row in shown_rows.iterrows():
         value = row[record.OBJECTIVE]
-        diff = f"{(value - base_value) * 100:+.2f} pts" if _num(base_value) and not row["is_baseline"] else ""
-        label = str(row["number"])
+        diff = pts(value - base_value) if _num(base_value) and _num(value) and not row["is_baseline"] else ""
         seconds = f"{row['seconds']:.0f} s" if _num(row["seconds"]) else "—"
         shown = Text("the baseline (TrainConfig at this profile)" if row["is_baseline"] else
                      "  ".join(f"{p[len(tables.PARAM_PREFIX):]}={_short(row[p])}" for p in params
                                if not _missing(row[p])))
-        table.add_row(label, _pct(value), diff, _cell(row["epochs_run"]), seconds, shown,
+        cells = [str(row["number"])] + ([str(row["state"])] if every else [])
+        table.add_row(*cells, _pct(value), diff, _cell(row["epochs_run"]), seconds, shown,
                       style="bold" if row["is_baseline"] else None)
-    if not len(best):
-        table.add_row("—", "no completed trial yet", "", "", "", "")
+    if not len(shown_rows):
+        table.add_row("—", *([""] if every else []), "no completed trial yet", "", "", "", "")
     return table
 
 
-def confirm_table(result: dict[str, Any]) -> Table:
-    """`hpsearch confirm`'s result (search.confirm.run_confirm) as a table: mean, std and runs per side."""
-    table = Table(title=f"Confirm over {len(result['seeds'])} seed(s): {result['metric']}", title_justify="left")
+def confirm_table(comparison: confirms.Comparison) -> Table:
+    """One confirm comparison (record.confirms): mean, std and runs per side, Welch's interval and p."""
+    table = Table(title=f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): "
+                        f"{comparison.metric}", title_justify="left")
     for column, justify in (("configuration", "left"), ("mean", "right"), ("std", "right"), ("runs", "left")):
         table.add_column(column, justify=justify)
-    for which, label in (("baseline", "baseline"), ("best", f"trial {result['best_trial']}")):
-        mean, std = result[f"{which}_mean"], result[f"{which}_std"]
-        table.add_row(label, _pct(mean), "—" if std is None else f"{std * 100:.2f} pts",
-                      ", ".join(f"{v:.2%}" for v in result[which]))
-    p = result["p_value"]
-    diff = result["best_mean"] - result["baseline_mean"]
-    verdict = "—" if p is None else ("significant at 5%" if p < 0.05 else "not significant at 5%")
-    table.caption = (f"difference {diff * 100:+.2f} pts · Welch's t-test p = {'—' if p is None else f'{p:.3g}'}"
-                     f" · {verdict}")
+    for label, values, mean, std in (("baseline", comparison.baseline, comparison.baseline_mean, comparison.baseline_std),
+                                     (f"trial {comparison.trial}", comparison.best, comparison.best_mean,
+                                      comparison.best_std)):
+        table.add_row(label, _pct(mean), spread(std), ", ".join(_pct(v) for v in values))
+    low, high, p = comparison.welch()
+    table.caption = (f"difference {pts(comparison.difference)} · 95% interval "
+                     f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · Welch p = {p_value(p)}")
     return table
+
+
+def evidence_table(study) -> Table:
+    """The evidence at each fidelity side by side (report.verdict.evidence_rows), as on the page."""
+    table = Table(title="Evidence by fidelity", title_justify="left")
+    for column in EVIDENCE_COLUMNS:
+        table.add_column(column, justify="left" if column == "fidelity" else "right")
+    for row in evidence_rows(study):
+        table.add_row(*(Text(row[c]) for c in EVIDENCE_COLUMNS))
+    return table
+
+
+def verdict_text(study) -> Text:
+    """The study's verdict (report.verdict.study_verdict): the console's last lines, in the page's words.
+    Green only for a confirmed, significant gain; red for a confirmed loss or no gain; plain otherwise."""
+    verdict = study_verdict(study)
+    style = {"good": "bold green", "bad": "bold red"}.get(verdict.css, "bold")
+    return Text(verdict.text, style=style)
 
 
 class ProgressLogger:
@@ -133,9 +155,9 @@ class ProgressLogger:
     def __call__(self, epoch: int, row: dict[str, Any]) -> None:
         eta = ""
         if epoch == 1 and self.total > 1:
-            # the first epoch includes compilation, so this is an upper bound
+            # an estimate from the first epoch (which includes compilation, so later ones are usually faster)
             rest = self.total - 1
-            eta = f"  [dim]ETA <= {_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
+            eta = f"  [dim]ETA ~{_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
         self.console.print(
             f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
             f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
@@ -151,20 +173,25 @@ def _duration(seconds: float) -> str:
 
 
 class StudyProgress:
-    """Live study progress (see the module docstring for the API)."""
+    """Live study progress (see the module docstring for the API). On a resume, `done`, `best` and `durations`
+    describe what the study already holds (trials finished, the study-wide best value, seconds per finished
+    trial), so the display counts toward the study's --trials and its best is the study's, not this run's;
+    `workers`: processes running trials of this study at once (the ETA divides by it)."""
 
     def __init__(self, n_trials: int | None, max_epochs: int, console: Console | None = None,
-                 maximize: bool = True) -> None:
-        self.n_trials, self.max_epochs = n_trials, max_epochs
-        self.maximize = maximize
-        self.best: float | None = None
+                 maximize: bool = True, *, done: int = 0, best: float | None = None,
+                 durations: tuple[float, ...] = (), workers: int = 1) -> None:
+        self.max_epochs, self.maximize = max_epochs, maximize
+        self.total = None if n_trials is None else done + n_trials
+        self.done, self.best, self.durations, self.workers = done, best, list(durations), max(1, workers)
         self.pruned = self.finished = 0
+        self._started = time.monotonic()
         self._lock = threading.Lock()
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
             console=console or Console(stderr=True), transient=False)
-        self._trials = self._progress.add_task("trials", total=n_trials, info=self._info())
+        self._trials = self._progress.add_task("trials", total=self.total, completed=done, info=self._info())
         self._epochs = self._progress.add_task("epochs", total=max_epochs, info="")
 
     def __enter__(self) -> "StudyProgress":
@@ -175,7 +202,9 @@ class StudyProgress:
         self._progress.stop()
 
     def start_trial(self, number: int) -> None:
-        self._progress.update(self._epochs, completed=0, description=f"trial {number}", info="")
+        self._started = time.monotonic()
+        # reset restarts the task's clock: the elapsed column is the running trial's own timer
+        self._progress.reset(self._epochs, total=self.max_epochs, description=f"trial {number}", info="")
 
     def epoch(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get("val_accuracy")
@@ -186,10 +215,20 @@ class StudyProgress:
         with self._lock:
             self.finished += 1
             self.pruned += state == "PRUNED"
+            if state in ("COMPLETE", "PRUNED"):         # what --trials counts (a failed trial is retried)
+                self.done += 1
+                self.durations.append(time.monotonic() - self._started)
             if state == "COMPLETE" and _num(value):
                 if self.best is None or (value > self.best if self.maximize else value < self.best):
                     self.best = value
-            self._progress.update(self._trials, completed=self.finished, info=self._info())
+            self._progress.update(self._trials, completed=self.done, info=self._info())
+
+    def eta_seconds(self) -> float | None:
+        """Mean seconds of a finished trial x trials left / workers: an estimate, not a bound."""
+        if self.total is None or not self.durations:
+            return None
+        return statistics.fmean(self.durations) * max(self.total - self.done, 0) / self.workers
 
     def _info(self) -> str:
-        return f"best {_pct(self.best)} · pruned {self.pruned}"
+        eta = self.eta_seconds()
+        return f"best {_pct(self.best)} · pruned {self.pruned}" + (f" · ETA ~{_duration(eta)}" if eta else "")

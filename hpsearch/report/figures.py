@@ -6,8 +6,9 @@ Headings and notes go into the HTML (escaped there); figures carry no user text 
 """
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import optuna
@@ -15,6 +16,7 @@ import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.numbers import AXIS_PERCENT, pct
 from hpsearch.record import keys
 from hpsearch.record import trials as record
 
@@ -31,6 +33,8 @@ class Panel:
     caption: str
     figure: go.Figure | None = None
     note: str = ""          # why there is no figure
+    grid: list[go.Figure] = field(default_factory=list)   # small figures laid out by the page (CSS grid) instead
+    min_width: int = 0      # px below which the figure scrolls sideways rather than squeezing its axes
 
 
 def style(fig: go.Figure, height: int = HEIGHT) -> go.Figure:
@@ -123,6 +127,9 @@ def history_panel(study: optuna.Study) -> Panel:
     if base_value is not None:
         fig.add_hline(y=base_value, line=dict(color=COLORS["baseline"], dash="dash", width=1),
                       annotation_text="baseline", annotation_position="bottom right")
+    numbers = [t.number for t in study.trials]
+    fig.update_xaxes(tickformat="d", dtick=max(1, math.ceil((max(numbers) + 1) / 12)))   # whole trial numbers
+    fig.update_yaxes(tickformat=AXIS_PERCENT, hoverformat=AXIS_PERCENT)
     panel.figure = style(fig)
     return panel
 
@@ -148,7 +155,7 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
             line=dict(color=COLORS[kind], width=3 if kind in ("baseline", "best") else 1.2,
                       dash="dot" if kind == "RUNNING" else "solid"),
             opacity=1.0 if kind in ("baseline", "best") else 0.55,
-            hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>"))
+            hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>"))
         shown.add(kind)
     ends = [(t.number, *record.curve(t)[-1]) for t in trials if t.state == TrialState.PRUNED]
     if ends:
@@ -156,9 +163,9 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
             x=[e[1] for e in ends], y=[e[2] for e in ends], mode="markers", name="pruned here",
             marker=dict(symbol="x", size=10, color=COLORS["PRUNED"], line=dict(width=1)),
             customdata=[e[0] for e in ends],
-            hovertemplate="trial %{customdata} pruned after epoch %{x}: %{y:.4f}<extra></extra>"))
+            hovertemplate=f"trial %{{customdata}} pruned after epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>"))
     fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title="val accuracy")
+    fig.update_yaxes(title="val accuracy", tickformat=AXIS_PERCENT)
     panel.figure = style(fig, 460)
     return panel
 
@@ -215,30 +222,77 @@ def parallel_panel(study: optuna.Study) -> Panel:
     if not params:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
-    panel.figure = style(optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study)))
+    fig = optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study))
+    for trace in fig.data:          # the objective's axis and colour bar in per cent, as everywhere else
+        if trace.type == "parcoords" and trace.dimensions:
+            trace.dimensions[0].tickformat = AXIS_PERCENT
+            trace.line.colorbar.tickformat = AXIS_PERCENT
+    panel.figure = style(fig)
+    panel.min_width = 110 * (len(params) + 1)     # labels need ~110 px an axis; below that the page scrolls
     return panel
 
 
 def slice_panel(study: optuna.Study) -> Panel:
+    """One small Optuna slice plot per parameter, laid out by the page as a grid (one column on a phone)."""
     panel = Panel("Slices", "Val accuracy against each parameter on its own; darker dots ran later.")
     params = varying_params(study)
     if not params:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
-    fig = optuna.visualization.plot_slice(study, params=params, **_target(study))
-    panel.figure = style(fig, 380)
+    for name in params:
+        fig = optuna.visualization.plot_slice(study, params=[name], **_target(study))
+        fig.update_layout(showlegend=False)
+        fig.update_traces(marker=dict(showscale=False), selector=dict(type="scatter"))
+        fig.update_yaxes(title="val accuracy", tickformat=AXIS_PERCENT)
+        fig.update_xaxes(title=name)
+        panel.grid.append(style(fig, 280))
     return panel
 
 
 def pareto_panel(study: optuna.Study) -> Panel:
+    """Every completed trial by its first two objectives: Optuna's Pareto set (study.best_trials) in red and
+    joined, the others grey, the baseline a black diamond where it stands (and said to be on the set or not)."""
     names = record.objectives(study)
-    panel = Panel("Pareto front", f"The trade-off between {' and '.join(names)}: red points are not beaten on "
-                  "every objective by any other trial.")
-    if not _completed(study):
+    panel = Panel("Pareto front", f"{names[0]} against {names[1]} for every completed trial. Red, joined: the "
+                  "Pareto set (no other trial is better on every objective, as Optuna's study.best_trials says); "
+                  "grey: the other trials; black diamond: the baseline.")
+    done = _completed(study)
+    if not done:
         panel.note = "No completed trial yet."
         return panel
-    panel.figure = style(optuna.visualization.plot_pareto_front(study, target_names=names))
+    front = {t.number for t in _best_trials(study)}
+    base = record.baseline_trial(study)
+    fig = go.Figure()
+    others = [t for t in done if t.number not in front]
+    on = sorted((t for t in done if t.number in front), key=lambda t: t.values[1])
+    for trials, name, color, mode in ((others, "other trials", "#9aa0a6", "markers"),
+                                      (on, "Pareto set", COLORS["best"], "lines+markers")):
+        if trials:
+            fig.add_trace(go.Scatter(x=[t.values[1] for t in trials], y=[t.values[0] for t in trials], mode=mode,
+                                     name=name, marker=dict(color=color, size=9), line=dict(color=color, width=1),
+                                     customdata=[t.number for t in trials], hovertemplate=_pareto_hover(names)))
+    if base is not None and base.state == TrialState.COMPLETE and base.values:
+        where = "on the Pareto set" if base.number in front else "not on the Pareto set"
+        fig.add_trace(go.Scatter(x=[base.values[1]], y=[base.values[0]], mode="markers", name=f"baseline ({where})",
+                                 marker=dict(symbol="diamond", size=14, color=COLORS["baseline"],
+                                             line=dict(color="white", width=1)),
+                                 customdata=[base.number], hovertemplate=_pareto_hover(names)))
+    fig.update_xaxes(title=names[1])
+    fig.update_yaxes(title=names[0], tickformat=AXIS_PERCENT if names[0] == record.OBJECTIVE else None)
+    panel.figure = style(fig)
     return panel
+
+
+def _pareto_hover(names: list[str]) -> str:
+    y = f"%{{y:{AXIS_PERCENT}}}" if names[0] == record.OBJECTIVE else "%{y}"
+    return f"trial %{{customdata}}<br>{names[0]} {y}<br>{names[1]} %{{x:.4g}}<extra></extra>"
+
+
+def _best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    try:
+        return list(study.best_trials)
+    except (ValueError, RuntimeError):
+        return []
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -268,7 +322,8 @@ def _curves(epochs: list[dict], title: str, keys: tuple[str, ...], caption: str,
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
                                  name=key.replace("_", " ")))
     fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title=title.lower(), type="log" if log else "linear")
+    fig.update_yaxes(title=title.lower(), type="log" if log else "linear",
+                     tickformat=AXIS_PERCENT if title == "Accuracy" else None)
     panel.figure = style(fig, 340)
     return panel
 
@@ -281,10 +336,9 @@ def test_panel(metrics: dict[str, Any]) -> Panel:
     if not bars:
         panel.note = "This run stored no test accuracy."
         return panel
-    fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], text=[f"{b[1]:.2%}" for b in bars],
+    fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], text=[pct(b[1]) for b in bars],
                            textposition="outside", marker_color=["#1f77b4", "#2ca02c"][:len(bars)]))
-    low = min(b[1] for b in bars)
-    fig.update_yaxes(title="test accuracy", range=[max(0.0, low - 0.1), min(1.0, max(b[1] for b in bars) + 0.05)])
+    fig.update_yaxes(title="test accuracy", range=[0.0, 1.05], tickformat=AXIS_PERCENT)   # bars start at zero
     panel.figure = style(fig, 320)
     return panel
 
@@ -296,8 +350,8 @@ def per_class_panel(metrics: dict[str, Any]) -> Panel:
         panel.note = "This run stored no per-class accuracy."
         return panel
     names = _class_names(metrics, len(values))
-    fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.1%}" for v in values], textposition="outside"))
-    fig.update_yaxes(title="accuracy", range=[0, 1.05])
+    fig = go.Figure(go.Bar(x=names, y=values, text=[pct(v) for v in values], textposition="outside"))
+    fig.update_yaxes(title="accuracy", range=[0, 1.05], tickformat=AXIS_PERCENT)
     panel.figure = style(fig, 340)
     return panel
 

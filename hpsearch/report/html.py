@@ -24,13 +24,15 @@ from hpsearch import __version__
 from hpsearch.core.config import TrainConfig, profile_descriptions, profiles
 from hpsearch.record import keys
 from hpsearch.record import trials as record
+from hpsearch.numbers import is_number as _num
+from hpsearch.numbers import p_value as _p
+from hpsearch.numbers import pct, pts
+from hpsearch.record import confirms
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
 
 TOP_TRIALS = 10
-ALPHA = 0.05
-METRIC_NAMES = {"test_accuracy_tta": "test accuracy (TTA)", "test_accuracy": "test accuracy (plain)",
-                "val_accuracy": "val accuracy"}
 
 
 @lru_cache(maxsize=1)
@@ -49,8 +51,10 @@ def figure_json(fig) -> str:
 def _panels(panels: list[Panel]) -> list[dict[str, Any]]:
     out = []
     for i, panel in enumerate(panels):
-        out.append({"id": f"fig-{i}", "title": panel.title, "caption": panel.caption, "note": panel.note,
-                    "json": figure_json(panel.figure) if panel.figure is not None else ""})
+        figs = [panel.figure] if panel.figure is not None else list(panel.grid)
+        out.append({"title": panel.title, "caption": panel.caption, "note": panel.note, "grid": bool(panel.grid),
+                    "min_width": panel.min_width,
+                    "figs": [{"id": f"fig-{i}-{j}", "json": figure_json(f)} for j, f in enumerate(figs)]})
     return out
 
 
@@ -60,15 +64,6 @@ def _common() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- format
-
-def pct(value: Any, digits: int = 2) -> str:
-    return f"{value:.{digits}%}" if _num(value) else "—"
-
-
-def pts(value: Any, digits: int = 2) -> str:
-    """An accuracy difference in percentage points, signed."""
-    return f"{value * 100:+.{digits}f} pts" if _num(value) else "—"
-
 
 def fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -90,10 +85,6 @@ def seconds(value: Any) -> str:
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 # ---------------------------------------------------------------------------------------------- study
 
 def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str | Path = ".") -> str:
@@ -104,8 +95,9 @@ def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str |
     panels = _panels(figures.study_panels(study))
     context = {
         **_common(), "study_name": study.study_name, "description": attrs.get(keys.DESCRIPTION) or "",
+        "source": "what the study stored (writing this page trains nothing)",
         "status_line": _status_line(study, frame), **_headline_context(study, head),
-        **_confirm_context(head["confirm"]), "multi_objective_note": _multi_note(study),
+        "multi_objective_note": _multi_note(study),
         "running_note": _running_note(frame), **_best_params_context(study, head),
         "panels": panels, **_trials_context(study, frame, head), **_savings_context(study, frame),
         "spec_text": attrs.get(keys.SPEC_TEXT) or "", "spec_path": attrs.get(keys.SPEC_PATH) or "",
@@ -129,70 +121,31 @@ def _status_line(study: optuna.Study, frame: pd.DataFrame) -> str:
 
 
 def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
+    """The verdict (report.verdict, the same words as the console and summary.csv) and the headline cards."""
+    verdict = study_verdict(study)
     base, best, diff = head["baseline_val_accuracy"], head["best_val_accuracy"], head["difference"]
-    n_done = sum(t.state.name == "COMPLETE" for t in study.trials)
-    higher = record.maximizes(study)
-    better = diff is not None and (diff > 0 if higher else diff < 0)
-    if best is None:
-        verdict, cls = "No trial has completed yet, so there is no answer yet.", ""
-    elif base is None:
-        verdict, cls = (f"Best val accuracy so far: {pct(best)} (trial {head['best_trial']}); the baseline trial "
-                        "has not completed, so there is nothing to compare it with yet."), ""
-    elif head["best_is_baseline"] or not better:
-        verdict, cls = (f"No trial beat the baseline: its {pct(base)} val accuracy is still the best of "
-                        f"{n_done} completed trials."), "bad"
+    better = diff is not None and (diff > 0 if record.maximizes(study) else diff < 0)
+    comparison = confirms.headline_comparison(study)
+    if comparison is None:
+        confirm_value, confirm_sub = "not yet", "run hpsearch confirm on this study"
     else:
-        verdict, cls = (f"Trial {head['best_trial']} beat the baseline: {pct(best)} vs {pct(base)} val accuracy, "
-                        f"{pts(diff)}."), "good"
+        low, high, p = comparison.welch()
+        confirm_value = pts(comparison.difference)
+        confirm_sub = (f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds · "
+                       + (f"95% CI {pts(low)} to {pts(high)} · p = {_p(p)}" if p is not None else "untested"))
     return {
-        "verdict": verdict, "verdict_class": cls,
+        "verdict": verdict.text, "verdict_class": verdict.css,
         "baseline_value": pct(base), "best_value": pct(best), "diff_value": pts(diff),
-        "diff_class": "" if diff is None or diff == 0 else ("pos" if better else "neg"),
+        # a val lead is never coloured as a win: only the verdict (a confirmed, significant gain) is
+        "diff_class": "neg" if diff is not None and diff != 0 and not better else "",
         "baseline_sub": f"trial {head['baseline_trial']}" if head["baseline_trial"] is not None else "no baseline trial",
         "best_sub": (f"trial {head['best_trial']}" + (" (the baseline)" if head["best_is_baseline"] else ""))
         if head["best_trial"] is not None else "no completed trial",
+        "confirm_value": confirm_value, "confirm_class": verdict.css if comparison is not None else "",
+        "confirm_sub": confirm_sub,
+        "evidence_columns": [{"label": c, "cls": "text" if c == "fidelity" else ""} for c in EVIDENCE_COLUMNS],
+        "evidence_rows": [{"cls": "", "cells": [r[c] for c in EVIDENCE_COLUMNS]} for r in evidence_rows(study)],
     }
-
-
-def _confirm_context(confirm: dict[str, Any] | None) -> dict[str, Any]:
-    if not confirm:
-        return {"confirm_value": "not yet", "confirm_class": "",
-                "confirm_sub": "run hpsearch confirm on this study",
-                "confirm_text": "One validation number per trial can be luck. `hpsearch confirm` retrains the best "
-                                "configuration and the baseline over several seeds and tests the difference."}
-    p = confirm.get("p_value")
-    seeds = confirm.get("seeds")
-    n = len(seeds) if isinstance(seeds, list) else seeds
-    metric = METRIC_NAMES.get(str(confirm.get("metric")), str(confirm.get("metric") or "accuracy").replace("_", " "))
-    real = _num(p) and p < ALPHA
-    better = _num(confirm.get("best_mean")) and _num(confirm.get("baseline_mean")) and \
-        confirm["best_mean"] > confirm["baseline_mean"]
-    who = f"trial {confirm['best_trial']}" if confirm.get("best_trial") is not None else "best"
-    text = (f"Retrained over {fmt(n)} seeds and scored on the test set ({metric}): {who} "
-            f"{pct(confirm.get('best_mean'))} ± {_std(confirm.get('best_std'))} vs baseline "
-            f"{pct(confirm.get('baseline_mean'))} ± {_std(confirm.get('baseline_std'))}; ")
-    if not _num(p):
-        text += "too few runs a side for Welch's t-test (it needs two or more seeds)."
-        value = "untested"
-    elif real:
-        text += (f"Welch's t-test p = {_p(p)}: the difference is real at the {ALPHA:.0%} level"
-                 + (f" and favours {who}." if better else ", and it favours the baseline."))
-        value = "yes" if better else "no: worse"
-    else:
-        text += f"Welch's t-test p = {_p(p)}: not significant at the {ALPHA:.0%} level, so the gain may be noise."
-        value = "not significant"
-    return {"confirm_value": value, "confirm_class": ("pos" if better else "neg") if real else "",
-            "confirm_sub": f"p = {_p(p)} · {fmt(n)} seeds · {who} · {metric}", "confirm_text": text}
-
-
-def _std(value: Any) -> str:
-    return f"{value * 100:.2f} pts" if _num(value) else "—"
-
-
-def _p(value: Any) -> str:
-    if not _num(value):
-        return "—"
-    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
@@ -209,8 +162,9 @@ def _multi_note(study: optuna.Study) -> str:
     names = record.objectives(study)
     if len(names) < 2:
         return ""
-    return (f"This study has {len(names)} objectives ({', '.join(names)}). The headline compares "
-            f"{record.OBJECTIVE}; the Pareto front below shows the trade-off.")
+    return (f"This study has {len(names)} objectives ({', '.join(names)}): its answer is a Pareto set, not one "
+            f"best trial. The cards and the top-trials table rank by {record.OBJECTIVE} alone; the Pareto front "
+            "below shows the trade-off.")
 
 
 def _running_note(frame: pd.DataFrame) -> str:
@@ -269,7 +223,7 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
                 f"{s['fraction_saved']:.0%} of the compute.")
     savings = {"max epochs per trial": fmt(s["max_epochs"]), "epochs run": fmt(s["epochs_run"]),
                "epochs without pruning": fmt(s["epochs_full"]), "epochs saved": fmt(s["epochs_saved"]),
-               "fraction saved": pct(s["fraction_saved"], 1)}
+               "fraction saved": pct(s["fraction_saved"])}
     return {"savings_text": text, "savings": savings}
 
 
@@ -315,6 +269,7 @@ def render_run(metrics: dict[str, Any], name: str = "run") -> str:
     config = metrics.get("config") or {}
     context = {
         **_common(), "name": str(metrics.get("name") or name), "created": fmt(metrics.get("created")),
+        "source": "the run's metrics.json",
         "profile": fmt(metrics.get("profile")),
         "device": fmt(metrics.get("device")), "verdict": verdict,
         "test_tta": pct(tta), "test_plain": pct(plain), "val_accuracy": pct(metrics.get("val_accuracy")),

@@ -15,10 +15,11 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from hpsearch.record import keys
+from hpsearch.record import confirms, keys
 from hpsearch.record.trials import (OBJECTIVE, baseline_trial, best_trial, config_overrides, epochs_run, maximizes,
                                     objective_index, objectives, param_value, pruned_at, reached_val_accuracy,
                                     train_seconds, trial_value)
+from hpsearch.report.verdict import study_verdict
 
 TRIAL_COLUMNS = ("number", "state", "is_baseline", OBJECTIVE, "epochs_run", "pruned_at", "seconds", "fail_reason")
 PARAM_PREFIX = "param_"
@@ -98,15 +99,19 @@ def headline(study: optuna.Study) -> dict[str, Any]:
         "best_trial": best.number if best else None, "best_val_accuracy": best_value,
         "best_is_baseline": bool(best and best.user_attrs.get(keys.IS_BASELINE)),
         "difference": diff, "best_overrides": config_overrides(study, best) if best else {},
-        "confirm": study.user_attrs.get(keys.CONFIRM) or None,
+        "comparisons": confirms.comparisons(study),
     }
 
 
 def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The study in key/value rows (metric, value): counts, baseline vs best, pruning savings, confirm."""
+    """The study in key/value rows (metric, value): the verdict first (report.verdict, the same words as the
+    console and the page), counts, baseline vs best, pruning savings, every confirm (by profile and trial)."""
     frame = trials_frame(study) if frame is None else frame
     head, saved = headline(study), pruning_savings(study, frame)
-    rows: list[tuple[str, Any]] = [
+    verdict = study_verdict(study)
+    rows: list[tuple[str, Any]] = [("verdict", verdict.state), ("verdict_text", verdict.text)]
+    rows += [(f"verdict_{key}", value) for key, value in verdict.fields.items()]
+    rows += [
         ("study", study.study_name), ("engine", study.user_attrs.get(keys.ENGINE)),
         ("profile", study.user_attrs.get(keys.PROFILE)), ("objectives", ",".join(objectives(study))),
         ("directions", ",".join(d.name.lower() for d in study.directions)), ("trials", len(frame)),
@@ -117,12 +122,9 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     rows += [("max_epochs", saved["max_epochs"]), ("epochs_run", saved["epochs_run"]),
              ("epochs_full_study", saved["epochs_full"]), ("epochs_saved_by_pruning", saved["epochs_saved"]),
              ("fraction_saved_by_pruning", saved["fraction_saved"])]
-    confirm = head["confirm"] or {}
-    rows += [(f"confirm_{key}", confirm.get(key)) for key in
-             ("metric", "baseline_mean", "baseline_std", "best_mean", "best_std", "p_value") if key in confirm]
-    if "seeds" in confirm:
-        seeds = confirm["seeds"]
-        rows.append(("confirm_seeds", len(seeds) if isinstance(seeds, list) else seeds))
+    for comparison in head["comparisons"]:
+        prefix = f"confirm_{comparison.profile}_trial_{comparison.trial}_"
+        rows += [(prefix + key, value) for key, value in comparison.row().items() if key not in ("profile", "trial")]
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 

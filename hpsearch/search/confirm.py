@@ -1,34 +1,36 @@
-"""Is the winner real? Retrain a study's best configuration and its baseline over several seeds.
+"""Is the winner real? Retrain a study's best configuration(s) and its baseline over several seeds, at any profile.
 
 One validation number per trial can be luck: the search picks the maximum of many noisy numbers, so the
-winner's value is biased upward. `confirm` retrains the chosen trial's exact configuration (its stored
-`config`) and the baseline trial's, each with seeds base_seed + 0 .. N-1, at the study's profile, scores
-every run on the *test* set with TTA (the first time the search's configurations see it), and compares
-the two groups with Welch's t-test (unequal variances: a new recipe may be more or less stable than
-the baseline). It returns the result and writes nothing: the confirm command stores it in the study
-(user attr "confirm") and has the report layer write reports/<study>/ (confirm.json, best_params.json, ...).
+winner's value is biased upward. `confirm` retrains the chosen trials' configurations and the baseline's,
+each with seeds base_seed + 0 .. N-1, at a profile (the study's own by default, or another: search on `cpu`,
+confirm at `full` on a GPU), scores every run on the *test* set with TTA (the first time the search's
+configurations see it), and hands each finished run to `on_run` as it finishes: the confirm command stores
+it in the study at once (record/confirms.py), so an interrupt keeps it and the next run skips it. Welch's
+t-test (unequal variances: a new recipe may be more or less stable than the baseline) is computed from the
+stored runs by record.confirms. This module writes nothing.
+
+At the study's own profile a trial trains its stored config; at another profile it is that profile's
+baseline with the trial's TrainConfig overrides (record.trials.config_overrides), so a space that searched
+only the recipe carries over unchanged while the profile sizes the run.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import math
-import statistics
 from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.core.config import TrainConfig
+from hpsearch.core.config import TrainConfig, profile_overrides
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
-from hpsearch.record import keys
-from hpsearch.record.trials import baseline_trial, best_trial, config_overrides
+from hpsearch.core.result import jsonable
+from hpsearch.record import confirms, keys
+from hpsearch.record.trials import (baseline_trial, best_trial, config_overrides, maximizes, objective_index,
+                                    trial_value)
 from hpsearch.search.space import parse_spec
 
-# scipy (for the t-test) is imported where it is used: a heavy library needed only once per confirm.
-
-METRIC = "test_accuracy_tta"
+METRIC = confirms.METRIC
 
 
 def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
@@ -79,18 +81,49 @@ def study_profile(study: optuna.Study) -> str:
 
 def welch_p_value(a: list[float], b: list[float]) -> float | None:
     """Two-sided Welch's t-test p-value; None with fewer than 2 runs a side or no variance at all."""
-    if len(a) < 2 or len(b) < 2 or statistics.variance(a) + statistics.variance(b) == 0:
+    return confirms.welch(a, b)[2]
+
+
+def pick_trials(study: optuna.Study, number: int | None = None, top: int | None = None) -> list[FrozenTrial]:
+    """--trial N, else the `top` best COMPLETE non-baseline trials by val accuracy (default: the best one)."""
+    if number is not None or not top or top == 1:
+        return [pick_trial(study, number)]
+    index = objective_index(study)
+    done = [t for t in study.trials if trial_value(t, index) is not None and not t.user_attrs.get(keys.IS_BASELINE)]
+    if not done:
+        raise HpsearchError(f"study {study.study_name!r} has no COMPLETE trial but the baseline; run `hpsearch study` "
+                            "first")
+    done.sort(key=lambda t: (-trial_value(t, index) if maximizes(study) else trial_value(t, index), t.number))
+    return done[:top]
+
+
+def configs_at(study: optuna.Study, trials: list[FrozenTrial], profile: str) -> dict[int | None, TrainConfig]:
+    """{None: the baseline, number: that trial} as trained at `profile`."""
+    if profile == study_profile(study):
+        return {None: baseline_config(study), **{t.number: trial_config(study, t) for t in trials}}
+    TrainConfig.from_profile(profile)                      # an unknown profile fails here, by name
+    own = jsonable(TrainConfig.from_profile(study_profile(study)).to_dict())
+    stored = jsonable(baseline_config(study).to_dict())
+    sized = set(profile_overrides(study_profile(study))) | set(profile_overrides(profile))
+    # what the study's baseline set beyond its profile (e.g. another seed) carries over; what a profile sizes does not
+    extra = {k: v for k, v in stored.items() if own.get(k) != v and k not in sized}
+    base = TrainConfig.from_profile(profile, **extra)
+    spec = _spec(study)
+
+    def at_profile(trial: FrozenTrial) -> TrainConfig:
+        # the sampled parameters through the space (widths re-scaled to this profile's baseline), else the
+        # stored config's differences from the baseline
+        if spec is not None and trial.params:
+            return spec.to_config(base, trial.params)
+        return base.replace(**config_overrides(study, trial))
+    return {None: base, **{t.number: at_profile(t) for t in trials}}
+
+
+def _spec(study: optuna.Study):
+    try:
+        return parse_spec(study.user_attrs[keys.SPEC_TEXT], study.user_attrs.get(keys.SPEC_PATH, "<spec>"))
+    except (KeyError, HpsearchError):
         return None
-    from scipy.stats import ttest_ind
-
-    p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else None
-
-
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 def score_on_test(config: TrainConfig, data) -> dict[str, float]:
@@ -102,36 +135,31 @@ def score_on_test(config: TrainConfig, data) -> dict[str, float]:
             "val_accuracy": result.val_accuracy, "seconds": result.train_seconds}
 
 
-def run_confirm(study: optuna.Study, data, seeds: int = 3, trial: int | None = None,
-                on_run: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Retrain the chosen trial and the baseline with `seeds` seeds each and compare them; returns the result
-    (what the confirm command stores under the study's user attr "confirm"). `on_run(run)` is called after
-    each run (run: which, seed, test_accuracy_tta, test_accuracy, val_accuracy, seconds)."""
+def planned_seeds(study: optuna.Study, seeds: int) -> list[int]:
+    return [baseline_config(study).seed + i for i in range(seeds)]
+
+
+def run_confirm(study: optuna.Study, data, trials: list[FrozenTrial], *, profile: str | None = None, seeds: int = 3,
+                skip: set[tuple[int | None, int]] = frozenset(), on_run: Callable[[dict[str, Any]], None] | None = None,
+                score: Callable[[TrainConfig, Any], dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """Retrain `trials` and the baseline with `seeds` seeds each at `profile` (default: the study's), skipping
+    the (trial or None, seed) pairs in `skip` (runs already stored); returns the runs it trained. `on_run(run)`
+    is called after each run (run: trial (None = baseline), seed, profile, test_accuracy_tta, test_accuracy,
+    val_accuracy, seconds): the confirm command stores it there. `score(config, data)`: score_on_test by default."""
     if seeds < 1:
         raise HpsearchError(f"--seeds must be at least 1 (got {seeds})")
-    chosen = pick_trial(study, trial)
-    configs = {"baseline": baseline_config(study), "best": trial_config(study, chosen)}
-    scores: dict[str, list[float]] = {"baseline": [], "best": []}
-    runs: list[dict[str, Any]] = []
-    used = [configs["baseline"].seed + i for i in range(seeds)]
-    for i in range(seeds):
-        for which in ("baseline", "best"):      # interleaved, so an interrupted run stays balanced
-            config = configs[which].replace(seed=configs[which].seed + i)
-            run = {"which": which, "seed": config.seed, **score_on_test(config, data)}
-            scores[which].append(run[METRIC])
+    profile = profile or study_profile(study)
+    score = score or score_on_test
+    configs = configs_at(study, trials, profile)
+    runs = []
+    for seed in planned_seeds(study, seeds):
+        for which, config in configs.items():      # interleaved, so an interrupted confirm stays balanced
+            if (which, seed) in skip:
+                continue
+            offset = seed - configs[None].seed
+            run = {"trial": which, "seed": seed, "profile": profile,
+                   **score(config.replace(seed=config.seed + offset), data)}
             runs.append(run)
             if on_run is not None:
                 on_run(run)
-    return summarize(study, chosen, used, scores, runs)
-
-
-def summarize(study: optuna.Study, chosen: FrozenTrial, seeds: list[int], scores: dict[str, list[float]],
-              runs: list[dict[str, Any]]) -> dict[str, Any]:
-    baseline_mean, baseline_std = _mean_std(scores["baseline"])
-    best_mean, best_std = _mean_std(scores["best"])
-    return {"seeds": seeds, "metric": METRIC, "baseline": scores["baseline"], "best": scores["best"],
-            "baseline_mean": baseline_mean, "baseline_std": baseline_std, "best_mean": best_mean, "best_std": best_std,
-            "p_value": welch_p_value(scores["best"], scores["baseline"]), "test": "Welch's t-test (two-sided)",
-            "best_trial": chosen.number, "best_params": config_overrides(study, chosen),
-            "profile": study_profile(study), "runs": runs,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return runs

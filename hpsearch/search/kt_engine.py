@@ -32,6 +32,7 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import open_storage
@@ -235,7 +236,7 @@ def _tuner_class(kind: str):
 
 def _summary_line(number: int, frozen: optuna.trial.FrozenTrial) -> str:
     epochs = frozen.user_attrs.get(keys.EPOCHS_RUN) or 0
-    reason = (f"stopped at its Hyperband budget of {epochs} epochs, val accuracy {frozen.value:.2%}"
+    reason = (f"stopped at its Hyperband budget of {epochs} epochs, val accuracy {pct(frozen.value)}"
               if frozen.state == TrialState.PRUNED else frozen.user_attrs.get(keys.FAIL_REASON))
     return summary_line(number, frozen.state, frozen.values, epochs, bool(frozen.user_attrs.get(keys.IS_BASELINE)),
                         reason)

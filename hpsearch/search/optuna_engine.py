@@ -42,11 +42,12 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.storage import (claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial,
                                      worker_lock)
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
-from hpsearch.search.space import StudySpec
+from hpsearch.search.space import StudySpec, baseline_params
 from hpsearch.search.study import (OBJECTIVES, count, default_study_name, max_epochs, open_or_create,
                                    parse_objectives, status_line, study_attrs, summary_line, trial_attrs)
 
@@ -119,11 +120,12 @@ def create_or_load_study(spec: StudySpec, base: TrainConfig, storage, study_name
                           pruner=pruner or optuna.pruners.NopPruner())
 
 
-def ensure_baseline(study: optuna.Study) -> None:
-    """Enqueue the baseline unless one is COMPLETE, RUNNING or WAITING (a failed one is retried)."""
+def ensure_baseline(study: optuna.Study, params: dict | None = None) -> None:
+    """Enqueue the baseline unless one is COMPLETE, RUNNING or WAITING (a failed one is retried), with its own
+    parameter values (space.baseline_params) when they are given."""
     live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     if not any(t.user_attrs.get(keys.IS_BASELINE) for t in study.get_trials(deepcopy=False, states=live)):
-        study.enqueue_trial({}, user_attrs={keys.IS_BASELINE: True})
+        study.enqueue_trial(params or {}, user_attrs={keys.IS_BASELINE: True})
 
 
 def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainConfig | None = None,
@@ -173,7 +175,7 @@ def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig 
                                      seed=seed, pruner=pruner)
         failed = recover_dead_workers(study, opened)
         if count(study) < trials:
-            ensure_baseline(study)
+            ensure_baseline(study, baseline_params(spec, base))
     if failed:
         console.print(f"marked trial(s) {', '.join(map(str, failed))} FAIL: their worker had died; retrying them")
     if len(objectives) > 1:
@@ -222,8 +224,13 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
     record = _TrialRecord(study, trial, setup, progress)
     try:
         with heartbeat(storage, trial):
-            overrides = {} if record.is_baseline else setup.spec.suggest(trial)
-            config = setup.base.replace(**overrides)
+            if record.is_baseline:
+                # the baseline trains `base` itself; its enqueued values (if any) are recorded as its params
+                if baseline_params(setup.spec, setup.base) is not None:
+                    setup.spec.suggest(trial, setup.base)
+                config = setup.base
+            else:
+                config = setup.base.replace(**setup.spec.suggest(trial, setup.base))
             trial.set_user_attr(keys.CONFIG, jsonable(config.to_dict()))
             result = train(config, setup.data, on_epoch=record.on_epoch)
     except optuna.TrialPruned as exc:
@@ -276,8 +283,8 @@ class _TrialRecord:
         self.trial.report(float(logs[keys.VAL_ACCURACY]), epoch)
         if self.trial.should_prune():
             pruner = self.setup.pruner
-            raise optuna.TrialPruned(f"val accuracy {logs[keys.VAL_ACCURACY]:.2%} at epoch {epoch}, below the "
-                                     f"baseline's {pruner.threshold(self.study, epoch) + pruner.margin:.2%} "
+            raise optuna.TrialPruned(f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
+                                     f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
                                      f"minus the margin {pruner.margin}")
 
     def finish(self, state: TrialState, values=None, reason: str | None = None,

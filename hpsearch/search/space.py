@@ -13,6 +13,9 @@ Types: "float" and "int" (low, high, optional log or step), "categorical" (choic
 `when = { name = value }` (or a list of values) samples a parameter only while another, categorical or
 bool, parameter has that value. Two encodings go beyond plain fields:
 - `width_1`, `width_2`, `width_3`: the filters of each conv stage, declared together; they become `widths`.
+  Widths (these and a `widths` categorical) are written at the full-size baseline's scale (128/256/512) and
+  scaled per stage by the profile's baseline: at `smoke` (8/16/16) a sampled 256/512/768 trains 16/32/24, so
+  a space means the same relative change at every profile instead of "a bigger network than the profile's".
 - a categorical whose choices are lists (`lr_values`, `widths`): Optuna's choices must be scalars, so each
   list is recorded under its JSON text ("[0.003, 0.0015, 0.0005]") and turned back into a tuple here.
 Every mistake is a SpecError naming the file, the key and the reason, raised before any training.
@@ -37,6 +40,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 TYPES = ("float", "int", "categorical", "bool")
+FULL_WIDTHS = TrainConfig().widths
 WIDTH_PARAMS = ("width_1", "width_2", "width_3")
 # Searching these would judge trials on different validation images, so no two trials would be comparable.
 NOT_SEARCHABLE = {"split_seed": "every trial must be judged on the same validation images",
@@ -105,17 +109,18 @@ class StudySpec:
     def name(self) -> str:
         return Path(self.path).stem
 
-    def suggest(self, trial) -> dict[str, Any]:
+    def suggest(self, trial, base: TrainConfig | None = None) -> dict[str, Any]:
         """Sample the active parameters on an optuna.Trial; returns TrainConfig overrides."""
         sampled: dict[str, Any] = {}
         for param in self.params.values():
             if param.active(sampled):
                 sampled[param.name] = param.suggest(trial)
-        return self.to_overrides(sampled)
+        return self.to_overrides(sampled, base)
 
     def to_overrides(self, params: dict[str, Any], base: TrainConfig | None = None) -> dict[str, Any]:
         """Sampled values (as stored by Optuna or KerasTuner, or already converted) -> TrainConfig overrides.
-        width_1..3 become `widths` (a missing one is taken from `base`); list labels become tuples."""
+        width_1..3 become `widths` (a missing one is taken from `base`), scaled to `base`'s widths (see the
+        module docstring); list labels become tuples."""
         overrides: dict[str, Any] = {}
         widths: dict[int, int] = {}
         for name, value in params.items():
@@ -130,12 +135,55 @@ class StudySpec:
                 missing = [WIDTH_PARAMS[i] for i in range(3) if i not in widths]
                 raise SpecError(f"{self.path}: {', '.join(missing)} missing; width_1..3 go together")
             old = base.widths if base is not None else (0, 0, 0)
-            overrides["widths"] = tuple(widths.get(i, old[i]) for i in range(3))
+            scaled = scale_widths(tuple(widths.get(i, FULL_WIDTHS[i]) for i in range(3)), base)
+            overrides["widths"] = tuple(scaled[i] if i in widths else old[i] for i in range(3))
+        elif "widths" in overrides:
+            overrides["widths"] = scale_widths(overrides["widths"], base)
         return overrides
 
     def to_config(self, base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
         """`base` with the sampled `params` applied (raises ConfigError for a combination no run can use)."""
         return base.replace(**self.to_overrides(params, base))
+
+
+def scale_widths(widths: tuple, base: TrainConfig | None) -> tuple:
+    """Widths at the full-size baseline's scale -> at `base`'s (per stage, at least 1 filter); unchanged when
+    `base` is None or has the full-size baseline's widths."""
+    if base is None or tuple(base.widths) == FULL_WIDTHS or len(widths) != 3:
+        return tuple(widths)
+    return tuple(max(1, round(w * b / f)) for w, b, f in zip(widths, base.widths, FULL_WIDTHS))
+
+
+def baseline_params(spec: StudySpec, base: TrainConfig) -> dict[str, Any] | None:
+    """The baseline's own value of every parameter active for it, as Optuna stores it (width_1..3 at the full
+    scale, list choices as their JSON text), so the baseline trial can be enqueued with them and shows in
+    parameter plots (optuna-dashboard's too). None when one lies outside its range or choices: Optuna would
+    then record a value the baseline did not train."""
+    out: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for param in spec.params.values():
+        if not param.active(values):
+            continue
+        if param.name in WIDTH_PARAMS:
+            raw = FULL_WIDTHS[WIDTH_PARAMS.index(param.name)]        # scale_widths(FULL_WIDTHS, base) == base.widths
+        else:
+            raw = getattr(base, param.name)
+        stored = json.dumps(list(raw)) if isinstance(raw, tuple) else raw
+        if not _representable(param, raw, stored):
+            return None
+        out[param.name], values[param.name] = stored, raw
+    return out
+
+
+def _representable(param: ParamSpec, raw: Any, stored: Any) -> bool:
+    if param.type in ("categorical", "bool"):
+        return any(stored == label and type(stored) is type(label) for label in param.labels)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not param.low <= raw <= param.high:
+        return False
+    if param.type == "int" and not isinstance(raw, int):
+        return False
+    step = param.step or (1 if param.type == "int" else None)
+    return step is None or math.isclose((raw - param.low) / step, round((raw - param.low) / step), abs_tol=1e-9)
 
 
 def load_spec(path: str | Path) -> StudySpec:

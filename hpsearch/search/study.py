@@ -7,6 +7,7 @@ Both the Optuna engine and the keras-tuner engine record into an Optuna study wi
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
@@ -17,6 +18,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.device import DEFAULT_BACKEND, backend
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.storage import StorageError, mask_url
 from hpsearch.search.space import StudySpec, parse_spec
@@ -90,6 +92,9 @@ def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **cre
     if keys.ENGINE not in stored:
         for key, value in attrs.items():
             study.set_user_attr(key, value)
+        with warnings.catch_warnings():      # ExperimentalWarning: the API optuna-dashboard reads names from
+            warnings.simplefilter("ignore")
+            study.set_metric_names(list(attrs[keys.OBJECTIVES]))
         return study
     _check_same_study(study_name, stored, attrs, spec)
     return study
@@ -144,7 +149,7 @@ def summary_line(number: int, state: TrialState, values: list[float] | None, epo
     label = f"trial {number}" + (" (baseline)" if is_baseline else "")
     if state == TrialState.COMPLETE:
         extra = f" · {values[1]:.1f} s" if len(values) > 1 else ""
-        return f"{label}: val accuracy {values[0]:.2%}{extra} ({epochs_run} epochs)"
+        return f"{label}: val accuracy {pct(values[0])}{extra} ({epochs_run} epochs)"
     if state == TrialState.PRUNED:
         return f"{label}: pruned — {escape(reason or f'behind the baseline after epoch {epochs_run}')}"
     return f"{label}: [red]failed[/] — {escape(reason or '')}"

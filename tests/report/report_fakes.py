@@ -95,12 +95,20 @@ def build_study(name: str = "cpu-demo", storage=None, *, n_trials: int = 24, obj
         params = dict(BASELINE_PARAMS, peak_lr=0.005, lr_schedule="one_cycle")
         study.add_trial(_trial(params, _curve(params, rng)[:2], TrialState.RUNNING, objectives=objectives))
     if confirm:
-        study.set_user_attr("confirm", {"seeds": [0, 1, 2, 3, 4], "metric": "test_accuracy_tta",
-                                        "baseline": [0.781, 0.776, 0.784, 0.779, 0.780],
-                                        "best": [0.801, 0.797, 0.806, 0.799, 0.803], "baseline_mean": 0.78,
-                                        "baseline_std": 0.0029, "best_mean": 0.8012, "best_std": 0.0035,
-                                        "p_value": 0.00002, "best_trial": tables_best(study), "best_params": {}})
+        add_confirm(study, "cpu", tables_best(study), [0.781, 0.776, 0.784, 0.779, 0.780],
+                    [0.801, 0.797, 0.806, 0.799, 0.803])
     return study
+
+
+def add_confirm(study: optuna.Study, profile: str, trial: int, baseline: list[float], best: list[float],
+                seed: int = 42) -> None:
+    """Confirm runs at `profile` as `hpsearch confirm` stores them, one seed run at a time."""
+    from hpsearch.record import confirms
+    seeds = [seed + i for i in range(max(len(baseline), len(best)))]
+    for arm, values in ((None, baseline), (trial, best)):
+        for s, value in zip(seeds, values):
+            confirms.add_run(study, profile, {"trial": arm, "seed": s, "test_accuracy_tta": value},
+                             seeds=seeds, trials=[trial])
 
 
 def tables_best(study: optuna.Study) -> int:

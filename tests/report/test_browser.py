@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from hpsearch.report import figures as figures_module
 from hpsearch.report import write_run_report, write_study_reports
+from report_fakes import add_confirm, tables_best
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -44,9 +46,12 @@ def screenshot_dir(tmp_path) -> Path:
     return folder
 
 
-def open_page(browser, page_path: Path):
-    """Load a report; return (page, problems): console errors, page errors, dialogs, failed or off-file requests."""
+def open_page(browser, page_path: Path, width: int | None = None):
+    """Load a report (at `width` px, else the context's); return (page, problems): console errors, page errors,
+    dialogs, failed or off-file requests."""
     page = browser.new_page()
+    if width:
+        page.set_viewport_size({"width": width, "height": 900})
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
@@ -76,8 +81,9 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     report = write_study_reports(study, "cpu-demo", tmp_path)
     page, problems = open_page(browser, report)
     figures = check_figures(page)
-    assert figures == 5  # history, curves, importances, parallel coordinates, slices
-    assert "beat the baseline" in page.locator("#headline").inner_text()
+    assert figures == 4 + len(figures_module.varying_params(figures_module.with_baseline_params(study)))
+    # history, curves, importances, parallel coordinates, one small slice per parameter
+    assert "beats the baseline at this profile" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
     curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves
     page.screenshot(path=str(screenshot_dir / "study-report-top.png"), full_page=True,
@@ -90,7 +96,7 @@ def test_multi_objective_study_report_renders(browser, make_study, tmp_path, scr
     study = make_study("cpu-pareto", objectives=2)
     report = write_study_reports(study, "cpu-pareto", tmp_path)
     page, problems = open_page(browser, report)
-    assert check_figures(page) == 6  # ... and the Pareto front
+    assert check_figures(page) >= 6  # ... and the Pareto front
     page.screenshot(path=str(screenshot_dir / "study-report-pareto.png"), full_page=True)
     page.close()
     assert problems == []
@@ -110,7 +116,30 @@ def test_run_report_renders(browser, run_dir, screenshot_dir):
     report = write_run_report(run_dir)
     page, problems = open_page(browser, report)
     assert check_figures(page) == 6  # loss, accuracy, lr, test plain vs TTA, per-class, confusion
-    assert "78.30%" in page.locator("#headline").inner_text()
+    assert "78.3%" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "run-report.png"), full_page=True)
     page.close()
     assert problems == []
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_pages_at_desktop_and_phone_widths(browser, make_study, tmp_path, screenshot_dir, width):
+    """A study with an insignificant confirm at its own profile and one at another: the page claims no win, the
+    fidelity table shows both, nothing but the scrolling tables and figures is wider than the screen."""
+    study = make_study("cpu-demo", confirm=False)
+    add_confirm(study, "cpu", tables_best(study), [0.781, 0.776, 0.784], [0.781, 0.785, 0.774])
+    add_confirm(study, "full", tables_best(study), [0.9121, 0.9108], [0.9135, 0.9102])
+    pages = {"study": write_study_reports(study, "cpu-demo", tmp_path)}
+    pages["pareto"] = write_study_reports(make_study("cpu-pareto", objectives=2), "cpu-pareto", tmp_path)
+    for name, report in pages.items():
+        page, problems = open_page(browser, report, width)
+        head = page.locator("#headline").inner_text()
+        assert "beats the baseline" not in head
+        if name == "study":
+            assert "Confirmed at profile full" in head and "not significant" in head
+            assert "confirmed at cpu" in head and "confirmed at full" in head
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= width + 1, f"{name} page is {overflow}px wide at {width}px"
+        page.screenshot(path=str(screenshot_dir / f"{name}-{width}.png"), full_page=True)
+        page.close()
+        assert problems == []

@@ -1,6 +1,8 @@
 """Console output: tables people read at the end of a run or a study, and the live study progress."""
 import io
 
+import pytest
+
 import optuna
 from optuna.trial import create_trial
 from rich.console import Console
@@ -19,7 +21,7 @@ def render(renderable) -> str:
 
 def test_run_table_shows_the_headline_numbers():
     text = render(run_table(build_metrics()))
-    assert "baseline-cpu" in text and "78.30%" in text and "77.10%" in text and "455" in text
+    assert "baseline-cpu" in text and "78.3%" in text and "77.1%" in text and "455" in text
 
 
 def test_trials_table_top_n_and_the_baseline(make_study):
@@ -58,5 +60,19 @@ def test_progress_logger_prints_each_epoch_and_an_eta_after_the_first():
     log(1, row)
     log(2, {**row, "epoch": 2})
     lines = console.file.getvalue().splitlines()
-    assert lines[0].startswith("epoch  1/3") and "ETA <= 4 s for the other 2 epochs" in lines[0]
+    assert lines[0].startswith("epoch  1/3") and "ETA ~4 s for the other 2 epochs" in lines[0]
     assert lines[1].startswith("epoch  2/3") and "ETA" not in lines[1]
+
+
+def test_progress_after_a_resume_counts_the_study_and_estimates_the_rest():
+    """Resumed with 6 of 10 finished and a study-wide best of 0.8: the display counts toward 10, keeps 0.8 as the
+    best until beaten, and estimates the rest from the trials' times and the workers."""
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    with StudyProgress(4, max_epochs=5, console=console, done=6, best=0.8, durations=(60.0,) * 6,
+                       workers=2) as progress:
+        assert (progress.total, progress.eta_seconds()) == (10, 60.0 * 4 / 2)
+        progress.start_trial(7)
+        progress.finish_trial("COMPLETE", 0.75)
+        progress.finish_trial("FAIL")                                  # retried: does not count toward --trials
+    assert (progress.done, progress.best, progress.finished) == (7, 0.8, 2)
+    assert progress.eta_seconds() == pytest.approx(sum(progress.durations) / 7 * 3 / 2)

@@ -6,7 +6,7 @@ from hpsearch.report import figures
 
 
 def titles(panels):
-    return [p.title for p in panels if p.figure is not None]
+    return [p.title for p in panels if p.figure is not None or p.grid]
 
 
 def test_single_objective_panels(make_study):
@@ -17,6 +17,41 @@ def test_single_objective_panels(make_study):
 
 def test_multi_objective_adds_the_pareto_front(make_study):
     assert "Pareto front" in titles(figures.study_panels(make_study("pareto", objectives=2)))
+
+
+def pareto_study(baseline_on_front: bool) -> optuna.Study:
+    """Two objectives (val accuracy up, seconds down): the baseline is on the front unless one trial is both
+    more accurate and faster."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["val_accuracy", "train_seconds"])
+    study.add_trial(create_trial(values=[0.70, 50.0], user_attrs={"is_baseline": True}))
+    study.add_trial(create_trial(values=[0.80, 160.0]))                   # better, 3.2x slower
+    study.add_trial(create_trial(values=[0.60, 40.0] if baseline_on_front else [0.72, 45.0]))
+    study.add_trial(create_trial(values=[0.65, 90.0]))                    # dominated
+    return study
+
+
+def test_the_pareto_page_marks_the_baseline_as_optuna_says():
+    from hpsearch.report.verdict import study_verdict
+    for on_front in (True, False):
+        study = pareto_study(on_front)
+        assert (0 in {t.number for t in study.best_trials}) == on_front          # what Optuna says
+        fig = figures.pareto_panel(study).figure
+        (base,) = [t for t in fig.data if t.name.startswith("baseline")]
+        assert (base.x[0], base.y[0]) == (50.0, 0.70)                          # drawn where it stands
+        assert base.name == f"baseline ({'on' if on_front else 'not on'} the Pareto set)"
+        front = next(t for t in fig.data if t.name == "Pareto set")
+        assert sorted(front.customdata) == sorted(t.number for t in study.best_trials)   # red = Optuna's set
+        text = study_verdict(study).text
+        assert text.startswith("Pareto set: trials") and not study_verdict(study).is_win
+        assert ("is on it" in text) == on_front and ("is not on it" in text) == (not on_front)
+
+
+def test_slices_are_one_small_figure_per_parameter(make_study):
+    study = figures.with_baseline_params(make_study("cpu-demo"))
+    panel = figures.slice_panel(study)
+    assert panel.figure is None and len(panel.grid) == len(figures.varying_params(study)) > 1
+    assert all(f.layout.yaxis.tickformat == ".1%" for f in panel.grid)
 
 
 def test_pruned_trials_are_marked_where_they_stopped(make_study):

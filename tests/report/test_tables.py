@@ -6,7 +6,7 @@ from optuna.trial import TrialState, create_trial
 from hpsearch.record import trials as record
 from hpsearch.report import tables
 
-from report_fakes import FAIL_REASON, MAX_EPOCHS, SPACE
+from report_fakes import FAIL_REASON, MAX_EPOCHS, SPACE, add_confirm
 
 
 @pytest.fixture
@@ -71,7 +71,8 @@ def test_headline_compares_best_with_baseline(study):
     assert head["best_val_accuracy"] == max(t.value for t in complete)
     assert head["baseline_val_accuracy"] == study.trials[0].value
     assert head["difference"] == pytest.approx(head["best_val_accuracy"] - head["baseline_val_accuracy"])
-    assert head["confirm"]["p_value"] < 0.05
+    (comparison,) = head["comparisons"]
+    assert comparison.profile == "cpu" and comparison.welch()[2] < 0.05
 
 
 def test_best_params_are_config_overrides_against_the_baseline(study):
@@ -90,7 +91,7 @@ def test_best_params_name_the_confirmed_trial_once_confirm_ran(make_study):
     assert best["chosen_by"] == "best val accuracy" and best["trial"] == record.best_trial(study).number
     other = next(t for t in study.trials if t.state == TrialState.COMPLETE and t.number != best["trial"]
                  and not t.user_attrs.get("is_baseline"))
-    study.set_user_attr("confirm", {"best_trial": other.number})
+    add_confirm(study, "cpu", other.number, [0.70, 0.71], [0.72, 0.74])
     again = record.best_params(study)
     assert again["trial"] == other.number and again["chosen_by"] == "confirm"
     assert again["params"] == record.config_overrides(study, other) and set(again) == set(best)
@@ -140,4 +141,6 @@ def test_summary_has_one_value_per_metric(study):
     assert summary.index.is_unique
     assert summary["trials"] == len(study.trials)
     assert summary["best_trial"] == record.best_trial(study).number
-    assert summary["confirm_seeds"] == 5
+    confirmed = f"confirm_cpu_trial_{record.best_trial(study).number}_"
+    assert summary[confirmed + "seeds"] == 5 and summary[confirmed + "p_value"] < 0.05
+    assert summary["verdict"] == "confirmed" and summary["verdict_profile"] == "cpu"

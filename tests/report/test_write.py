@@ -1,5 +1,7 @@
 """write_study_reports / write_run_report: the files, one self-contained page, escaping, safe paths."""
+import html
 import json
+import math
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,8 +15,9 @@ from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name
 from hpsearch.record.trials import best_trial
 from hpsearch.report import tables, write_run_report, write_study_reports
+from hpsearch.report.verdict import study_verdict
 
-from report_fakes import XSS
+from report_fakes import XSS, add_confirm, tables_best
 
 
 class Tags(HTMLParser):
@@ -54,7 +57,9 @@ def test_writes_the_four_files_and_confirm_json_once_confirm_ran(make_study, tmp
     assert page == folder / "report.html"
     assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html",
                                                   "confirm.json"}
-    assert json.loads((folder / "confirm.json").read_text()) == study.user_attrs["confirm"]
+    stored = json.loads((folder / "confirm.json").read_text())
+    assert stored["confirms"] == {"cpu": study.user_attrs["confirm:cpu"]}
+    assert [c["profile"] for c in stored["comparisons"]] == ["cpu"]
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials.columns) == list(tables.trials_frame(study).columns)
     assert trials["number"].tolist() == [t.number for t in study.trials]
@@ -165,7 +170,7 @@ def test_running_and_interrupted_studies(tmp_path):
 def test_multi_objective_page_has_the_pareto_front(make_study, tmp_path):
     study = make_study("pareto", objectives=2)
     text = write_study_reports(study, "pareto", tmp_path).read_text()
-    match = re.search(r"<h3>Pareto front</h3>.*?<div class=\"figure\" id=\"(fig-\d+)\">", text, re.S)
+    match = re.search(r"<h3>Pareto front</h3>.*?<div class=\"figure\" id=\"(fig-[\d-]+)\"", text, re.S)
     assert match and f'data-target="{match.group(1)}"' in text
 
 
@@ -176,7 +181,7 @@ def test_headline_comes_first(make_study, tmp_path):
                                      "<h3>Versions</h3>")]
     assert order == sorted(order)
     head = text[text.index('id="headline"'):text.index("<h2>Top trials</h2>")]
-    assert "beat the baseline" in head and "p = 2.0e-05" in head and ">yes<" in head
+    assert "beats the baseline at this profile" in head and "Welch p = " in head and "Evidence by fidelity" in head
 
 
 def test_no_trial_beat_the_baseline(tmp_path):
@@ -184,14 +189,14 @@ def test_no_trial_beat_the_baseline(tmp_path):
     study.add_trial(create_trial(value=0.8, user_attrs={"is_baseline": True}, intermediate_values={1: 0.8}))
     study.add_trial(create_trial(value=0.7, intermediate_values={1: 0.7}))
     text = write_study_reports(study, "flat", tmp_path).read_text()
-    assert "No trial beat the baseline" in text
+    assert "No completed trial beat the baseline" in text
 
 
 def test_run_report(run_dir):
     page = write_run_report(run_dir)
     assert page == run_dir / "report.html"
     text = page.read_text()
-    assert "78.30%" in text and "77.10%" in text and "CPU (2 cores, XLA)" in text
+    assert "78.3%" in text and "77.1%" in text and "CPU (2 cores, XLA)" in text
     assert len(re.findall(r'<div class="figure" id=', text)) == 6
 
 
@@ -210,9 +215,36 @@ def test_run_report_needs_metrics(tmp_path):
         write_run_report(tmp_path)
 
 
-@pytest.mark.parametrize("p_value, says", [(0.4, "not significant"), (None, "too few runs"), (0.001, "is real")])
-def test_confirm_verdicts(make_study, tmp_path, p_value, says):
-    study = make_study("cpu-demo")
-    study.set_user_attr("confirm", dict(study.user_attrs["confirm"], p_value=p_value))
+@pytest.mark.parametrize("best, says, win", [
+    ([0.781, 0.785, 0.774], "not significant at the 5% level", False),        # +0.1 pts, p ~ 0.9
+    ([0.79], "Too few seeds", False),                                          # one seed: no test
+    ([0.801, 0.797, 0.806], "beats the baseline at this profile", True),
+    ([0.761, 0.757, 0.766], "the baseline is better", False)])
+def test_confirm_verdicts(make_study, tmp_path, best, says, win):
+    """The page's headline, the console's last lines and summary.csv state the same verdict; only a confirmed,
+    significant gain is coloured as a win."""
+    from hpsearch.report.console import verdict_text
+    study = make_study("cpu-demo", confirm=False)
+    add_confirm(study, "cpu", tables_best(study), [0.781, 0.776, 0.784], best)
+    page = write_study_reports(study, "cpu-demo", tmp_path)
+    head = page.read_text().split("<h2>Top trials</h2>")[0]
+    verdict = re.search(r'<p class="verdict ([a-z]*)">(.*?)</p>', head, re.S)
+    assert says in verdict.group(2) and (verdict.group(1) == "good") == win
+    assert ("beats the baseline" in verdict.group(2)) == win
+    console = verdict_text(study)
+    assert html.unescape(verdict.group(2)) == console.plain and ("green" in str(console.style)) == win
+    summary = pd.read_csv(page.parent / "summary.csv").set_index("metric")["value"]
+    assert summary["verdict_text"] == console.plain
+
+
+def test_unconfirmed_lead_within_noise_is_not_a_win(make_study, tmp_path):
+    """Without a confirm the verdict is the val difference with its noise (SE of a difference of two accuracies
+    on the val set's size) and is never coloured as a win."""
+    study = make_study("cpu-demo", confirm=False)
+    verdict = study_verdict(study)
+    fields = verdict.fields
+    p1, p2, n = fields["best_val_accuracy"], fields["baseline_val_accuracy"], fields["val_size"]
+    assert n == 2000 and fields["val_noise"] == pytest.approx(math.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / n))
+    assert verdict.text.startswith("Not yet confirmed") and not verdict.is_win
     head = write_study_reports(study, "cpu-demo", tmp_path).read_text().split("<h2>Top trials</h2>")[0]
-    assert says in head
+    assert '<p class="verdict ">Not yet confirmed' in head and 'class="value pos"' not in head

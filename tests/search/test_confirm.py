@@ -8,6 +8,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.cli import main
+from hpsearch.commands import confirm as confirm_command
+from hpsearch.record import confirms
+from hpsearch.record.storage import load_study
+from hpsearch.search import confirm as confirm_module
 from hpsearch.commands.common import read_params
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.result import jsonable as _jsonable
@@ -30,6 +34,7 @@ def make_study(path, best_value=0.6):
     study = optuna.create_study(storage=open_storage(path), study_name="tiny", direction="maximize")
     study.set_user_attr("profile", "smoke")
     study.set_user_attr("objectives", ["val_accuracy"])
+    study.set_user_attr("base_config", _jsonable(base.to_dict()))
     study.add_trial(_trial(base, 0.5, baseline=True))
     study.add_trial(_trial(base.replace(label_smoothing=0.0), best_value, label_smoothing=0.0))
     study.add_trial(_trial(base.replace(label_smoothing=0.2), 0.1, state=TrialState.PRUNED, label_smoothing=0.2))
@@ -44,27 +49,87 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     assert main(["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "2",
                  "--data-dir", str(cifar_dir), "--out", str(out)]) == 0
 
-    confirm = optuna.load_study(study_name="tiny", storage=open_storage(journal)).user_attrs["confirm"]
-    assert confirm["seeds"] == [42, 43] and confirm["metric"] == "test_accuracy_tta" and confirm["best_trial"] == 1
-    assert len(confirm["baseline"]) == len(confirm["best"]) == 2
-    for which in ("baseline", "best"):                  # the scores are the runs' own, in seed order
-        assert confirm[which] == [r["test_accuracy_tta"] for r in confirm["runs"] if r["which"] == which]
-    assert confirm["baseline_mean"] == pytest.approx(statistics.fmean(confirm["baseline"]))
-    assert confirm["best_std"] == pytest.approx(statistics.stdev(confirm["best"]))
-    assert confirm["p_value"] == welch_p_value(confirm["best"], confirm["baseline"])
-    assert confirm["best_params"] == {"label_smoothing": 0.0}
+    stored = optuna.load_study(study_name="tiny", storage=open_storage(journal)).user_attrs["confirm:smoke"]
+    assert stored["seeds"] == [42, 43] and stored["metric"] == "test_accuracy_tta" and stored["trials"] == [1]
     # interleaved, each configuration with seeds base + 0 and base + 1
-    assert [(r["which"], r["seed"]) for r in confirm["runs"]] == [("baseline", 42), ("best", 42),
-                                                                  ("baseline", 43), ("best", 43)]
+    assert [(r["trial"], r["seed"]) for r in stored["runs"]] == [(None, 42), (1, 42), (None, 43), (1, 43)]
 
     folder = out / "reports" / "tiny"
-    assert json.loads((folder / "confirm.json").read_text()) == confirm
+    written = json.loads((folder / "confirm.json").read_text())
+    assert written["confirms"] == {"smoke": stored}
+    (row,) = written["comparisons"]
+    baseline = [r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] is None]
+    trial_1 = [r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] == 1]
+    assert row["trial"] == 1 and row["seeds"] == 2 and row["best_mean"] == pytest.approx(statistics.fmean(trial_1))
+    assert row["best_std"] == pytest.approx(statistics.stdev(trial_1))
+    assert row["p_value"] == confirms.welch(trial_1, baseline)[2]
+    assert row["baseline_mean"] == pytest.approx(statistics.fmean(r["test_accuracy_tta"] for r in stored["runs"]
+                                                                  if r["trial"] is None))
     best = json.loads((folder / "best_params.json").read_text())
     assert best["params"] == {"label_smoothing": 0.0} and best["profile"] == "smoke"
     assert best["study"] == "tiny" and best["values"]["val_accuracy"] == pytest.approx(0.6) and best["trial"] == 1
     assert best["chosen_by"] == "confirm"
     # what `hpsearch baseline --params best_params.json` trains
     assert TrainConfig.from_profile("smoke", **read_params(folder / "best_params.json")).label_smoothing == 0.0
+
+
+def fake_score(config, data):
+    """No training: a score that depends on the configuration and the seed, as a real run's would."""
+    value = 0.5 + (0.2 - config.label_smoothing) * 0.1 + (config.seed % 7) * 0.001 + config.epochs * 0.01
+    return {"test_accuracy_tta": value, "test_accuracy": value - 0.01, "val_accuracy": value, "seconds": 1.0}
+
+
+def test_each_seed_run_is_stored_as_it_finishes_and_a_rerun_continues(tmp_path, monkeypatch):
+    """An interrupt keeps the finished runs; the same command again trains only the missing ones."""
+    journal = str(tmp_path / "tiny.journal")
+    make_study(journal)
+    trained = []
+
+    def interrupted(config, data):
+        if len(trained) == 3:
+            raise KeyboardInterrupt
+        trained.append((config.label_smoothing, config.seed))
+        return fake_score(config, data)
+
+    monkeypatch.setattr(confirm_module, "score_on_test", interrupted)
+    monkeypatch.setattr(confirm_command, "load_cifar10", lambda data_dir: None)
+    args = ["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "3", "--out", str(tmp_path)]
+    assert main(args) == 130
+    stored = load_study(journal, "tiny").user_attrs["confirm:smoke"]["runs"]
+    assert [(r["trial"], r["seed"]) for r in stored] == [(None, 42), (1, 42), (None, 43)]
+
+    trained.clear()
+    monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (trained.append(c.seed), fake_score(c, d))[1])
+    assert main(args) == 0
+    assert trained == [43, 44, 44]                      # only the missing runs: trial 1 at 43, both at 44
+    stored = load_study(journal, "tiny").user_attrs["confirm:smoke"]["runs"]
+    assert sorted((r["trial"] or 0, r["seed"]) for r in stored) == sorted(
+        (t, s) for t in (0, 1) for s in (42, 43, 44))
+
+
+def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, monkeypatch):
+    """Search at smoke, confirm at smoke and at cpu: both kept, the report shows them side by side, and the
+    verdict rests on the higher profile (cpu)."""
+    journal = str(tmp_path / "tiny.journal")
+    make_study(journal)
+    configs = []
+    monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (configs.append(c), fake_score(c, d))[1])
+    monkeypatch.setattr(confirm_command, "load_cifar10", lambda data_dir: None)
+    base = ["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "2", "--out", str(tmp_path)]
+    assert main(base) == 0
+    assert main(base + ["--profile", "cpu"]) == 0
+    cpu = TrainConfig.from_profile("cpu")
+    assert configs[-2:] == [cpu.replace(seed=43), cpu.replace(seed=43, label_smoothing=0.0)]
+    assert configs[0].epochs == 2 and configs[-1].epochs == cpu.epochs      # the study's own config, then cpu's
+
+    study = load_study(journal, "tiny")
+    assert {"confirm:smoke", "confirm:cpu"} <= set(study.user_attrs)
+    assert [(c.profile, c.trial) for c in confirms.comparisons(study)] == [("cpu", 1), ("smoke", 1)]
+    page = (tmp_path / "reports" / "tiny" / "report.html").read_text()
+    head = page.split("<h2>Top trials</h2>")[0]
+    assert "confirmed at cpu (test TTA, 2 + 2 seeds)" in head and "confirmed at smoke (test TTA, 2 + 2 seeds)" in head
+    assert "search at smoke (val, 1 run)" in head
+    assert "Confirmed at profile cpu" in head and "Confirmed at profile smoke" not in head
 
 
 def test_welch_p_value():
@@ -89,3 +154,13 @@ def test_nothing_to_confirm_is_an_error_for_people(tmp_path, capsys):
     assert "baseline itself" in capsys.readouterr().err
     assert main(["confirm", "--study-name", "other", "--storage", journal]) == 2
     assert "no study named 'other'" in capsys.readouterr().err
+
+
+def test_top_k_picks_the_best_non_baseline_trials(tmp_path):
+    from hpsearch.search.confirm import pick_trials
+    study = make_study(str(tmp_path / "tiny.journal"))
+    base = TrainConfig.from_profile("smoke", epochs=2)
+    study.add_trial(_trial(base.replace(label_smoothing=0.05), 0.55, label_smoothing=0.05))
+    assert [t.number for t in pick_trials(study, top=2)] == [1, 3]     # the baseline (0.5) and the pruned one left out
+    assert [t.number for t in pick_trials(study, top=5)] == [1, 3]
+    assert [t.number for t in pick_trials(study, number=3)] == [3]

@@ -1,0 +1,41 @@
+"""How a number reads, the same in the console, the CSV's companions, the HTML tables, text and chart axes.
+
+Accuracies are fractions wherever they are stored (trials, CSV, JSON); people read them as per cent with one
+decimal ("71.2%"), and differences as signed percentage points with one decimal ("+7.1 pts"). Charts use the
+same rule through AXIS_PERCENT (plotly's d3 format).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+AXIS_PERCENT = ".1%"          # plotly tickformat / hoverformat: 0.7123 -> 71.2%
+DECIMALS = 1
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def pct(value: Any) -> str:
+    """0.7123 -> "71.2%"; missing -> "—"."""
+    return f"{value * 100:.{DECIMALS}f}%" if is_number(value) else "—"
+
+
+def pts(value: Any) -> str:
+    """A difference of two accuracies in percentage points, signed: 0.071 -> "+7.1 pts" (never "-0.0")."""
+    if not is_number(value):
+        return "—"
+    points = round(value * 100, DECIMALS) + 0.0      # + 0.0 turns -0.0 into 0.0
+    return f"{points:+.{DECIMALS}f} pts"
+
+
+def spread(value: Any) -> str:
+    """A standard deviation or standard error of an accuracy, in points, unsigned: 0.003 -> "0.3 pts"."""
+    return f"{value * 100:.{DECIMALS}f} pts" if is_number(value) else "—"
+
+
+def p_value(value: Any) -> str:
+    if not is_number(value):
+        return "—"
+    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"

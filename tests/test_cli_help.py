@@ -1,0 +1,54 @@
+"""The command line a person meets first: --version, help on every option, choices listed, an example per
+subcommand, a subcommand's own usage for its mistakes, and no backend start-up noise unless --verbose."""
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hpsearch import __version__
+from hpsearch.cli import COMMANDS, build_parser, main
+
+
+def subparsers():
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"hpsearch {__version__}"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_option_has_help_and_the_help_ends_with_an_example(name):
+    sub = subparsers()[name]
+    missing = [a.option_strings for a in sub._actions if a.option_strings and not (a.help or "").strip()]
+    assert missing == []
+    text = sub.format_help()
+    assert text.rstrip().splitlines()[-1].strip() == COMMANDS[name][1]
+    if any("--profile" in a.option_strings for a in sub._actions):
+        assert "{full,cpu,smoke}" in sub.format_usage() and "  smoke  " in text
+
+
+def test_an_unknown_option_prints_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["baseline", "--bogus"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.startswith("usage: hpsearch baseline") and "unrecognized arguments: --bogus" in err
+
+
+def test_backend_start_up_lines_stay_hidden_unless_verbose(tmp_path):
+    """`baseline --summary` loads the backend and builds the model; TensorFlow's C++ lines (I0000 ... oneDNN,
+    E0000 ... cuInit) never reach the terminal."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    quiet = subprocess.run([sys.executable, "-m", "hpsearch.cli", "baseline", "--profile", "smoke", "--summary"],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
+    assert "whitening_conv" in quiet.stdout
