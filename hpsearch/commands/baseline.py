@@ -9,13 +9,12 @@ from rich.markup import escape
 
 from hpsearch.commands.common import (add_data_arguments, add_out_argument, check_writable, positive_int, read_params,
                                       warn_if_slow, writing)
-from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
-from hpsearch.errors import HpsearchError
 from hpsearch.core.device import backend, detect, out_of_memory
+from hpsearch.errors import HpsearchError
 
-# The layers that load Keras and its backend (hpsearch.baseline, core.device/model) and the report
+# The layers that load Keras and its backend (hpsearch.baseline, core.callbacks/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
@@ -43,6 +42,7 @@ def run(args) -> int:
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
+    from hpsearch.core.callbacks import TrainingDiverged
     from hpsearch.report.console import ProgressLogger, run_table
 
     check_writable(args.out)
