@@ -91,6 +91,7 @@ def _dump(path, obj):
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1.0, 2.7])}, "dtype 'f8'"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, "label 1 is 10"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([-1, 3])}, "label 0 is -1"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([3, 12], np.uint8)}, "label 1 is 12"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "label 0 is True"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "3 labels for 2 images"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)}, r"labels have shape \(2, 1\)"),
@@ -106,6 +107,14 @@ def test_each_malformed_batch_is_a_data_error_naming_the_file_and_the_problem(tm
     _dump(tmp_path / "data_batch_2", content)
     with pytest.raises(DataError, match=f"data_batch_2.*{problem}"):
         read_batch(tmp_path / "data_batch_2")
+
+
+@pytest.mark.parametrize("claimed, held", [(2, 3), (3, 2)])
+def test_an_array_must_hold_exactly_the_bytes_its_shape_claims(tmp_path, claimed, held):
+    rows = cp.array((claimed, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(held * 3072)))
+    (tmp_path / "data_batch_1").write_bytes(cp.batch(rows, cp.lst(*[cp.integer(0)] * claimed)))
+    with pytest.raises(DataError, match=rf"data_batch_1.*claiming shape \({claimed}, 3072\).*{held * 3072} bytes"):
+        read_batch(tmp_path / "data_batch_1")
 
 
 @pytest.mark.parametrize("meta, problem", [
