@@ -43,3 +43,16 @@ def test_a_trial_id_is_found_by_public_api(tmp_path):
     study = optuna.create_study(storage=opened, study_name="s")
     trial = study.ask()
     assert storage.trial_id(opened, study, trial.number) == trial._trial_id   # noqa: SLF001 - the check itself
+
+
+def test_a_driver_error_that_repeats_the_password_is_scrubbed(monkeypatch):
+    """No server needed: the database layer is stubbed to fail the way a driver may, echoing the password
+    outside any URL; the message must keep the reason and lose the password."""
+    def refuse(url, **kwargs):
+        raise RuntimeError('FATAL: password "s3cret" rejected for user alice (dsn host=db password=s3cret)')
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
+    with pytest.raises(storage.StorageError) as info:
+        storage.open_storage("postgresql://alice:s3cret@db:5432/hp")
+    message = str(info.value)
+    assert "s3cret" not in message and "rejected for user alice" in message
+    assert 'password "***"' in message and "postgresql://alice:***@db:5432/hp" in message
