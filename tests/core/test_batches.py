@@ -65,6 +65,8 @@ def test_epochs_differ_and_the_same_seed_repeats_them():
     assert a.epoch == 1 and not np.array_equal(a[0][0], first[0])
     assert np.array_equal(b[0][0], first[0]) and np.array_equal(b.batch(1, 3)[0], a[3][0])
     assert not np.array_equal(c[0][0], first[0])
+    sources = [_pixels(_epoch(a, epoch)[0])[:, 0, 0, 2].tolist() for epoch in (0, 1)]   # channel 2 names the image
+    assert sorted(sources[1]) == list(range(N)) and sources[1] != sources[0]            # reshuffled, not re-augmented only
 
 
 def test_validation_batches_are_in_order_and_unaugmented():

@@ -91,6 +91,7 @@ def _dump(path, obj):
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1.0, 2.7])}, "dtype 'f8'"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, "label 1 is 10"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([-1, 3])}, "label 0 is -1"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([3, 12], np.uint8)}, "label 1 is 12"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "label 0 is True"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "3 labels for 2 images"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)}, r"labels have shape \(2, 1\)"),
@@ -106,6 +107,39 @@ def test_each_malformed_batch_is_a_data_error_naming_the_file_and_the_problem(tm
     _dump(tmp_path / "data_batch_2", content)
     with pytest.raises(DataError, match=f"data_batch_2.*{problem}"):
         read_batch(tmp_path / "data_batch_2")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
+def test_a_file_that_reports_no_size_is_read_no_further_than_the_limit(tmp_path, monkeypatch):
+    """A pipe (or /proc file) says size 0 and streams on: the read itself must stop at the limit."""
+    import threading
+    monkeypatch.setattr(data_module, "MAX_BATCH_BYTES", 2**20)
+    fifo = tmp_path / "data_batch_1"
+    os.mkfifo(fifo)
+    written = []
+
+    def feed():
+        try:
+            with open(fifo, "wb") as f:
+                for _ in range(256):                              # 16 MiB at most
+                    f.write(bytes(2**16))
+                    written.append(2**16)
+        except BrokenPipeError:                                   # the reader stopped: what we want
+            pass
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    with pytest.raises(DataError, match="data_batch_1 is larger than any batch"):
+        read_batch(fifo)
+    writer.join(timeout=60)
+    assert sum(written) <= 2**20 + 2**18                          # the limit and the pipe's buffer, not 16 MiB
+
+
+@pytest.mark.parametrize("claimed, held", [(2, 3), (3, 2)])
+def test_an_array_must_hold_exactly_the_bytes_its_shape_claims(tmp_path, claimed, held):
+    rows = cp.array((claimed, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(held * 3072)))
+    (tmp_path / "data_batch_1").write_bytes(cp.batch(rows, cp.lst(*[cp.integer(0)] * claimed)))
+    with pytest.raises(DataError, match=rf"data_batch_1.*claiming shape \({claimed}, 3072\).*{held * 3072} bytes"):
+        read_batch(tmp_path / "data_batch_1")
 
 
 @pytest.mark.parametrize("meta, problem", [

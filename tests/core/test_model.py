@@ -24,6 +24,8 @@ def test_widths_and_patch_size_come_from_the_config(p, widths):
     model = build_model(TrainConfig(whitening_patch_size=p, widths=widths), IMAGES)
     assert model.get_layer("whitening_conv").output.shape == (None, 33 - p, 33 - p, 6 * p * p)
     assert model.output.shape == (None, 10)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.name != "whitening_conv"]
+    assert [c.filters for c in convs] == [w for w in widths for _ in range(2)]   # both convs of each stage
 
 
 def test_aptx_values():

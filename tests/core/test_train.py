@@ -84,3 +84,19 @@ def test_to_dict_is_json_ready(cifar):
     assert d["config"]["widths"] == list(SMOKE.widths) and len(d["epochs"]) == 1
     assert d["backend"] == backend() and f"({backend()}, " in d["device"]          # metrics.json names it
     assert all(math.isfinite(v) for v in d["epochs"][0].values())
+
+
+def test_early_stopping_watches_val_accuracy_with_the_configured_patience(cifar, monkeypatch):
+    """Keras's EarlyStopping is what stops a run; the config's patience must reach it (not Keras's default
+    or a constant), on val_accuracy, restoring the best weights."""
+    import keras
+    made = []
+
+    class Recording(keras.callbacks.EarlyStopping):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            made.append(self)
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", Recording)
+    train(SMOKE.replace(epochs=1, early_stopping_patience=7), cifar)
+    [stopper] = made
+    assert (stopper.monitor, stopper.patience, stopper.restore_best_weights) == ("val_accuracy", 7, True)

@@ -54,3 +54,16 @@ def test_postgresql_uses_psycopg_3_and_falls_back_to_psycopg2(monkeypatch):
     if find_spec("psycopg2"):
         assert storage._with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert storage._with_driver("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_driver_error_that_repeats_the_password_is_scrubbed(monkeypatch):
+    """No server needed: the database layer is stubbed to fail the way a driver may, echoing the password
+    outside any URL; the message must keep the reason and lose the password."""
+    def refuse(url, **kwargs):
+        raise RuntimeError('FATAL: password "s3cret" rejected for user alice (dsn host=db password=s3cret)')
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
+    with pytest.raises(storage.StorageError) as info:
+        storage.open_storage("postgresql://alice:s3cret@db:5432/hp")
+    message = str(info.value)
+    assert "s3cret" not in message and "rejected for user alice" in message
+    assert 'password "***"' in message and "postgresql://alice:***@db:5432/hp" in message

@@ -42,6 +42,13 @@ def test_stored_strings_are_not_rich_markup():
     assert "[red]adam[/red]" in render(trials_table(tables.trials_frame(study)))
 
 
+def test_run_table_shows_stored_strings_literally():
+    metrics = build_metrics()
+    metrics["device"], metrics["stopped_reason"] = "[bold]cpu[/bold] [/]", "[red]early[/red]"
+    text = render(run_table(metrics))
+    assert "[bold]cpu[/bold] [/]" in text and "[red]early[/red]" in text
+
+
 def test_progress_counts_best_and_pruned():
     console = Console(file=io.StringIO(), width=120, force_terminal=False)
     with StudyProgress(3, max_epochs=5, console=console) as progress:

@@ -248,3 +248,14 @@ def test_unconfirmed_lead_within_noise_is_not_a_win(make_study, tmp_path):
     assert verdict.text.startswith("Not yet confirmed") and not verdict.is_win
     head = write_study_reports(study, "cpu-demo", tmp_path).read_text().split("<h2>Top trials</h2>")[0]
     assert '<p class="verdict ">Not yet confirmed' in head and 'class="value pos"' not in head
+
+
+def test_figure_json_escapes_every_angle_bracket_and_ampersand_and_still_parses():
+    """The page's contract (html.py): no <, > or & left raw in a figure's JSON, whatever plotly escapes."""
+    import plotly.graph_objects as go
+
+    from hpsearch.report.html import figure_json
+    name = "a & b </script><!-- c -->"
+    text = figure_json(go.Figure(go.Scatter(x=[1], y=[2], name=name)))
+    assert not {"<", ">", "&"} & set(text)
+    assert json.loads(text)["data"][0]["name"] == name

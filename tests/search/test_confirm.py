@@ -1,9 +1,11 @@
 """hpsearch confirm: the winner and the baseline retrained over seeds, Welch's t-test, stored and written."""
 import json
+import math
 import statistics
 
 import optuna
 import pytest
+import scipy.stats
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -137,6 +139,14 @@ def test_welch_p_value():
     assert welch_p_value([0.80, 0.81, 0.82, 0.80], [0.70, 0.71, 0.69, 0.70]) < 0.001
     assert welch_p_value([0.8], [0.7, 0.71]) is None                  # one run: no variance to test with
     assert welch_p_value([0.8, 0.8], [0.7, 0.7]) is None              # no variance at all
+    # Welch by hand, with unequal variances and sizes, where Student's pooled t-test disagrees:
+    # t = 2.370, Welch-Satterthwaite df = 2.04, two-sided p = 0.139 (Student's, df 6: p = 0.018)
+    high, low = [0.80, 0.84, 0.88], [0.78, 0.79, 0.78, 0.79, 0.785]
+    vh, vl = statistics.variance(high) / 3, statistics.variance(low) / 5
+    t = (statistics.fmean(high) - statistics.fmean(low)) / math.sqrt(vh + vl)
+    df = (vh + vl) ** 2 / (vh ** 2 / 2 + vl ** 2 / 4)
+    assert welch_p_value(high, low) == pytest.approx(2 * scipy.stats.t.sf(t, df), rel=1e-9)
+    assert welch_p_value(high, low) == pytest.approx(0.1389, abs=1e-4)
 
 
 def test_nothing_to_confirm_is_an_error_for_people(tmp_path, capsys):

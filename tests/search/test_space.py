@@ -98,6 +98,8 @@ BAD_SPECS = {
                       "peak_learning_rate", "unknown TrainConfig field"),
     "low above high": ('[params]\npeak_lr = { type = "float", low = 1e-2, high = 1e-4 }',
                        "peak_lr", "impossible range"),
+    "low equal to high": ('[params]\nbatch_size = { type = "int", low = 64, high = 64 }',
+                          "batch_size", "impossible range"),
     "log of zero": ('[params]\nweight_decay = { type = "float", low = 0.0, high = 0.1, log = true }',
                     "weight_decay", "low > 0"),
     "value the config rejects": ('[params]\nlabel_smoothing = { type = "float", low = 0.0, high = 1.5 }',
