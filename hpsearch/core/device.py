@@ -80,6 +80,7 @@ class Device:
     backend: str         # "tensorflow" | "jax" | "torch"
     jit_compile: bool
     precision: str
+    augment_on_device: bool = False
 
     @property
     def compiled(self) -> str:
@@ -88,7 +89,8 @@ class Device:
         return "XLA" if self.jit_compile else "no XLA"
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.name} ({self.backend}, {self.compiled}, {self.precision})"
+        where = ", augment on device" if self.augment_on_device else ""
+        return f"{self.kind}: {self.name} ({self.backend}, {self.compiled}, {self.precision}{where})"
 
 
 def detect() -> tuple[str, str]:
@@ -139,6 +141,13 @@ def default_jit(kind: str, backend_name: str) -> bool:
     return kind == "GPU"
 
 
+def default_augment_on_device(kind: str, backend_name: str) -> bool:
+    """GPU: yes (the host pipeline, not the step, set the pace there: issue 8). CPU: no, on every backend
+    (measured with `hpsearch bench`: README, "Speed"; host and device share the same cores, and numpy's
+    augmentation is cheaper than the backends' gathers)."""
+    return kind == "GPU"
+
+
 def setup(config) -> Device:
     """Seeds, determinism and precision for one run of `config`; returns what it chose."""
     import keras
@@ -147,11 +156,13 @@ def setup(config) -> Device:
     kind, device_name = detect()
     jit = config.jit_compile if config.jit_compile is not None else default_jit(kind, name)
     precision = config.precision or default_precision(kind, name)
+    on_device = (config.augment_on_device if config.augment_on_device is not None
+                 else default_augment_on_device(kind, name))
     keras.backend.clear_session(free_memory=True)
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(config.seed)    # Python, numpy and the backend's own generators
     set_op_determinism(config.deterministic and not jit)
-    return Device(kind, device_name, name, jit, precision)
+    return Device(kind, device_name, name, jit, precision, on_device)
 
 
 def set_op_determinism(enable: bool) -> None:
