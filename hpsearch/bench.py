@@ -175,7 +175,7 @@ def bench(args) -> list[dict]:
 
 def main(argv=None) -> int:
     from hpsearch.commands.common import add_backend_argument
-    from hpsearch.core.device import choose_backend
+    from hpsearch.core.device import choose_backend, use_compilation_cache
 
     parser = argparse.ArgumentParser(prog="python -m hpsearch.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     check_arguments(args)
     if args.backend:
         choose_backend(args.backend)
+        use_compilation_cache(args.cache_dir)
     results = bench(args)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))

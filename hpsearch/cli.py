@@ -7,7 +7,7 @@ import os
 import sys
 
 from hpsearch.commands.common import add_backend_argument
-from hpsearch.core.device import choose_backend
+from hpsearch.core.device import choose_backend, use_compilation_cache
 from hpsearch.errors import HpsearchError
 
 # subcommand -> module in hpsearch.commands with add_arguments(parser) and run(args) -> int
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command != "bench" or args.backend:   # a bare `bench` runs every installed backend in turn
             choose_backend(args.backend)
+            if args.command != "report":              # the commands that compile
+                use_compilation_cache(args.cache_dir)
         return int(module.run(args) or 0)
     except HpsearchError as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)

@@ -38,13 +38,14 @@ def run(args) -> int:
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
-    from hpsearch.core.device import backend, detect
+    from hpsearch.core.device import backend, cache_in_use, detect
     from hpsearch.report.console import ProgressLogger, run_table
 
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {data.source}, device {kind} ({name}), backend {backend()}")
+                  f"data {data.source}, device {kind} ({name}), backend {backend()}, compilation cache "
+                  f"{cache_in_use() or 'none'}", highlight=False)
     warn_if_slow(console, args.profile, kind)
     result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
                                    on_epoch=ProgressLogger(console, config.epochs))

@@ -67,6 +67,46 @@ def choose_backend(name: str | None = None) -> str:
     return name
 
 
+def cache_root(folder: str | os.PathLike | None = None) -> Path:
+    """Where compiled programs are kept: `folder`, else $HPSEARCH_CACHE_DIR, else ~/.cache/hpsearch."""
+    folder = folder or os.environ.get("HPSEARCH_CACHE_DIR") or Path.home() / ".cache" / "hpsearch"
+    return Path(folder).expanduser()
+
+
+def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
+    """Keep this backend's compiled programs in <root>/<backend> (cache_root), so a run does not pay again
+    for a compilation that an earlier run of the same shapes paid; returns the folder (delete it to clear).
+    JAX: its persistent compilation cache, with the size and compile-time thresholds at zero (by default
+    JAX keeps only programs that took over a second to compile). TensorFlow: XLA's persistent cache
+    (TF_XLA_FLAGS, read when TensorFlow starts, so call this before Keras is imported; used where XLA
+    compiles, i.e. on a GPU). PyTorch: Inductor's cache (torch.compile only)."""
+    name = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+    path = cache_root(folder) / name
+    path.mkdir(parents=True, exist_ok=True)
+    if name == "jax":
+        import jax
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    elif name == "tensorflow":
+        flags = [f for f in os.environ.get("TF_XLA_FLAGS", "").split()
+                 if not f.startswith("--tf_xla_persistent_cache_directory=")]
+        os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"--tf_xla_persistent_cache_directory={path}"])
+    elif name == "torch":
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    global _cache_in_use
+    _cache_in_use = path
+    return path
+
+
+_cache_in_use: Path | None = None
+
+
+def cache_in_use() -> Path | None:
+    """The folder use_compilation_cache chose in this process (None: no persistent cache)."""
+    return _cache_in_use
+
+
 def backend() -> str:
     """The backend Keras runs on in this process."""
     import keras
