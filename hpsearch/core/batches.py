@@ -20,6 +20,15 @@ from hpsearch.core.augment import augment
 from hpsearch.core.data import Split, normalize
 
 CLASSES = 10
+EVAL_BATCH = 500          # largest batch for validation and test predictions (no gradients kept)
+
+
+def eval_batch_size(n: int, largest: int = EVAL_BATCH) -> int:
+    """A batch size for evaluating `n` images that divides `n` where it can (the largest divisor up to
+    `largest`, if at least a quarter of it), so every batch has one shape: a compiled (XLA) step is
+    compiled once per shape, and a partial last batch would cost a second compilation."""
+    divisor = max(d for d in range(1, min(n, largest) + 1) if n % d == 0)
+    return divisor if divisor >= largest // 4 or divisor == n else largest
 
 
 class Batches(keras.utils.PyDataset):
@@ -73,6 +82,8 @@ class Batches(keras.utils.PyDataset):
 
 
 def make_batches(part: Split, mean: np.ndarray, std: np.ndarray, config, training: bool) -> Batches:
-    """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training)."""
-    return Batches(part, mean, std, config.batch_size, training=training, seed=config.seed,
+    """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training;
+    validation in batches of one shape, eval_batch_size)."""
+    size = config.batch_size if training else eval_batch_size(len(part.labels))
+    return Batches(part, mean, std, size, training=training, seed=config.seed,
                    flip=config.flip, pad=config.pad)
