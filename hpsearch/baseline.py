@@ -31,10 +31,17 @@ def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name
     """Train, evaluate and write the run folder; returns the result and the folder. `on_epoch`: train()'s
     per-epoch hook (the command's progress display)."""
     run_dir = run_folder(out, name or run_name(config, profile))
+    made = [p for p in (run_dir, *run_dir.parents) if not p.exists()]    # deepest first
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = train(config, data, on_epoch=on_epoch, out_dir=run_dir)
-    evaluate_test(result, data)
-    write_run(result, run_dir, profile)
+    try:
+        result = train(config, data, on_epoch=on_epoch, out_dir=run_dir)
+        evaluate_test(result, data)
+        write_run(result, run_dir, profile)
+    except BaseException:
+        for folder in made:                          # a failed run leaves no empty folder behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     return result, run_dir
 
 

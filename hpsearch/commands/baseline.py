@@ -5,10 +5,15 @@ import argparse
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
-from hpsearch.commands.common import add_data_arguments, add_out_argument, positive_int, read_params, warn_if_slow
+from hpsearch.commands.common import (add_data_arguments, add_out_argument, check_writable, positive_int, read_params,
+                                      warn_if_slow, writing)
+from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
+from hpsearch.errors import HpsearchError
+from hpsearch.core.device import backend, cache_in_use, detect, out_of_memory
 
 # The layers that load Keras and its backend (hpsearch.baseline, core.device/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -38,17 +43,25 @@ def run(args) -> int:
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
-    from hpsearch.core.device import backend, cache_in_use, detect
     from hpsearch.report.console import ProgressLogger, run_table
 
+    check_writable(args.out)
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {data.source}, device {kind} ({name}), backend {backend()}, compilation cache "
-                  f"{cache_in_use() or 'none'}", highlight=False)
+                  f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}, compilation "
+                  f"cache {escape(str(cache_in_use() or 'none'))}", highlight=False)
     warn_if_slow(console, args.profile, kind)
-    result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
-                                   on_epoch=ProgressLogger(console, config.epochs))
+    try:
+        with writing(args.out):
+            result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
+                                           on_epoch=ProgressLogger(console, config.epochs))
+    except TrainingDiverged as exc:
+        raise HpsearchError(f"training diverged: {exc}; lower peak_lr (or pass another --params)") from None
+    except Exception as exc:
+        if out_of_memory(exc):
+            raise HpsearchError(f"{out_of_memory(exc)}; lower batch_size or widths (--params)") from None
+        raise
     console.print(run_table(result.to_dict() | {"name": run_dir.name}))
     console.print(f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)", markup=False,
                   highlight=False, soft_wrap=True)

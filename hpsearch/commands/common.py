@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import BACKENDS, DEFAULT_BACKEND
@@ -38,6 +41,39 @@ def add_out_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=".", help="output root, the same for every command (default: the current "
                         "folder): study journals in OUT/studies/<study>.journal, study reports in "
                         "OUT/reports/<study>/, run folders in OUT/reports/<run>/")
+
+
+def study_name(text: str) -> str:
+    """An argparse type: a study name that is not empty (an empty one would silently mean the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a study name cannot be empty; pass a name, or leave out --study-name")
+    return text
+
+
+def check_writable(out: str | Path) -> None:
+    """Before any training: the output root (or the nearest folder that exists above it) takes a new file."""
+    root = Path(out)
+    existing = next(p for p in (root, *root.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        raise HpsearchError(f"--out {out}: {existing} is a file, not a folder; pass --out with a writable folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise HpsearchError(f"--out {out} is not writable ({exc.strerror or exc}); pass --out with a writable "
+                            "folder") from None
+
+
+@contextlib.contextmanager
+def writing(folder: str | Path, kept: str = "") -> Iterator[None]:
+    """An OSError while writing output (disk full, a folder made read-only meanwhile) as one line; `kept` says
+    what is safe already (a study's finished trials, in its storage)."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or folder
+        raise HpsearchError(f"cannot write {where}: {exc.strerror or exc}{'; ' + kept if kept else ''}; "
+                            "pass --out with a writable folder") from None
 
 
 def default_storage(out: str | Path, study_name: str) -> str:

@@ -13,8 +13,8 @@ import argparse
 
 from rich.console import Console
 
-from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, positive_int,
-                                      print_written)
+from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, check_writable, default_storage,
+                                      positive_int, print_written, study_name, writing)
 from hpsearch.core.data import load_cifar10
 from hpsearch.record import keys
 from hpsearch.record.storage import load_study
@@ -24,7 +24,8 @@ from hpsearch.record.storage import load_study
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-name", required=True, help="the study to confirm (as given to hpsearch study)")
+    parser.add_argument("--study-name", type=study_name, required=True,
+                        help="the study to confirm (as given to hpsearch study)")
     parser.add_argument("--storage", help="the study's storage: a database URL or journal file (default: the "
                         "journal file hpsearch study writes, OUT/studies/<study-name>.journal)")
     parser.add_argument("--seeds", type=positive_int, default=3,
@@ -43,6 +44,7 @@ def run(args) -> int:
     storage = args.storage or default_storage(args.out, args.study_name)
     study = load_study(storage, args.study_name)
     chosen = pick_trial(study, args.trial)       # a study with nothing to confirm fails before data or training
+    check_writable(args.out)
     data = load_cifar10(args.data_dir)
     console.print(f"confirm {study.study_name}: trial {chosen.number} vs the baseline, {args.seeds} seed(s) each, "
                   f"profile {study_profile(study)}, scored on the test set with TTA", markup=False, highlight=False)
@@ -54,7 +56,8 @@ def run(args) -> int:
     result = run_confirm(study, data, seeds=args.seeds, trial=args.trial, on_run=say)
     study.set_user_attr(keys.CONFIRM, result)
     console.print(confirm_table(result))
-    page = write_study_reports(storage, args.study_name, args.out, study=study)
+    with writing(args.out, kept=f"the confirm result is stored in the study (user attr {keys.CONFIRM!r})"):
+        page = write_study_reports(storage, args.study_name, args.out, study=study)
     console.print(f"stored in the study (user attr {keys.CONFIRM!r})", markup=False, highlight=False)
     print_written(console, page.parent)
     return 0

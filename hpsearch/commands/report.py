@@ -13,14 +13,15 @@ import shlex
 
 from rich.console import Console
 
-from hpsearch.commands.common import add_out_argument, default_storage, print_written
+from hpsearch.commands.common import (add_out_argument, check_writable, default_storage, print_written, study_name,
+                                      writing)
 from hpsearch.record.storage import load_study, storage_label
 
 # The report layer (plotly, pandas) is imported inside run(): `hpsearch --help` stays instant.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-name", required=True, help="the study to report on")
+    parser.add_argument("--study-name", type=study_name, required=True, help="the study to report on")
     parser.add_argument("--storage", default=None,
                         help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
                              "(default: OUT/studies/<study-name>.journal, as `hpsearch study` uses)")
@@ -34,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     storage = args.storage or default_storage(args.out, args.study_name)
     study = load_study(storage, args.study_name)
-    page = write_study_reports(storage, args.study_name, args.out, study=study)
+    check_writable(args.out)
+    with writing(args.out):
+        page = write_study_reports(storage, args.study_name, args.out, study=study)
     console = Console()
     console.print(trials_table(trials_frame(study)))
     print_written(console, page.parent)

@@ -14,8 +14,9 @@ import functools
 import optuna
 from rich.console import Console
 
-from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, default_storage, non_negative,
-                                      non_negative_int, positive_int, print_written, warn_if_slow)
+from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, check_writable, default_storage,
+                                      non_negative, non_negative_int, positive_int, print_written, study_name,
+                                      warn_if_slow, writing)
 from hpsearch.core.config import TrainConfig, profile_descriptions
 from hpsearch.core.data import load_cifar10
 from hpsearch.errors import HpsearchError
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
                         "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
                         "OUT/studies/<study-name>.journal, safe for several processes on one machine)")
-    parser.add_argument("--study-name", help="default <spec>-<profile> (e.g. default-cpu); the same name and "
+    parser.add_argument("--study-name", type=study_name,
+                        help="default <spec>-<profile> (e.g. default-cpu); the same name and "
                         "storage on several machines make them workers of one study")
     parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
     parser.add_argument("--tuner", choices=("hyperband", "bayesian"), default="hyperband",
@@ -76,6 +78,7 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
+    check_writable(args.out)
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
 
@@ -95,7 +98,9 @@ def run(args) -> int:
                       "to resume", markup=False, highlight=False)
         raise
     console.print(trials_table(trials_frame(study), top=10))
-    page = write_study_reports(where, name, args.out, study=study)
+    with writing(args.out, kept=f"the finished trials are kept in {mask_url(where)}; `hpsearch report "
+                 f"--study-name NAME --storage ... --out DIR` writes their reports"):
+        page = write_study_reports(where, name, args.out, study=study)
     if not args.storage:
         console.print(f"wrote {where}", markup=False, highlight=False, soft_wrap=True)
     if args.engine == "keras-tuner":

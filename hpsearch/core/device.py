@@ -234,3 +234,17 @@ def reset_state() -> None:
     keras.mixed_precision.set_global_policy("float32")
     set_op_determinism(False)
     keras.backend.clear_session()
+
+
+OOM_TYPES = {"ResourceExhaustedError", "OutOfMemoryError", "MemoryError"}   # TensorFlow, PyTorch, Python
+OOM_TEXT = ("RESOURCE_EXHAUSTED", "out of memory")                             # JAX/XLA's XlaRuntimeError, CUDA
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """The fail_reason of an out-of-(GPU-)memory error, else None: such a trial failed because of its own
+    configuration (a batch too large for the device), not because the study is broken, so the study goes on.
+    Matched by name and text: each backend's error class is only importable with that backend loaded."""
+    first = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    if type(exc).__name__ in OOM_TYPES or any(text in first for text in OOM_TEXT):
+        return f"out of memory: {first}"
+    return None

@@ -2,21 +2,22 @@
 
 Storage: a JournalStorage file (record.paths.journal_path) by default (safe for several processes on one
 machine); any Optuna URL otherwise (postgresql://, mysql://, sqlite:///; redis:// for a Redis journal), or a
-journal path. Passwords are masked wherever a storage is named, and a database that cannot be reached
-fails within CONNECT_TIMEOUT seconds.
+journal path. Passwords are masked wherever a storage is named (record/urls.py), a mistyped URL is refused,
+a database that cannot be reached fails within CONNECT_TIMEOUT seconds, and a journal's torn last record is
+set aside before anything is appended (record/journal.py). Reading (`report`, `confirm`) creates nothing.
 
 Dead workers: every trial records its owner (user attrs "worker" = host:pid, "worker_started" = when that
-process started, so a reused pid is not mistaken for it). A RUNNING trial whose owner on this host is gone
-is marked FAIL with a fail_reason and re-enqueued once with the same parameters. Other hosts' processes
-cannot be asked: on a database, heartbeats (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE) fail and retry their
-trials; a journal file is meant for one machine.
+process started, so a reused pid is not mistaken for it). On a journal file (one machine's storage), a
+RUNNING trial whose owner is gone from this machine's process table is marked FAIL with a fail_reason and
+re-enqueued once with the same parameters. On a database, shared by machines that may even share a
+hostname (containers), the process table proves nothing: heartbeats (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
+alone fail and retry the trials of dead workers.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import os
-import re
 import socket
 import threading
 import time
@@ -25,12 +26,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalRedisBackend, JournalStorage
+import sqlalchemy
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
-from hpsearch.record import keys
+from hpsearch.record import journal, keys
+from hpsearch.record.journal import check_readable
 from hpsearch.record.paths import journal_path
+from hpsearch.record.urls import StorageError, check_not_mistyped, is_url, mask_message, mask_url
+
+__all__ = ["StorageError", "mask_url", "open_storage", "open_existing", "load_study", "storage_label"]
 
 CONNECT_TIMEOUT = 5            # seconds to reach a database before giving up
 HEARTBEAT_INTERVAL = 60        # RDB: a trial's worker writes a heartbeat this often ...
@@ -38,22 +44,14 @@ HEARTBEAT_GRACE = 180          # ... and a trial without one for this long is fa
 ORPHAN_SECONDS = 60            # a RUNNING trial that names no worker after this long was orphaned
 
 
-class StorageError(HpsearchError):
-    """A storage that cannot be opened or reached; the message names it with its password masked."""
-
-
 # --- storage -------------------------------------------------------------------------------------------
 
-def mask_url(url: str) -> str:
-    """The storage as it may be shown: any password replaced by ***."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(url))
-
-
 def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *, study_name: str | None = None,
-                 out: str | Path = ".", heartbeat: bool = True) -> optuna.storages.BaseStorage:
+                 out: str | Path = ".", heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
     """An Optuna storage: None -> the default journal file of `study_name` under the output root `out`; a path (no
     "://") -> that journal file; redis://... -> a Redis journal; any other URL -> RDBStorage (with heartbeats
-    that fail and retry the trials of dead workers). Raises StorageError, password masked, within seconds."""
+    that fail and retry the trials of dead workers). `create=False` (reading): no table, file or folder is
+    created; a storage holding no Optuna study is an error. Raises StorageError, password masked, within seconds."""
     if isinstance(url, optuna.storages.BaseStorage):
         return url
     if url is None:
@@ -61,44 +59,76 @@ def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *,
             raise StorageError("no storage: pass --storage URL or a study name for the default journal file")
         url = journal_path(out, study_name)
     text = str(url)
-    if "://" not in text:
-        return _journal_file(Path(text))
+    check_not_mistyped(text)
+    if not is_url(text):
+        return _journal_file(Path(text), create=create)
     try:
         if text.startswith(("redis://", "rediss://")):
             return JournalStorage(JournalRedisBackend(text))
+        if not create:
+            _check_has_studies(text)
         hb = dict(heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=HEARTBEAT_GRACE,
                   heartbeat_stale_trial_callback=retry_stale_trial) if heartbeat else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(_with_driver(text), engine_kwargs=_engine_kwargs(text), **hb)
+            return optuna.storages.RDBStorage(_with_driver(text), engine_kwargs=_engine_kwargs(text),
+                                              skip_table_creation=not create, **hb)
+    except HpsearchError:
+        raise
     except ImportError:
         raise StorageError(f"cannot open storage {mask_url(text)}: its database driver is not installed; "
-                           f"pip install psycopg2-binary (postgresql://) or PyMySQL (mysql+pymysql://)") from None
+                           f"pip install 'psycopg[binary]' (postgresql://) or PyMySQL (mysql+pymysql://)") from None
     except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad password, no database
-        reason = _mask_secret(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, text)
+        reason = mask_message(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, text)
         raise StorageError(f"cannot open storage {mask_url(text)}: {reason}; check that the server is "
                            f"running and the URL's host, port, user and database are right") from None
 
 
-def _journal_file(path: Path) -> optuna.storages.BaseStorage:
+def _check_has_studies(url: str) -> None:
+    """Reading: RDBStorage would create Optuna's tables in any database it opens; look first, without writing."""
+    engine = sqlalchemy.create_engine(_with_driver(url), **_engine_kwargs(url))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # the open-lock (O_EXCL lock file) rather than a symlink, so it also works where symlinks don't
-        storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if not {"studies", "version_info"} <= tables:
+        raise StorageError(f"no study storage at {mask_url(url)}: the database holds no Optuna studies; run "
+                           f"`hpsearch study --storage ...` first, or pass the URL the study used")
+
+
+def _journal_file(path: Path, create: bool = True) -> optuna.storages.BaseStorage:
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        elif not path.is_file():
+            raise StorageError(f"no study storage at {path}: the file does not exist; run `hpsearch study` first "
+                               "(with the same --out), or pass --storage with the journal file or database URL the "
+                               "study used")
+        if not path.is_file():
+            raise StorageError(f"journal {path} is not a file; pass a journal file path or a database URL")
+        check_readable(path)
+        journal.tell(journal.repair_torn_tail(path))
+        lock = journal.append_lock(path)  # the open-lock (O_EXCL lock file): it also works where symlinks don't
     except OSError as exc:
         raise StorageError(f"cannot open the journal file {path}: {exc.strerror or exc}; "
                            f"pass --out DIR or --storage with a writable place") from None
+    try:
+        storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+    except Exception as exc:  # Optuna replays the whole file here: a record it cannot decode
+        raise journal.undecodable(path, exc) from None
     storage.hpsearch_lock_path = f"{path}.workers.lock"      # see worker_lock
     return storage
 
 
 def _with_driver(url: str) -> str:
-    """postgresql:// names no driver and SQLAlchemy 2.1 then wants psycopg 3; use whichever is installed
-    (psycopg2-binary is the one pyproject's `postgres` extra installs). postgres:// means postgresql://."""
+    """postgresql:// names no driver and SQLAlchemy 2.1 then wants psycopg 3 (what pyproject's `postgres` extra
+    installs); where only psycopg2 is installed, use it. postgres:// means postgresql://."""
     scheme, sep, rest = url.partition("://")
     if scheme not in ("postgresql", "postgres"):
         return url
-    driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+    only_psycopg2 = not importlib.util.find_spec("psycopg") and importlib.util.find_spec("psycopg2")
+    driver = "psycopg2" if only_psycopg2 else "psycopg"
     return f"postgresql+{driver}{sep}{rest}"
 
 
@@ -107,13 +137,6 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     if url.startswith(("postgresql", "postgres", "mysql")):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     return kwargs
-
-
-def _mask_secret(message: str, url: str) -> str:
-    match = re.search(r"://[^:/@\s]*:([^@\s]+)@", url)
-    if match:
-        message = message.replace(match.group(1), "***")
-    return mask_url(message)
 
 
 @contextlib.contextmanager
@@ -156,19 +179,26 @@ def _process_start(pid: int) -> str | None:
     return None if fields[0] in "ZX" else fields[19]
 
 
-def _dead_owner(trial: FrozenTrial) -> bool:
+def _dead_owner(trial: FrozenTrial, local: bool) -> bool:
+    """Whether the trial's worker is known to be gone. `local`: the storage is a journal file, on this machine
+    only, so this machine's process table can tell; elsewhere a "host:pid" may name another machine."""
     if keys.WORKER not in trial.user_attrs:
         # a worker records itself right after study.ask(); a RUNNING trial that never did was orphaned
         # between the two (a kill at that instant)
         started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
         return time.time() - started > ORPHAN_SECONDS
     host, _, pid = str(trial.user_attrs[keys.WORKER]).rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if not local or host != socket.gethostname() or not pid.isdigit():
         return False                               # another machine's trial: only heartbeats can tell
     if int(pid) == os.getpid():
         return True                                # ours: this process runs one trial at a time, between trials
     now, then = _process_start(int(pid)), trial.user_attrs.get(keys.WORKER_STARTED)
     return now is None or (then is not None and now != "unknown" and now != then)
+
+
+def is_local(storage) -> bool:
+    """A journal file opened here: a storage of one machine (see the module doc)."""
+    return getattr(storage, "hpsearch_lock_path", None) is not None
 
 
 def trial_id(storage, study: optuna.Study, number: int) -> int:
@@ -184,9 +214,9 @@ def claim(trial: optuna.Trial) -> None:
 def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
     """Mark RUNNING trials of dead processes on this host FAIL (with a fail_reason) and retry their work;
     on a database, also fail heartbeat-stale trials. Returns the numbers of the trials failed here."""
-    failed = []
+    failed, local = [], is_local(storage)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _dead_owner(trial):
+        if not _dead_owner(trial, local):
             continue
         try:
             worker = trial.user_attrs.get(keys.WORKER, "unknown")
@@ -243,16 +273,16 @@ def heartbeat(storage, trial) -> Iterator[None]:
 
 def open_existing(storage: Any) -> optuna.storages.BaseStorage:
     """A storage for reading: a URL (sqlite:///..., postgresql://...), a journal file path, or a storage
-    object as it is. A journal (or SQLite) file that does not exist is an error here, never created."""
+    object as it is. Nothing is created: a missing journal or SQLite file, or a database without Optuna's
+    tables, is an error here."""
     if not isinstance(storage, (str, Path)):
         return storage
     text = str(storage)
-    local = text[len("sqlite:///"):] if text.startswith("sqlite:///") else None if "://" in text else text
-    if local is not None and local != ":memory:" and not Path(local).is_file():
-        raise HpsearchError(f"no study storage at {text}: the file does not exist; run `hpsearch study` "
-                            "first (with the same --out), or pass --storage with the journal file or database "
-                            "URL the study used")
-    return open_storage(text, heartbeat=False)
+    if text.startswith("sqlite:///") and text != "sqlite:///:memory:" and not Path(text[len("sqlite:///"):]).is_file():
+        raise StorageError(f"no study storage at {text}: the file does not exist; run `hpsearch study` "
+                           "first (with the same --out), or pass --storage with the journal file or database "
+                           "URL the study used")
+    return open_storage(text, heartbeat=False, create=False)
 
 
 def load_study(storage: Any, study_name: str) -> optuna.Study:

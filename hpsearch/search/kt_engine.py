@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import ConfigError, TrainConfig
+from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
@@ -35,7 +36,7 @@ from hpsearch.record import keys
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import open_storage
 from hpsearch.search.space import ParamSpec, StudySpec
-from hpsearch.search.study import (FINISHED, count, open_or_create, out_of_memory, status_line, study_attrs,
+from hpsearch.search.study import (FINISHED, count, open_or_create, status_line, study_attrs,
                                    summary_line, trial_attrs)
 
 # keras_tuner is imported where it is used: a heavy library that only `--engine keras-tuner` needs.

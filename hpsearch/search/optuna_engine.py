@@ -11,7 +11,10 @@ How a study runs, and why:
   same instant may both enqueue one, and the later-numbered trial then samples like any other.
 - Storage and killed workers: see record/storage.py (a journal file by default, any Optuna URL; a RUNNING trial
   whose worker died is marked FAIL on the next start and its parameters are queued again).
-- Ctrl-C (or SIGTERM) marks the running trial FAIL ("interrupted"), never leaves it RUNNING, and stops.
+- Ctrl-C (or SIGTERM) marks the running trial FAIL ("interrupted") and queues its parameters again, as a
+  killed worker's are, then stops; more Ctrl-Cs meanwhile wait until that is written (never a RUNNING trial).
+- A trial that another worker marked finished meanwhile (its heartbeat looked stale) is reported as taken
+  over, and this worker goes on with the next one.
 - Multi-objective studies (e.g. val_accuracy and train_seconds) use NSGA-II and are never pruned: Optuna
   prunes single-objective studies only.
 """
@@ -33,14 +36,16 @@ from rich.console import Console
 
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import ConfigError, TrainConfig
+from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.record import keys
-from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, worker_lock
+from hpsearch.record.storage import (claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial,
+                                     worker_lock)
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec
-from hpsearch.search.study import (count, max_epochs, open_or_create, out_of_memory, status_line, study_attrs,
+from hpsearch.search.study import (count, max_epochs, open_or_create, status_line, study_attrs,
                                    summary_line, trial_attrs)
 
 ENGINE = "optuna"
@@ -177,7 +182,7 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     setup = StudySetup(spec, base, data, objectives, pruner, console)
     remaining = trials - count(study)
     display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
-    with display as shown, _sigterm_as_interrupt():
+    with display as shown, _signals_as_interrupt():
         _optimize(study, opened, setup, trials, timeout, shown)
     console.print(status_line(study, trials), highlight=False)
     return study
@@ -187,6 +192,7 @@ def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, time
               progress=None) -> None:
     start, failures = time.monotonic(), 0
     while timeout is None or time.monotonic() - start < timeout:
+        _stop_if_signalled()
         trial = _claim_trial(study, storage, trials)
         if trial is None:
             break
@@ -199,21 +205,18 @@ def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, time
 
 def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | None:
     """A new RUNNING trial owned by this worker, or None when finished + running trials reach `trials`."""
-    trial = None
-    try:
-        with worker_lock(storage):
-            recover_dead_workers(study, storage)
-            if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
-                return None
-            with warnings.catch_warnings():   # "heartbeat ... used with Study.optimize": _heartbeat does it here
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                trial = study.ask()
+    with worker_lock(storage):
+        recover_dead_workers(study, storage)
+        if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
+            return None
+        with _interrupts_deferred() as caught, warnings.catch_warnings():   # never a RUNNING trial unowned
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")   # heartbeat() does it here
+            trial = study.ask()
             claim(trial)
-            return trial
-    except KeyboardInterrupt:
-        if trial is not None:
-            study.tell(trial, state=TrialState.FAIL)
-        raise
+            if caught:               # Ctrl-C meanwhile: it ends before it began (nothing sampled yet to retry)
+                trial.set_user_attr(keys.FAIL_REASON, "interrupted (Ctrl-C or SIGTERM) before the trial started")
+                study.tell(trial, state=TrialState.FAIL)
+        return trial
 
 
 # --- one trial -------------------------------------------------------------------------------------------
@@ -234,8 +237,14 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
     except (TrainingDiverged, ConfigError) as exc:
         return record.finish(TrialState.FAIL, reason=f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
-        record.finish(TrialState.FAIL, reason="interrupted (Ctrl-C or SIGTERM) before the trial finished")
+        with _interrupts_deferred():
+            record.finish(TrialState.FAIL, reason="interrupted (Ctrl-C or SIGTERM) before the trial finished; "
+                          "its parameters are queued again")
+            if not record.taken:
+                retry_stale_trial(study, trial)               # exactly as a killed worker's trial is retried
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:     # another worker marked it (a report or attr failed)
+        return record.taken_over()
     except Exception as exc:
         if out_of_memory(exc):
             return record.finish(TrialState.FAIL, reason=out_of_memory(exc))
@@ -255,12 +264,14 @@ class _TrialRecord:
     def __init__(self, study: optuna.Study, trial: optuna.Trial, setup: StudySetup, progress=None) -> None:
         self.study, self.trial, self.setup, self.progress = study, trial, setup, progress
         self.epochs: list[dict] = []
+        self.taken = False                 # another worker marked the trial finished meanwhile
         self.is_baseline = bool(trial.user_attrs.get(keys.IS_BASELINE)) and not _duplicate_baseline(study, trial)
         trial.set_user_attr(keys.IS_BASELINE, self.is_baseline)
         if progress is not None:
             progress.start_trial(trial.number)
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
+        _stop_if_signalled()                     # an interrupt some library swallowed stops the trial here
         self.epochs.append(jsonable(logs))
         self.trial.set_user_attr(keys.EPOCHS, self.epochs)          # partial curves survive an interruption
         self.trial.set_user_attr(keys.EPOCHS_RUN, len(self.epochs))
@@ -281,14 +292,33 @@ class _TrialRecord:
         pruned_at = len(self.epochs) if state == TrialState.PRUNED else None
         attrs = trial_attrs(self.epochs, seconds=seconds, pruned_at=pruned_at,
                             fail_reason=reason if state == TrialState.FAIL else None)
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        self.study.tell(trial, values, state=state)
+        with _interrupts_deferred():                       # a Ctrl-C here would leave the trial RUNNING
+            try:
+                for key, value in attrs.items():
+                    trial.set_user_attr(key, value)
+                with warnings.catch_warnings():            # "already finished": taken_over says it once
+                    warnings.simplefilter("ignore")
+                    told = self.study.tell(trial, values, state=state, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return self.taken_over()
+        if told.state != state:
+            return self.taken_over()
         if self.progress is not None:
             self.progress.finish_trial(state.name, values[0] if values else None)
         self.setup.console.print(summary_line(trial.number, state, values, len(self.epochs), self.is_baseline,
                                               reason), highlight=False)
         return state
+
+
+    def taken_over(self) -> TrialState:
+        """Another worker marked this trial finished (FAIL, its heartbeat stale): its result is not ours to
+        record; say so and go on."""
+        stored = self.study.get_trials(deepcopy=False)[self.trial.number].state
+        if self.progress is not None:
+            self.progress.finish_trial(stored.name, None)
+        self.setup.console.print(f"trial {self.trial.number}: taken over — another worker marked it {stored.name} "
+                                 f"(its heartbeat looked stale); its result is not recorded, going on", highlight=False)
+        return stored
 
 
 def _duplicate_baseline(study: optuna.Study, trial: optuna.Trial) -> bool:
@@ -298,18 +328,57 @@ def _duplicate_baseline(study: optuna.Study, trial: optuna.Trial) -> bool:
                for t in study.get_trials(deepcopy=False, states=live))
 
 
+_deferring = threading.local()
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends a study like Ctrl-C: the running trial is marked FAIL, not left RUNNING."""
+def _interrupts_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM until the block has written what it writes, then raise KeyboardInterrupt:
+    a second Ctrl-C while the first is being recorded would otherwise cut the storage write and leave the
+    trial RUNNING. Yields the signals caught so far (a list that fills). Nested blocks defer to the outermost."""
+    if threading.current_thread() is not threading.main_thread() or getattr(_deferring, "on", False):
+        yield []
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    _deferring.on = True
+    try:
+        yield caught
+    finally:
+        _deferring.on = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
+_signalled: list[int] = []       # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM end a study: the running trial is marked FAIL, not left RUNNING. The handler also
+    notes the signal, and _stop_if_signalled raises again at the next epoch or trial: a KeyboardInterrupt
+    raised inside a callback that swallows exceptions (JAX's gc callback does) would otherwise be lost
+    and the study would run on."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
+        _signalled.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    _signalled.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop_if_signalled() -> None:
+    if _signalled:
+        raise KeyboardInterrupt

@@ -107,15 +107,6 @@ def trial_attrs(epochs: list[dict], *, seconds: float | None = None, pruned_at: 
     return jsonable(attrs)
 
 
-def out_of_memory(exc: BaseException) -> str | None:
-    """The fail_reason of an out-of-(GPU-)memory error, else None: such a trial failed because of its own
-    configuration (a batch too large for the device), not because the study is broken, so the study goes on.
-    Matched by name: TensorFlow's ResourceExhaustedError is only importable with TensorFlow loaded."""
-    if type(exc).__name__ == "ResourceExhaustedError":
-        return f"out of memory: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-    return None
-
-
 # --- what is said ---------------------------------------------------------------------------------------------
 
 def summary_line(number: int, state: TrialState, values: list[float] | None, epochs_run: int,

@@ -32,10 +32,10 @@ def test_filters_are_sorted_by_eigenvalue_and_followed_by_their_negatives():
 
 
 def test_patches_follow_the_conv_kernel_layout():
-    import tensorflow as tf
+    from keras import ops
     images = _correlated_images(4)
     kernel = whitening_weights(images, 2)
-    conv = tf.nn.conv2d(images, kernel, strides=1, padding="VALID").numpy().reshape(-1, 24)
+    conv = ops.convert_to_numpy(ops.conv(images, kernel, strides=1, padding="valid")).reshape(-1, 24)
     assert np.allclose(conv, patches(images, 2) @ kernel.reshape(12, 24), atol=1e-4)
 
 

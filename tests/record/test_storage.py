@@ -43,3 +43,14 @@ def test_a_trial_id_is_found_by_public_api(tmp_path):
     study = optuna.create_study(storage=opened, study_name="s")
     trial = study.ask()
     assert storage.trial_id(opened, study, trial.number) == trial._trial_id   # noqa: SLF001 - the check itself
+
+
+def test_postgresql_uses_psycopg_3_and_falls_back_to_psycopg2(monkeypatch):
+    find_spec = storage.importlib.util.find_spec
+    if find_spec("psycopg"):
+        assert storage._with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setattr(storage.importlib.util, "find_spec",
+                        lambda name: None if name == "psycopg" else find_spec(name))
+    if find_spec("psycopg2"):
+        assert storage._with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storage._with_driver("sqlite:///x.db") == "sqlite:///x.db"

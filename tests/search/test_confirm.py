@@ -47,10 +47,11 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     confirm = optuna.load_study(study_name="tiny", storage=open_storage(journal)).user_attrs["confirm"]
     assert confirm["seeds"] == [42, 43] and confirm["metric"] == "test_accuracy_tta" and confirm["best_trial"] == 1
     assert len(confirm["baseline"]) == len(confirm["best"]) == 2
-    assert all(0.0 <= v <= 1.0 for v in confirm["baseline"] + confirm["best"])
+    for which in ("baseline", "best"):                  # the scores are the runs' own, in seed order
+        assert confirm[which] == [r["test_accuracy_tta"] for r in confirm["runs"] if r["which"] == which]
     assert confirm["baseline_mean"] == pytest.approx(statistics.fmean(confirm["baseline"]))
     assert confirm["best_std"] == pytest.approx(statistics.stdev(confirm["best"]))
-    assert confirm["p_value"] is None or 0.0 <= confirm["p_value"] <= 1.0
+    assert confirm["p_value"] == welch_p_value(confirm["best"], confirm["baseline"])
     assert confirm["best_params"] == {"label_smoothing": 0.0}
     # interleaved, each configuration with seeds base + 0 and base + 1
     assert [(r["which"], r["seed"]) for r in confirm["runs"]] == [("baseline", 42), ("best", 42),

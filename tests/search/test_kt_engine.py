@@ -155,5 +155,7 @@ def test_runs_at_the_smoke_profile(cifar, tmp_path, tuner):
     trials = study.get_trials()
     assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
     assert trials[0].user_attrs["is_baseline"] and trials[0].user_attrs["epochs_run"] >= 1
-    assert 0.0 <= study.best_value <= 1.0
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert study.best_value == max(t.value for t in complete)
+    assert study.best_value == pytest.approx(max(e["val_accuracy"] for e in study.best_trial.user_attrs["epochs"]))
     assert all(t.user_attrs["train_seconds"] > 0 for t in trials if t.state != TrialState.FAIL)

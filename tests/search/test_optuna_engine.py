@@ -139,8 +139,10 @@ def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monk
         study(tmp_path, 5)
     s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
     states = [t.state for t in s.trials]
-    assert states[:2] != [] and TrialState.RUNNING not in states
+    assert set(states[:2]) <= {TrialState.COMPLETE, TrialState.PRUNED} and TrialState.RUNNING not in states
     assert states[2] == TrialState.FAIL and "interrupted" in s.trials[2].user_attrs["fail_reason"]
+    assert states[3:] == [TrialState.WAITING] and s.trials[3].user_attrs["retry_of"] == 2    # queued again
+    assert s.trials[3].system_attrs["fixed_params"] == s.trials[2].params
     assert len(finished(s)) == 2
     monkeypatch.setattr(engine, "train", FakeTrain())
     assert len(finished(study(tmp_path, 5))) == 5

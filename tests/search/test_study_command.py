@@ -80,7 +80,9 @@ def test_study_runs_end_to_end_and_writes_its_reports(tmp_path, spec_file, cifar
     assert "trial 0 (baseline)" in printed and "Top trials" in printed
     report = out / "reports" / "w"
     assert (report / "report.html").is_file() and (report / "trials.csv").is_file()
-    assert json.loads((report / "best_params.json").read_text())
+    best = json.loads((report / "best_params.json").read_text())
+    assert best["study"] == "w" and best["trial"] == s.best_trial.number and best["chosen_by"] == "best val accuracy"
+    assert best["values"]["val_accuracy"] == pytest.approx(s.best_value) and best["sampled"] == s.best_trial.params
 
 
 def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifar):
@@ -135,9 +137,13 @@ def test_ctrl_c_or_sigterm_marks_the_running_trial_failed(tmp_path, spec_file, c
     victim = wait_for_running_trial(out, worker)
     worker.send_signal(stop)
     worker.communicate(timeout=120)
-    trial = load(out).trials[victim]
-    assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs["fail_reason"]
-    assert not load(out).get_trials(states=(TrialState.RUNNING,))
+    assert worker.returncode != 0                                 # it stopped, not finished the study
+    s = load(out)
+    assert not s.get_trials(states=(TrialState.RUNNING,)) and len(s.get_trials(states=FINISHED)) < 3
+    trial = s.trials[victim]
+    # on a busy machine the signal can land after the victim trained, while its result is being written: that
+    # write completes (never a RUNNING trial) and the worker stops; otherwise the victim is FAIL, interrupted
+    assert trial.state == TrialState.COMPLETE or "interrupted" in trial.user_attrs["fail_reason"]
 
 
 def wait_for_running_trial(out: Path, worker: subprocess.Popen, limit: float = 240.0) -> int:

@@ -1,0 +1,112 @@
+"""Every command against bad input and unwritable output: one line, exit 2, before any training where it can be
+told; user text printed literally; nothing finished lost; no empty folder left behind."""
+import os
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch import baseline as baseline_module
+from hpsearch.cli import main
+from hpsearch.core.callbacks import TrainingDiverged
+from hpsearch.record import storage
+from hpsearch.record.paths import journal_path, safe_name, study_report_dir
+from tests.report.report_fakes import build_study
+
+
+class ResourceExhaustedError(Exception):
+    """Named as TensorFlow's out-of-memory error (matched by name: TensorFlow may not be loaded)."""
+
+
+def _one_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpsearch: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("error, message", [
+    (TrainingDiverged("loss is nan at epoch 2 (lr 0.5)"), "training diverged: loss is nan at epoch 2"),
+    (MemoryError(), "out of memory"),
+    (ResourceExhaustedError("OOM when allocating tensor with shape[100000,3,3,3]"), "out of memory: OOM when"),
+    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8.00GiB"), "out of memory"),
+])
+def test_a_failed_baseline_is_one_line_and_leaves_no_folder(error, message, cifar_dir, tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(baseline_module, "train", fail)
+    out = tmp_path / "out"
+    assert main(["baseline", "--profile", "smoke", "--data-dir", str(cifar_dir), "--out", str(out), "--name", "r"]) == 2
+    assert message in _one_line(capsys.readouterr().err)
+    assert not out.exists()                           # neither reports/r/ nor reports/ nor out/ is left empty
+
+
+@pytest.mark.parametrize("command", [
+    ["baseline", "--profile", "smoke"],
+    ["study", "--profile", "smoke", "--trials", "1"],
+    ["report", "--study-name", "s"],
+    ["confirm", "--study-name", "s", "--trial", "1"],
+])
+def test_an_unwritable_out_is_refused_before_anything_runs(command, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    if command[0] in ("report", "confirm"):                 # a study to read, so that only --out is wrong
+        build_study("s", storage.open_storage(tmp_path / "s.journal"), n_trials=3)
+        command = [*command, "--storage", str(tmp_path / "s.journal")]
+    if command[0] != "report":
+        monkeypatch.setattr(f"hpsearch.commands.{command[0]}.load_cifar10", pytest.fail)   # never reached
+    assert main([*command, "--out", str(blocker / "out")]) == 2
+    assert "is a file, not a folder" in _one_line(capsys.readouterr().err)
+    assert blocker.read_text() == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_is_refused(tmp_path, capsys):
+    tmp_path.chmod(0o555)
+    try:
+        assert main(["baseline", "--profile", "smoke", "--out", str(tmp_path / "out")]) == 2
+    finally:
+        tmp_path.chmod(0o755)
+    assert "is not writable" in _one_line(capsys.readouterr().err)
+
+
+def test_a_study_whose_reports_cannot_be_written_keeps_its_trials_and_says_so(tmp_path, monkeypatch, capsys):
+    from hpsearch.commands import study as command
+    from hpsearch.search import optuna_engine
+    from tests.search.test_optuna_engine import FakeTrain
+
+    class BlockReports(FakeTrain):                          # the output goes bad while trials train
+        def __call__(self, *args, **kwargs):
+            (tmp_path / "reports").write_text("not a folder")
+            return super().__call__(*args, **kwargs)
+    monkeypatch.setattr(optuna_engine, "train", BlockReports())
+    monkeypatch.setattr(command, "load_cifar10", lambda data_dir: None)
+    assert main(["study", "--profile", "smoke", "--trials", "2", "--out", str(tmp_path), "--study-name", "s",
+                 "--no-prune"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot write" in line and "the finished trials are kept in" in line and "hpsearch report" in line
+    kept = optuna.load_study(study_name="s", storage=storage.open_storage(journal_path(tmp_path, "s")))
+    assert [t.state for t in kept.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+
+
+def test_rich_markup_in_names_and_paths_is_printed_literally(tmp_path, capsys):
+    out = tmp_path / "runs[old]"
+    build_study("x[/]", storage.open_storage(journal_path(out, "x[/]")), n_trials=3)
+    assert main(["report", "--study-name", "x[/]", "--out", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"wrote {study_report_dir(out, 'x[/]')}/" in printed and "runs[old]" in printed
+
+
+@pytest.mark.parametrize("command", ["study", "report", "confirm"])
+def test_an_empty_study_name_is_refused(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--study-name", " "])
+    assert exit_.value.code == 2 and "a study name cannot be empty" in capsys.readouterr().err
+
+
+def test_a_long_name_has_one_safe_name_for_its_journal_and_its_reports(tmp_path):
+    name = "n" * 300
+    build_study(name, storage.open_storage(journal_path(tmp_path, name)), n_trials=3)
+    assert main(["report", "--study-name", name, "--out", str(tmp_path)]) == 0
+    [journal] = (tmp_path / "studies").glob("*.journal")
+    [folder] = [p for p in (tmp_path / "reports").iterdir()]
+    assert journal.stem == folder.name == safe_name(name) and len(folder.name) < 100
