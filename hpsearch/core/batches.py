@@ -17,18 +17,9 @@ import keras
 import numpy as np
 
 from hpsearch.core.augment import augment
-from hpsearch.core.data import Split, normalize
+from hpsearch.core.data import Split, eval_batch_size, normalize
 
 CLASSES = 10
-EVAL_BATCH = 500          # largest batch for validation and test predictions (no gradients kept)
-
-
-def eval_batch_size(n: int, largest: int = EVAL_BATCH) -> int:
-    """A batch size for evaluating `n` images that divides `n` where it can (the largest divisor up to
-    `largest`, if at least a quarter of it), so every batch has one shape: a compiled (XLA) step is
-    compiled once per shape, and a partial last batch would cost a second compilation."""
-    divisor = max(d for d in range(1, min(n, largest) + 1) if n % d == 0)
-    return divisor if divisor >= largest // 4 or divisor == n else largest
 
 
 class Batches(keras.utils.PyDataset):

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpsearch.core.augment import tta_views, view
-from hpsearch.core.batches import eval_batch_size
-from hpsearch.core.data import Cifar10, Split, normalize, split
+from hpsearch.core.data import Cifar10, Split, eval_batch_size, normalize, split
 
 
 def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: int | None = None) -> np.ndarray:

@@ -113,7 +113,7 @@ def test_the_training_pipeline_on_real_splits_is_deterministic_and_reshuffles_ea
 @pytest.mark.parametrize("n, size", [(5000, 500), (2000, 500), (10000, 500), (100, 100), (250, 250), (600, 300),
                                      (1009, 500), (7, 7)])
 def test_evaluation_batches_have_one_shape_where_a_divisor_allows(n, size):
-    from hpsearch.core.batches import eval_batch_size
+    from hpsearch.core.data import eval_batch_size
     assert eval_batch_size(n) == size
     part = Split(np.zeros((n, 32, 32, 3), np.uint8), np.arange(n) % 10)
     batches = make_batches(part, MEAN, STD, TrainConfig(), training=False)
