@@ -62,12 +62,14 @@ import optuna
 
 out, baseline_wall, study_wall, gpu = Path(sys.argv[1]), float(sys.argv[2]) / 1000, float(sys.argv[3]) / 1000, sys.argv[4]
 m = json.loads((out / "baseline" / "metrics.json").read_text())
-first = m["epochs"][0]["seconds"]
+first = m.get("first_epoch_seconds") or m["epochs"][0]["seconds"]
+steady = m.get("steady_epoch_seconds")
 print(f"\n== GPU check: {gpu}; device {m['device']}")
 print(f"baseline ({m['config']['epochs']} epochs, {m['epochs_run']} run): val {m['val_accuracy']:.4f}, "
       f"test {m['test_accuracy']:.4f}, test TTA {m['test_accuracy_tta']:.4f}")
 print(f"  wall {baseline_wall:.1f} s (start-up, data, training, test), train {m['train_seconds']:.1f} s, "
-      f"first epoch (compiles) {first:.1f} s, steady {m['images_per_second']:.0f} images/s")
+      f"first epoch (compiles) {first:.1f} s, steady epochs {'-' if steady is None else f'{steady:.1f}'} s "
+      f"({m['images_per_second']:.0f} images/s)")
 storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "gpu-check.journal")))
 study = optuna.load_study(study_name="gpu-check", storage=storage)
 done = [t for t in study.trials if t.state.is_finished()]

@@ -9,7 +9,7 @@ import sys
 from hpsearch import __version__
 from hpsearch.commands.common import add_backend_argument
 from hpsearch.core.config import profile_descriptions
-from hpsearch.core.device import choose_backend, load_quietly
+from hpsearch.core.device import choose_backend, load_quietly, use_compilation_cache
 from hpsearch.errors import HpsearchError
 
 # subcommand -> (module in hpsearch.commands with add_arguments(parser) and run(args) -> int, help, example)
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command != "bench" or args.backend:   # a bare `bench` runs every installed backend in turn
             choose_backend(args.backend)                # before Keras is first imported
+            if args.command != "report":              # the commands that compile
+                use_compilation_cache(args.cache_dir)
             if args.command in TRAINS and not args.verbose:
                 load_quietly()
         return int(module.run(args) or 0)

@@ -29,6 +29,19 @@ def _op_determinism_off():
     set_op_determinism(False)
 
 
+@pytest.fixture(scope="session")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("compilation-cache")
+
+
+@pytest.fixture(autouse=True)
+def _no_home_cache(monkeypatch, _cache_root):
+    """Commands keep compiled programs under $HPSEARCH_CACHE_DIR: a session folder, not the user's cache
+    (one for the whole session: JAX keeps the folder it was given for the rest of the process)."""
+    monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(_cache_root))
+    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))   # restored after the test
+
+
 @pytest.fixture(autouse=True)
 def _no_real_data(monkeypatch, tmp_path):
     """Keep tests away from a real CIFAR-10 in the Keras cache or $HPSEARCH_DATA_DIR."""

@@ -11,7 +11,7 @@ from hpsearch.commands.common import (add_data_arguments, add_out_argument, chec
                                       warn_if_slow, writing)
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
-from hpsearch.core.device import backend, detect, out_of_memory
+from hpsearch.core.device import backend, cache_in_use, detect, out_of_memory
 from hpsearch.errors import HpsearchError
 
 # The layers that load Keras and its backend (hpsearch.baseline, core.callbacks/model) and the report
@@ -49,7 +49,8 @@ def run(args) -> int:
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}")
+                  f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}, compilation "
+                  f"cache {escape(str(cache_in_use() or 'none'))}", highlight=False)
     warn_if_slow(console, args.profile, kind)
     try:
         with writing(args.out):

@@ -19,6 +19,9 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND}); "
                              f"the others need their pip extras (README)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="compiled programs are kept in CACHE_DIR/<backend> and reused by later runs of the same "
+                             "shapes (default: $HPSEARCH_CACHE_DIR, else ~/.cache/hpsearch); delete it to clear")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:

@@ -39,13 +39,13 @@ def crop(images, offsets, pad: int, xp=np):
     """Reflect-pad by `pad`, then take each image's window at its (dy, dx) `offsets` (0..2 pad)."""
     if pad == 0:
         return images
-    n, h, w = images.shape[0], images.shape[1], images.shape[2]
+    h, w = images.shape[1], images.shape[2]           # the batch size may be unknown inside a traced step
     padded = reflect_pad(images, pad, xp)
     offsets = xp.convert_to_tensor(offsets, "int32") if xp is not np else offsets
     rows = xp.reshape(offsets[:, 0], (-1, 1)) + xp.reshape(xp.arange(h), (1, -1))     # (n, h)
     cols = xp.reshape(offsets[:, 1], (-1, 1)) + xp.reshape(xp.arange(w), (1, -1))     # (n, w)
-    padded = xp.take_along_axis(padded, xp.reshape(rows, (n, h, 1, 1)), axis=1)      # (n, h, w + 2 pad, c)
-    return xp.take_along_axis(padded, xp.reshape(cols, (n, 1, w, 1)), axis=2)        # (n, h, w, c)
+    padded = xp.take_along_axis(padded, xp.reshape(rows, (-1, h, 1, 1)), axis=1)      # (n, h, w + 2 pad, c)
+    return xp.take_along_axis(padded, xp.reshape(cols, (-1, 1, w, 1)), axis=2)        # (n, h, w, c)
 
 
 def apply(images, draws: Draws, pad: int, xp=np):

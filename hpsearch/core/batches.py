@@ -2,8 +2,8 @@
 
 Why the host: on this network the training step, not the pipeline, sets the pace on a CPU (measured with
 `hpsearch bench`: the whole epoch runs within a few per cent of the bare step on each backend), and
-numpy gives the same pixels on every backend. On a GPU the data can move onto the device and be
-augmented inside the compiled step (`augment.apply` takes `xp=keras.ops` for that).
+numpy gives the same pixels on every backend. Where the host is the bottleneck (a GPU), ondevice.py keeps
+the images on the device and augments them inside the compiled step, with the same draws as here.
 
 Every batch is a pure function of (seed, epoch, batch index): the epoch's order is a permutation drawn from
 (seed, epoch) and each batch's flips and crops from (seed, epoch, index). So an epoch is the same on every
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from hpsearch.core.augment import augment
-from hpsearch.core.data import Split, normalize
+from hpsearch.core.data import Split, eval_batch_size, normalize
 
 CLASSES = 10
 
@@ -45,15 +45,25 @@ class Batches(keras.utils.PyDataset):
             self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.part.labels)))
         return self._order[1]
 
-    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def picked(self, epoch: int, index: int) -> np.ndarray:
+        """The indices of the images in batch `index` of `epoch`."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
-        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def rng(self, epoch: int, index: int) -> np.random.Generator:
+        """The generator of batch `index`'s flips and crops in `epoch` (the same on the host and the device)."""
+        return np.random.default_rng([self.seed, epoch, index])
+
+    def labels(self, picked: np.ndarray) -> np.ndarray:
+        return np.eye(CLASSES, dtype=np.float32)[self.part.labels[picked]]
+
+    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        picked = self.picked(epoch, index)
         images = self.part.images[picked]
         if self.training:
-            images = augment(images, np.random.default_rng([self.seed, epoch, index]), self.flip, self.pad)
-        labels = np.eye(CLASSES, dtype=np.float32)[self.part.labels[picked]]
-        return normalize(images, self.mean, self.std), labels
+            images = augment(images, self.rng(epoch, index), self.flip, self.pad)
+        return normalize(images, self.mean, self.std), self.labels(picked)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.batch(self.epoch, index)
@@ -63,6 +73,8 @@ class Batches(keras.utils.PyDataset):
 
 
 def make_batches(part: Split, mean: np.ndarray, std: np.ndarray, config, training: bool) -> Batches:
-    """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training)."""
-    return Batches(part, mean, std, config.batch_size, training=training, seed=config.seed,
+    """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training;
+    validation in batches of one shape, eval_batch_size)."""
+    size = config.batch_size if training else eval_batch_size(len(part.labels))
+    return Batches(part, mean, std, size, training=training, seed=config.seed,
                    flip=config.flip, pad=config.pad)

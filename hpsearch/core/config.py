@@ -50,6 +50,9 @@ class TrainConfig:
     # --- augmentation (training only) ----------------------------------------------------------------
     flip: bool = True                   # random horizontal flip
     pad: int = 2                        # reflect padding before the random 32x32 crop
+    augment_on_device: bool | None = None  # keep the training images on the device and augment them in the
+                                        # compiled step (ondevice.py); None = the measured best per device
+                                        # and backend (device.py). The same pixels either way.
 
     # --- architecture --------------------------------------------------------------------------------
     whitening_patch_size: int = 2       # p: whitening_conv has 2*p*p*3 filters of p x p (24 for p = 2)

@@ -415,6 +415,17 @@ def normalize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
     return ((images.astype(np.float32) / 255.0) - mean) / std
 
 
+EVAL_BATCH = 500          # largest batch for validation and test predictions (no gradients kept)
+
+
+def eval_batch_size(n: int, largest: int = EVAL_BATCH) -> int:
+    """A batch size for evaluating `n` images that divides `n` where it can (the largest divisor up to
+    `largest`, if at least a quarter of it), so every batch has one shape: a compiled (XLA) step is
+    compiled once per shape, and a partial last batch would cost a second compilation."""
+    divisor = max(d for d in range(1, min(n, largest) + 1) if n % d == 0)
+    return divisor if divisor >= largest // 4 or divisor == n else largest
+
+
 # --- synthetic data for tests and installation checks ---------------------------------------------
 
 def write_synthetic_cifar10(path: str | os.PathLike, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:

@@ -100,6 +100,46 @@ def chosen_backend() -> str:
     return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
 
 
+def cache_root(folder: str | os.PathLike | None = None) -> Path:
+    """Where compiled programs are kept: `folder`, else $HPSEARCH_CACHE_DIR, else ~/.cache/hpsearch."""
+    folder = folder or os.environ.get("HPSEARCH_CACHE_DIR") or Path.home() / ".cache" / "hpsearch"
+    return Path(folder).expanduser()
+
+
+def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
+    """Keep this backend's compiled programs in <root>/<backend> (cache_root), so a run does not pay again
+    for a compilation that an earlier run of the same shapes paid; returns the folder (delete it to clear).
+    JAX: its persistent compilation cache, with the size and compile-time thresholds at zero (by default
+    JAX keeps only programs that took over a second to compile). TensorFlow: XLA's persistent cache
+    (TF_XLA_FLAGS, read when TensorFlow starts, so call this before Keras is imported; used where XLA
+    compiles, i.e. on a GPU). PyTorch: Inductor's cache (torch.compile only)."""
+    name = chosen_backend()
+    path = cache_root(folder) / name
+    path.mkdir(parents=True, exist_ok=True)
+    if name == "jax":
+        import jax
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    elif name == "tensorflow":
+        flags = [f for f in os.environ.get("TF_XLA_FLAGS", "").split()
+                 if not f.startswith("--tf_xla_persistent_cache_directory=")]
+        os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"--tf_xla_persistent_cache_directory={path}"])
+    elif name == "torch":
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    global _cache_in_use
+    _cache_in_use = path
+    return path
+
+
+_cache_in_use: Path | None = None
+
+
+def cache_in_use() -> Path | None:
+    """The folder use_compilation_cache chose in this process (None: no persistent cache)."""
+    return _cache_in_use
+
+
 def backend() -> str:
     """The backend Keras runs on in this process."""
     import keras
@@ -113,6 +153,7 @@ class Device:
     backend: str         # "tensorflow" | "jax" | "torch"
     jit_compile: bool
     precision: str
+    augment_on_device: bool = False
 
     @property
     def compiled(self) -> str:
@@ -121,7 +162,8 @@ class Device:
         return "XLA" if self.jit_compile else "no XLA"
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.name} ({self.backend}, {self.compiled}, {self.precision})"
+        where = ", augment on device" if self.augment_on_device else ""
+        return f"{self.kind}: {self.name} ({self.backend}, {self.compiled}, {self.precision}{where})"
 
 
 def detect() -> tuple[str, str]:
@@ -172,6 +214,13 @@ def default_jit(kind: str, backend_name: str) -> bool:
     return kind == "GPU"
 
 
+def default_augment_on_device(kind: str, backend_name: str) -> bool:
+    """GPU: yes (the host pipeline, not the step, set the pace there: issue 8). CPU: no, on every backend
+    (measured with `hpsearch bench`: README, "Speed"; host and device share the same cores, and numpy's
+    augmentation is cheaper than the backends' gathers)."""
+    return kind == "GPU"
+
+
 def setup(config) -> Device:
     """Seeds, determinism and precision for one run of `config`; returns what it chose."""
     import keras
@@ -180,11 +229,13 @@ def setup(config) -> Device:
     kind, device_name = detect()
     jit = config.jit_compile if config.jit_compile is not None else default_jit(kind, name)
     precision = config.precision or default_precision(kind, name)
+    on_device = (config.augment_on_device if config.augment_on_device is not None
+                 else default_augment_on_device(kind, name))
     keras.backend.clear_session(free_memory=True)
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(config.seed)    # Python, numpy and the backend's own generators
     set_op_determinism(config.deterministic and not jit)
-    return Device(kind, device_name, name, jit, precision)
+    return Device(kind, device_name, name, jit, precision, on_device)
 
 
 def set_op_determinism(enable: bool) -> None:

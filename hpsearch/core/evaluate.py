@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from hpsearch.core.augment import tta_views, view
-from hpsearch.core.data import Cifar10, Split, normalize, split
+from hpsearch.core.data import Cifar10, Split, eval_batch_size, normalize, split
 
 
-def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities for normalised float images (n, 32, 32, 3): the mean over the TTA views."""
+def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: int | None = None) -> np.ndarray:
+    """Class probabilities for normalised float images (n, 32, 32, 3): the mean over the TTA views (every
+    view in batches of one shape, eval_batch_size, unless `batch_size` is given)."""
+    batch_size = batch_size or eval_batch_size(len(images))
     views = tta_views(config.tta_flip, config.tta_shifts) if tta else [(False, 0, 0)]
     probs = np.zeros((len(images), 10), dtype=np.float64)
     for flip, dy, dx in views:

@@ -33,6 +33,18 @@ class RunResult:
     def epochs_run(self) -> int:
         return len(self.epochs)
 
+    @property
+    def first_epoch_seconds(self) -> float | None:
+        """The first epoch's wall time: it pays for compilation (less when the compilation cache has it)."""
+        return self.epochs[0]["seconds"] if self.epochs else None
+
+    @property
+    def steady_epoch_seconds(self) -> float | None:
+        """The mean wall time of the epochs after the first (None after one epoch): what each further
+        epoch costs."""
+        steady = [e["seconds"] for e in self.epochs[1:]]
+        return sum(steady) / len(steady) if steady else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (metrics.json): NaN becomes None, the model is left out."""
         out = {
@@ -41,7 +53,8 @@ class RunResult:
             "test_accuracy": self.test_accuracy, "test_accuracy_tta": self.test_accuracy_tta,
             "test_per_class_accuracy": self.test_per_class_accuracy, "test_confusion": self.test_confusion,
             "class_names": self.class_names, "train_seconds": self.train_seconds,
-            "images_per_second": self.images_per_second, "model_path": self.model_path,
+            "images_per_second": self.images_per_second, "first_epoch_seconds": self.first_epoch_seconds,
+            "steady_epoch_seconds": self.steady_epoch_seconds, "model_path": self.model_path,
             "stopped_reason": self.stopped_reason,
         }
         return jsonable(out)

@@ -19,6 +19,7 @@ from hpsearch.core.callbacks import EpochRecorder, PlateauScale
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10, normalize, split
 from hpsearch.core.model import build_model
+from hpsearch.core.ondevice import device_training
 from hpsearch.core.result import RunResult
 from hpsearch.core.schedules import ScheduledLR, build_schedule
 from hpsearch.core.whitening import MAX_IMAGES
@@ -55,11 +56,14 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
     Raises TrainingDiverged (core.callbacks) when the loss becomes NaN or infinite."""
     device = devices.setup(config)
     splits = split(data, config)
-    train_ds = make_batches(splits.train, splits.mean, splits.std, config, training=True)
     val_ds = make_batches(splits.val, splits.mean, splits.std, config, training=False)
     model = build_model(config, normalize(splits.train.images[:MAX_IMAGES], splits.mean, splits.std))
+    if device.augment_on_device:
+        fitted, train_ds = device_training(model, splits.train, splits.mean, splits.std, config)
+    else:
+        fitted, train_ds = model, make_batches(splits.train, splits.mean, splits.std, config, training=True)
     steps_per_epoch = math.ceil(len(splits.train.labels) / config.batch_size)
-    schedule = compile_model(config, model, steps_per_epoch, device.jit_compile)
+    schedule = compile_model(config, fitted, steps_per_epoch, device.jit_compile)
 
     recorder = EpochRecorder(on_epoch)
     fit_callbacks = [recorder,
@@ -73,7 +77,7 @@ def train(config: TrainConfig, data: Cifar10, on_epoch: Callable[[int, dict], No
     fit_callbacks += list(callbacks)
 
     start = time.perf_counter()
-    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=fit_callbacks, verbose=0, shuffle=False)
+    fitted.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=fit_callbacks, verbose=0, shuffle=False)
     train_seconds = time.perf_counter() - start
 
     epochs = recorder.epochs

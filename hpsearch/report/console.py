@@ -68,6 +68,8 @@ def run_table(metrics: dict[str, Any]) -> Table:
         ("best val accuracy", _pct(metrics.get("val_accuracy"))),
         ("epochs run", _cell(metrics.get("epochs_run") or len(metrics.get("epochs") or []))),
         ("train seconds", _cell(metrics.get("train_seconds"))),
+        ("first epoch (compiles), s", _cell(metrics.get("first_epoch_seconds"))),
+        ("steady epoch, s", _cell(metrics.get("steady_epoch_seconds"))),
         ("images / second", f"{metrics['images_per_second']:,.0f}" if _num(metrics.get("images_per_second")) else "—"),
         ("stopped", _cell(metrics.get("stopped_reason") or "completed")),
         ("device", _cell(metrics.get("device"))),

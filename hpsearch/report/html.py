@@ -265,7 +265,8 @@ def render_run(metrics: dict[str, Any], name: str = "run") -> str:
         verdict = f"Best val accuracy {pct(metrics.get('val_accuracy'))} after {epochs_run} epochs in {seconds(train_s)}."
     ips = metrics.get("images_per_second")
     run_info = {k: fmt(metrics.get(k)) for k in ("profile", "device", "created", "model_path", "stopped_reason")}
-    run_info.update({"train seconds": fmt(train_s), "images per second": fmt(ips)})
+    run_info.update({"train seconds": fmt(train_s), "first epoch seconds (compiles)": fmt(metrics.get("first_epoch_seconds")),
+                     "steady epoch seconds": fmt(metrics.get("steady_epoch_seconds")), "images per second": fmt(ips)})
     config = metrics.get("config") or {}
     context = {
         **_common(), "name": str(metrics.get("name") or name), "created": fmt(metrics.get("created")),

@@ -108,5 +108,15 @@ def test_the_training_pipeline_on_real_splits_is_deterministic_and_reshuffles_ea
     first.on_epoch_end()
     assert not np.array_equal(epoch1, first[0][0])
     x, y = make_batches(s.val, s.mean, s.std, config, training=False)[0]
-    assert x.shape == (50, 32, 32, 3) and y.shape == (50, 10)
-    assert np.allclose(x, normalize(s.val.images[:50], s.mean, s.std), atol=1e-5)
+    assert x.shape == (100, 32, 32, 3) and y.shape == (100, 10)      # the 100 val images in one batch of one shape
+    assert np.allclose(x, normalize(s.val.images, s.mean, s.std), atol=1e-5)
+
+
+@pytest.mark.parametrize("n, size", [(5000, 500), (2000, 500), (10000, 500), (100, 100), (250, 250), (600, 300),
+                                     (1009, 500), (7, 7)])
+def test_evaluation_batches_have_one_shape_where_a_divisor_allows(n, size):
+    from hpsearch.core.data import eval_batch_size
+    assert eval_batch_size(n) == size
+    part = Split(np.zeros((n, 32, 32, 3), np.uint8), np.arange(n) % 10)
+    batches = make_batches(part, MEAN, STD, TrainConfig(), training=False)
+    assert batches.batch_size == size and sum(len(batches.picked(0, i)) for i in range(len(batches))) == n
