@@ -4,6 +4,7 @@ a shortened run and scaled to the profile's train size and epochs.
 
     PYTHONPATH=. python benchmarks/fixed_cost.py --data-dir DIR [--backend B] [--train-size 2000] [--profile cpu]
 """
+
 import argparse
 import json
 import time
@@ -35,12 +36,27 @@ wall = time.perf_counter() - start
 start = time.perf_counter()
 evaluate_test(result, data)
 evaluation = time.perf_counter() - start
-setup = wall - result.train_seconds                        # split, whitening, build, compile() call
+setup = wall - result.train_seconds  # split, whitening, build, compile() call
 compile_s = result.first_epoch_seconds - result.steady_epoch_seconds
-steady_full = result.steady_epoch_seconds * (profile.train_size or 45000) / args.train_size  # val scaled too: an upper bound
+steady_full = (
+    result.steady_epoch_seconds * (profile.train_size or 45000) / args.train_size
+)  # val scaled too: an upper bound
 trial = setup + compile_s + profile.epochs * steady_full
 fixed = setup + compile_s
-print(json.dumps({"device": result.device, "cache": str(cache), "setup_s": setup, "first_epoch_s": result.first_epoch_seconds,
-                  "steady_epoch_s": result.steady_epoch_seconds, "compile_s": compile_s, "test_eval_plain_tta_s": evaluation,
-                  "estimated_trial_s": trial, "fixed_fraction_of_trial": fixed / trial,
-                  "fixed_with_test_eval_fraction": (fixed + evaluation) / (trial + evaluation)}, indent=1))
+print(
+    json.dumps(
+        {
+            "device": result.device,
+            "cache": str(cache),
+            "setup_s": setup,
+            "first_epoch_s": result.first_epoch_seconds,
+            "steady_epoch_s": result.steady_epoch_seconds,
+            "compile_s": compile_s,
+            "test_eval_plain_tta_s": evaluation,
+            "estimated_trial_s": trial,
+            "fixed_fraction_of_trial": fixed / trial,
+            "fixed_with_test_eval_fraction": (fixed + evaluation) / (trial + evaluation),
+        },
+        indent=1,
+    )
+)

@@ -4,6 +4,7 @@ cache. A benchmark, not a test.
 
     PYTHONPATH=. python benchmarks/jax_compiles.py CACHE_DIR [host|device]
 """
+
 import logging
 import re
 import sys
@@ -39,5 +40,7 @@ result = train(config, data)
 evaluate_test(result, data)
 compiled = [m.group(1) for m in (re.search(r"compilation of jit\((\w*step\w*)\)", s) for s in messages) if m]
 print("steps compiled (or loaded from the cache):", compiled)
-print(f"first epoch {result.first_epoch_seconds:.2f} s, steady epoch {result.steady_epoch_seconds:.2f} s, "
-      f"train + evaluation {time.perf_counter() - start:.1f} s")
+print(
+    f"first epoch {result.first_epoch_seconds:.2f} s, steady epoch {result.steady_epoch_seconds:.2f} s, "
+    f"train + evaluation {time.perf_counter() - start:.1f} s"
+)

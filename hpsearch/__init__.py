@@ -1,7 +1,8 @@
 """hpsearch: hyperparameter search around a fast, exact CIFAR-10 baseline.
 
-    from hpsearch import TrainConfig, load_cifar10, build_model, train
+from hpsearch import TrainConfig, load_cifar10, build_model, train
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before a backend loads: hide its start-up chatter
@@ -16,8 +17,10 @@ __all__ = ["TrainConfig", "load_cifar10", "build_model", "train", "__version__"]
 def __getattr__(name):  # keras and its backend load only when the model or training is asked for
     if name == "build_model":
         from hpsearch.core.model import build_model
+
         return build_model
     if name == "train":
         from hpsearch.core.train import train
+
         return train
     raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")

@@ -1,6 +1,7 @@
 """run_baseline: train a configuration (the baseline by default), evaluate it on the test set once, and
 write its run folder OUT/reports/<run>/ (record.paths.run_dir): metrics.json, history.csv, best.keras and
 report.html."""
+
 from __future__ import annotations
 
 import json
@@ -25,20 +26,25 @@ def run_name(config: TrainConfig, profile: str) -> str:
     return f"baseline-{profile}-seed{config.seed}-{stamp}"
 
 
-def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name: str | None = None,
-                 profile: str = "custom",
-                 on_epoch: Callable[[int, dict], None] | None = None) -> tuple[RunResult, Path]:
+def run_baseline(
+    config: TrainConfig,
+    data: Cifar10,
+    out: str | Path = ".",
+    name: str | None = None,
+    profile: str = "custom",
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> tuple[RunResult, Path]:
     """Train, evaluate and write the run folder; returns the result and the folder. `on_epoch`: train()'s
     per-epoch hook (the command's progress display)."""
     run_dir = run_folder(out, name or run_name(config, profile))
-    made = [p for p in (run_dir, *run_dir.parents) if not p.exists()]    # deepest first
+    made = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # deepest first
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         result = train(config, data, on_epoch=on_epoch, out_dir=run_dir)
         evaluate_test(result, data)
         write_run(result, run_dir, profile)
     except BaseException:
-        for folder in made:                          # a failed run leaves no empty folder behind
+        for folder in made:  # a failed run leaves no empty folder behind
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
@@ -46,8 +52,13 @@ def run_baseline(config: TrainConfig, data: Cifar10, out: str | Path = ".", name
 
 
 def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
-    metrics = {"name": run_dir.name, "profile": profile, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "versions": versions(), **result.to_dict()}
+    metrics = {
+        "name": run_dir.name,
+        "profile": profile,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        **result.to_dict(),
+    }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     pd.DataFrame(result.epochs).to_csv(run_dir / "history.csv", index=False)
     write_run_report(run_dir)

@@ -21,6 +21,7 @@ printed as min / median / max over the rounds, the ratios per round (paths timed
 Without --backend, each installed backend runs in its own process (Keras takes one backend per process)
 and the figures are printed side by side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,14 +34,16 @@ import time
 
 import numpy as np
 
-PATHS = {"hpsearch_path": "hpsearch path (host batches + augmentation, defaults)",
-         "bare_step": "bare training step (same model, one fixed batch)",
-         "plain_fit": "plain model.fit (float32, arrays, no augmentation)",
-         "other_precision": "hpsearch path at the other precision",
-         "xla_path": "hpsearch path with XLA forced",
-         "other_augment": "hpsearch path, augmentation on the other side (host <-> device)"}
-MATMUL_SIZE = 2048                       # 17 GFLOP a product: tens of ms on a CPU, enough to time
-TRAINING_PASSES = 3                      # a training step ~ 3 forward passes: forward, input and weight gradients
+PATHS = {
+    "hpsearch_path": "hpsearch path (host batches + augmentation, defaults)",
+    "bare_step": "bare training step (same model, one fixed batch)",
+    "plain_fit": "plain model.fit (float32, arrays, no augmentation)",
+    "other_precision": "hpsearch path at the other precision",
+    "xla_path": "hpsearch path with XLA forced",
+    "other_augment": "hpsearch path, augmentation on the other side (host <-> device)",
+}
+MATMUL_SIZE = 2048  # 17 GFLOP a product: tens of ms on a CPU, enough to time
+TRAINING_PASSES = 3  # a training step ~ 3 forward passes: forward, input and weight gradients
 
 
 def training_flops_per_image(model) -> float:
@@ -71,9 +74,12 @@ def matmul_timer(precision: str, size: int = MATMUL_SIZE, repeats: int = 8):
         total = None
         for _ in range(repeats):
             c = ops.matmul(a, b)
-            total = c[0, 0] if total is None else total + c[0, 0]   # each product used: none can be skipped
-        ops.convert_to_numpy(ops.cast(total, "float32"))   # waits for the device (JAX and torch on a GPU run asynchronously)
-    return run, 2.0 * size ** 3 * repeats
+            total = c[0, 0] if total is None else total + c[0, 0]  # each product used: none can be skipped
+        ops.convert_to_numpy(
+            ops.cast(total, "float32")
+        )  # waits for the device (JAX and torch on a GPU run asynchronously)
+
+    return run, 2.0 * size**3 * repeats
 
 
 def _spread(values) -> dict:
@@ -82,6 +88,7 @@ def _spread(values) -> dict:
 
 def _synthetic(n: int, seed: int = 0):
     from hpsearch.core.data import Cifar10
+
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n + 100, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(n + 100) % 10
@@ -138,16 +145,22 @@ def run_bench(images: int = 1024, batch_size: int = 128, epochs: int = 3) -> dic
     other_model, devices_used["other_precision"] = hpsearch_model(config.replace(precision=other))
     models["other_precision"] = fit_epochs(other_model)
     models["other_precision"]()
-    placed, devices_used["other_augment"] = hpsearch_model(config.replace(augment_on_device=not default.augment_on_device))
+    placed, devices_used["other_augment"] = hpsearch_model(
+        config.replace(augment_on_device=not default.augment_on_device)
+    )
     models["other_augment"] = fit_epochs(placed)
     models["other_augment"]()
     devices_used["plain_fit"] = devices.setup(config.replace(precision="float32"))
     plain = build_model(config, x)
-    plain.compile(optimizer=keras.optimizers.Adam(1.5e-3), loss="categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=devices_used["plain_fit"].jit_compile)
+    plain.compile(
+        optimizer=keras.optimizers.Adam(1.5e-3),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=devices_used["plain_fit"].jit_compile,
+    )
     models["plain_fit"] = lambda: plain.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
     models["plain_fit"]()
-    built, device = hpsearch_model(config)              # hpsearch's choice for this device, set up last
+    built, device = hpsearch_model(config)  # hpsearch's choice for this device, set up last
     models["hpsearch_path"], models["bare_step"] = fit_epochs(built), bare_steps(built)
     matmul, matmul_flops = matmul_timer(device.precision)
     seconds = {name: [] for name in [*PATHS, "matmul"] if name in models or name == "matmul"}
@@ -156,31 +169,54 @@ def run_bench(images: int = 1024, batch_size: int = 128, epochs: int = 3) -> dic
         for name in seconds:
             start = time.perf_counter()
             models[name]()
-            if round_:                                   # round 0 compiles
+            if round_:  # round 0 compiles
                 seconds[name].append(time.perf_counter() - start)
     per_round = {name: [n / t for t in times] for name, times in seconds.items() if name != "matmul"}
     gflops = [matmul_flops / t / 1e9 for t in seconds["matmul"]]
     flops = training_flops_per_image(built[0])
-    ratios = {"hpsearch_vs_plain": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["plain_fit"])],
-              "epoch_vs_bare_step": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["bare_step"])],
-              "hpsearch_vs_other_augment": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["other_augment"])],
-              "step_of_matmul": [r * flops / 1e9 / g for r, g in zip(per_round["hpsearch_path"], gflops)],
-              "bare_step_of_matmul": [r * flops / 1e9 / g for r, g in zip(per_round["bare_step"], gflops)]}
-    return {"backend": device.backend, "device": str(device), "rounds": epochs,
-            "devices": {k: str(v) for k, v in devices_used.items()},
-            "images_per_second": {name: _spread(r) for name, r in per_round.items()},
-            "matmul_gflops": _spread(gflops), "matmul_precision": device.precision, "matmul_size": MATMUL_SIZE,
-            "training_gflop_per_image": flops / 1e9, "ratios": {k: _spread(v) for k, v in ratios.items()}}
+    ratios = {
+        "hpsearch_vs_plain": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["plain_fit"])],
+        "epoch_vs_bare_step": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["bare_step"])],
+        "hpsearch_vs_other_augment": [a / b for a, b in zip(per_round["hpsearch_path"], per_round["other_augment"])],
+        "step_of_matmul": [r * flops / 1e9 / g for r, g in zip(per_round["hpsearch_path"], gflops)],
+        "bare_step_of_matmul": [r * flops / 1e9 / g for r, g in zip(per_round["bare_step"], gflops)],
+    }
+    return {
+        "backend": device.backend,
+        "device": str(device),
+        "rounds": epochs,
+        "devices": {k: str(v) for k, v in devices_used.items()},
+        "images_per_second": {name: _spread(r) for name, r in per_round.items()},
+        "matmul_gflops": _spread(gflops),
+        "matmul_precision": device.precision,
+        "matmul_size": MATMUL_SIZE,
+        "training_gflop_per_image": flops / 1e9,
+        "ratios": {k: _spread(v) for k, v in ratios.items()},
+    }
 
 
-def run_each_backend(images: int, batch_size: int, epochs: int, backends: list[str],
-                     cache_dir: str | None = None) -> list[dict]:
+def run_each_backend(
+    images: int, batch_size: int, epochs: int, backends: list[str], cache_dir: str | None = None
+) -> list[dict]:
     """run_bench in a fresh process per backend (one after another, so they do not share the CPU)."""
     out = []
     for name in backends:
         env = {**os.environ, "KERAS_BACKEND": name}
-        cmd = [sys.executable, "-m", "hpsearch.bench", "--backend", name, "--json", "--images", str(images),
-               "--batch-size", str(batch_size), "--epochs", str(epochs), *(["--cache-dir", cache_dir] if cache_dir else [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hpsearch.bench",
+            "--backend",
+            name,
+            "--json",
+            "--images",
+            str(images),
+            "--batch-size",
+            str(batch_size),
+            "--epochs",
+            str(epochs),
+            *(["--cache-dir", cache_dir] if cache_dir else []),
+        ]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
@@ -198,8 +234,7 @@ def print_results(results: list[dict], console=None) -> None:
 
     console = console or Console()
     ok = [r for r in results if "error" not in r]
-    table = Table(title="Training throughput of the baseline network, images/s (median of the timed epochs; "
-                        "min-max)")
+    table = Table(title="Training throughput of the baseline network, images/s (median of the timed epochs; min-max)")
     table.add_column("path")
     for r in ok:
         table.add_column(f"{r['backend']}\n{r['device']}", justify="right")
@@ -208,20 +243,26 @@ def print_results(results: list[dict], console=None) -> None:
         for r in ok:
             rate = r["images_per_second"].get(key)
             where = r["devices"].get(key)
-            cells.append("-" if rate is None else
-                         f"{rate['median']:.1f}\n{rate['min']:.0f}-{rate['max']:.0f}" + (f"\n{where}" if where else ""))
+            cells.append(
+                "-"
+                if rate is None
+                else f"{rate['median']:.1f}\n{rate['min']:.0f}-{rate['max']:.0f}" + (f"\n{where}" if where else "")
+            )
         table.add_row(label, *cells)
     console.print(table)
     spread = "median (min-max over {} rounds)"
     for r in ok:
         m, q = r["matmul_gflops"], r["ratios"]
-        console.print(f"[bold]{r['backend']}[/], {spread.format(r['rounds'])}: matmul {r['matmul_size']}x{r['matmul_size']} "
-                      f"at {r['matmul_precision']} {_fmt(m, '{:.0f}')} GFLOP/s; training step at "
-                      f"{r['training_gflop_per_image']:.2f} GFLOP/image: hpsearch path {_fmt(q['step_of_matmul'], '{:.0%}')}"
-                      f" of it, bare step {_fmt(q['bare_step_of_matmul'], '{:.0%}')}; hpsearch path / plain fit "
-                      f"{_fmt(q['hpsearch_vs_plain'], '{:.2f}x')}; whole epoch / bare step "
-                      f"{_fmt(q['epoch_vs_bare_step'], '{:.0%}')}; hpsearch path / other augmentation side "
-                      f"{_fmt(q['hpsearch_vs_other_augment'], '{:.2f}x')}", highlight=False)
+        console.print(
+            f"[bold]{r['backend']}[/], {spread.format(r['rounds'])}: matmul {r['matmul_size']}x{r['matmul_size']} "
+            f"at {r['matmul_precision']} {_fmt(m, '{:.0f}')} GFLOP/s; training step at "
+            f"{r['training_gflop_per_image']:.2f} GFLOP/image: hpsearch path {_fmt(q['step_of_matmul'], '{:.0%}')}"
+            f" of it, bare step {_fmt(q['bare_step_of_matmul'], '{:.0%}')}; hpsearch path / plain fit "
+            f"{_fmt(q['hpsearch_vs_plain'], '{:.2f}x')}; whole epoch / bare step "
+            f"{_fmt(q['epoch_vs_bare_step'], '{:.0%}')}; hpsearch path / other augmentation side "
+            f"{_fmt(q['hpsearch_vs_other_augment'], '{:.2f}x')}",
+            highlight=False,
+        )
     for r in results:
         if "error" in r:
             console.print(f"[red]{r['backend']}: failed: {escape(r['error'])}[/]")
@@ -234,13 +275,17 @@ def _fmt(figure: dict, form: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=1024, help="training images per epoch (default 1024)")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
-    parser.add_argument("--epochs", type=int, default=5,
-                        help="timed rounds (one epoch of each path, one matmul timing) after an untimed warm-up "
-                             "round (default 5)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=5,
+        help="timed rounds (one epoch of each path, one matmul timing) after an untimed warm-up round (default 5)",
+    )
 
 
 def check_arguments(args) -> None:
     from hpsearch.errors import HpsearchError
+
     if args.epochs < 1 or args.batch_size < 1 or args.images < args.batch_size:
         raise HpsearchError("bench needs --epochs >= 1, --batch-size >= 1 and --images >= --batch-size")
 
@@ -248,6 +293,7 @@ def check_arguments(args) -> None:
 def bench(args) -> list[dict]:
     """One backend in this process (--backend), else every installed backend in its own process."""
     from hpsearch.core.device import installed_backends
+
     if args.backend:
         return [run_bench(args.images, args.batch_size, args.epochs)]
     return run_each_backend(args.images, args.batch_size, args.epochs, installed_backends(), args.cache_dir)
@@ -257,8 +303,9 @@ def main(argv=None) -> int:
     from hpsearch.commands.common import add_backend_argument
     from hpsearch.core.device import choose_backend, use_compilation_cache
 
-    parser = argparse.ArgumentParser(prog="python -m hpsearch.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m hpsearch.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(parser)
     add_backend_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line")

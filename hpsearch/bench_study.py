@@ -8,6 +8,7 @@ schedule), so the two sides do the same work. A side is timed from its start to 
 trial): what a user waits for. First-epoch (compilation included) and steady-epoch seconds per trial are read
 from the epochs the trials stored.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,18 +34,33 @@ lr_schedule = { type = "categorical", choices = ["triangular", "one_cycle"] }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study", action="store_true",
-                        help="instead: trials/hour of a study with --workers 1 and with --workers N, side by side")
+    parser.add_argument(
+        "--study",
+        action="store_true",
+        help="instead: trials/hour of a study with --workers 1 and with --workers N, side by side",
+    )
     parser.add_argument("--trials", type=int, default=4, help="with --study: trials on each side (default 4)")
-    parser.add_argument("--workers", default="2", help="with --study: N, the workers of the second side "
-                        "(a number or auto; default 2)")
-    parser.add_argument("--profile", default=None, help="with --study: the trials' profile (default: full with "
-                        "a GPU, else cpu; smoke for a quick check)")
+    parser.add_argument(
+        "--workers", default="2", help="with --study: N, the workers of the second side (a number or auto; default 2)"
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="with --study: the trials' profile (default: full with a GPU, else cpu; smoke for a quick check)",
+    )
     parser.add_argument("--data-dir", help="with --study: folder holding cifar-10-batches-py/ (default as for study)")
-    parser.add_argument("--repeats", type=int, default=1, help="with --study: runs of each side, in the order "
-                        "1 N N 1 1 N ... so that a load that drifts hits both alike (default 1)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="with --study: train on generated images of the profile's size, not CIFAR-10")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="with --study: runs of each side, in the order "
+        "1 N N 1 1 N ... so that a load that drifts hits both alike (default 1)",
+    )
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="with --study: train on generated images of the profile's size, not CIFAR-10",
+    )
 
 
 def run(args) -> int:
@@ -67,13 +83,16 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-study-") as tmp:
         data_dir = _synthetic(Path(tmp), config) if args.synthetic else args.data_dir
         (Path(tmp) / "bench.toml").write_text(SPEC)
-        console.print(f"bench --study: {args.trials} trials of the {profile} profile ({config.epochs} epochs, "
-                      f"{config.train_size} images), {'synthetic images' if args.synthetic else 'CIFAR-10'}, "
-                      f"--workers 1 and --workers {workers}, {args.repeats} run(s) each", markup=False,
-                      highlight=False)
+        console.print(
+            f"bench --study: {args.trials} trials of the {profile} profile ({config.epochs} epochs, "
+            f"{config.train_size} images), {'synthetic images' if args.synthetic else 'CIFAR-10'}, "
+            f"--workers 1 and --workers {workers}, {args.repeats} run(s) each",
+            markup=False,
+            highlight=False,
+        )
         runs = {1: [], workers: []}
         for i in range(args.repeats):
-            for n in ((1, workers) if i % 2 == 0 else (workers, 1)):
+            for n in (1, workers) if i % 2 == 0 else (workers, 1):
                 runs[n].append(_side(Path(tmp) / f"run{i}", n, args, profile, data_dir, console))
     print_results([_pool(runs[1]), _pool(runs[workers])], console)
     return 0
@@ -81,8 +100,12 @@ def run(args) -> int:
 
 def _synthetic(tmp: Path, config) -> str:
     from hpsearch.core.data import write_synthetic_cifar10
-    return str(write_synthetic_cifar10(tmp / "data" / "cifar-10-batches-py", config.train_size + config.val_size,
-                                       config.test_size or 10_000))
+
+    return str(
+        write_synthetic_cifar10(
+            tmp / "data" / "cifar-10-batches-py", config.train_size + config.val_size, config.test_size or 10_000
+        )
+    )
 
 
 def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console) -> dict:
@@ -90,32 +113,63 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
     from hpsearch.record.storage import load_study
 
     out = tmp / f"workers-{workers}"
-    argv = [sys.executable, "-m", "hpsearch.cli", "study", "--spec", str(tmp.parent / "bench.toml"),
-            "--profile", profile, "--trials", str(args.trials), "--no-prune", "--out", str(out),
-            "--study-name", "bench", "--workers", str(workers)] + (["--data-dir", data_dir] if data_dir else [])
+    argv = [
+        sys.executable,
+        "-m",
+        "hpsearch.cli",
+        "study",
+        "--spec",
+        str(tmp.parent / "bench.toml"),
+        "--profile",
+        profile,
+        "--trials",
+        str(args.trials),
+        "--no-prune",
+        "--out",
+        str(out),
+        "--study-name",
+        "bench",
+        "--workers",
+        str(workers),
+    ] + (["--data-dir", data_dir] if data_dir else [])
     if getattr(args, "backend", None):
         argv += ["--backend", args.backend]
     out.mkdir(parents=True)
     log = out / "log.txt"
     start = time.perf_counter()
     with open(log, "w") as handle:
-        code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT,
-                              env={**os.environ, "COLUMNS": "120"}).returncode
+        code = subprocess.run(
+            argv, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"}
+        ).returncode
     seconds = time.perf_counter() - start
     if code:
-        raise HpsearchError(f"the --workers {workers} study failed (exit {code}): "
-                            f"{' | '.join(log.read_text().strip().splitlines()[-3:])}")
-    picked = re.search(r"^(\d+) workers?\b", log.read_text(), re.MULTILINE)      # what --workers auto picked
+        raise HpsearchError(
+            f"the --workers {workers} study failed (exit {code}): "
+            f"{' | '.join(log.read_text().strip().splitlines()[-3:])}"
+        )
+    picked = re.search(r"^(\d+) workers?\b", log.read_text(), re.MULTILINE)  # what --workers auto picked
     study = load_study(str(out / "studies" / "bench.journal"), "bench")
     trials = [t for t in study.trials if t.state.is_finished() and t.user_attrs.get("epochs")]
     first = [t.user_attrs["epochs"][0]["seconds"] for t in trials]
-    steady = [statistics.median(e["seconds"] for e in t.user_attrs["epochs"][1:]) for t in trials
-              if len(t.user_attrs["epochs"]) > 1]
-    side = {"workers": workers, "seconds": [seconds], "trials": len(trials), "first": first, "steady": steady,
-            "trial_seconds": [t.user_attrs.get("train_seconds") or 0 for t in trials],
-            "label": picked.group(1) if workers == "auto" and picked else str(workers)}
-    console.print(f"  --workers {workers}: {len(trials)} trials in {seconds:.0f} s ({time.strftime('%H:%M')})",
-                  markup=False, highlight=False)
+    steady = [
+        statistics.median(e["seconds"] for e in t.user_attrs["epochs"][1:])
+        for t in trials
+        if len(t.user_attrs["epochs"]) > 1
+    ]
+    side = {
+        "workers": workers,
+        "seconds": [seconds],
+        "trials": len(trials),
+        "first": first,
+        "steady": steady,
+        "trial_seconds": [t.user_attrs.get("train_seconds") or 0 for t in trials],
+        "label": picked.group(1) if workers == "auto" and picked else str(workers),
+    }
+    console.print(
+        f"  --workers {workers}: {len(trials)} trials in {seconds:.0f} s ({time.strftime('%H:%M')})",
+        markup=False,
+        highlight=False,
+    )
     return side
 
 
@@ -138,16 +192,25 @@ def _spread(values: list[float], digits: int = 1) -> str:
 def print_results(sides: list[dict], console) -> None:
     from rich.table import Table
 
-    table = Table(title="Study throughput, one worker vs several: median (min-max) over runs, and per trial "
-                        "over every trial")
+    table = Table(
+        title="Study throughput, one worker vs several: median (min-max) over runs, and per trial over every trial"
+    )
     for column in ("workers", "trials", "wall s", "trials/h", "first epoch s", "steady epoch s", "train s/trial"):
         table.add_column(column, justify="right")
     for side in sides:
         per_hour = [side["trials"] * 3600 / s for s in side["seconds"]]
         side["per_hour"] = statistics.median(per_hour)
-        table.add_row(side["label"], str(side["trials"]), _spread(side["seconds"], 0), _spread(per_hour, 0),
-                      _spread(side["first"]), _spread(side["steady"]), _spread(side["trial_seconds"]))
+        table.add_row(
+            side["label"],
+            str(side["trials"]),
+            _spread(side["seconds"], 0),
+            _spread(per_hour, 0),
+            _spread(side["first"]),
+            _spread(side["steady"]),
+            _spread(side["trial_seconds"]),
+        )
     console.print(table)
     one, many = sides
-    console.print(f"--workers {many['label']} / --workers 1: [bold]{many['per_hour'] / one['per_hour']:.2f}x[/] "
-                  f"trials/hour")
+    console.print(
+        f"--workers {many['label']} / --workers 1: [bold]{many['per_hour'] / one['per_hour']:.2f}x[/] trials/hour"
+    )

@@ -1,4 +1,5 @@
 """The `hpsearch` command: parse, hand over to one command module, print. Errors for people exit 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,31 +15,49 @@ from hpsearch.errors import HpsearchError
 
 # subcommand -> (module in hpsearch.commands with add_arguments(parser) and run(args) -> int, help, example)
 COMMANDS = {
-    "baseline": ("Train and evaluate the baseline (or a given configuration) and write a run report.",
-                 "hpsearch baseline --profile cpu --data-dir ~/data"),
-    "study": ("Run (or resume) an Optuna / keras-tuner study around the baseline.",
-              "hpsearch study --spec default --profile cpu --trials 20"),
-    "confirm": ("Retrain a study's best configuration and the baseline over several seeds, at any profile; "
-                "Welch t-test.", "hpsearch confirm --study-name default-cpu --profile full --seeds 2"),
+    "baseline": (
+        "Train and evaluate the baseline (or a given configuration) and write a run report.",
+        "hpsearch baseline --profile cpu --data-dir ~/data",
+    ),
+    "study": (
+        "Run (or resume) an Optuna / keras-tuner study around the baseline.",
+        "hpsearch study --spec default --profile cpu --trials 20",
+    ),
+    "confirm": (
+        "Retrain a study's best configuration and the baseline over several seeds, at any profile; Welch t-test.",
+        "hpsearch confirm --study-name default-cpu --profile full --seeds 2",
+    ),
     "report": ("Write the reports of a stored study (never trains).", "hpsearch report --study-name default-cpu"),
-    "bench": ("Benchmark hpsearch's training path against a plain model.fit, side by side for each installed "
-              "backend; --study: trials/hour with one worker and with several.", "hpsearch bench --images 1024 --epochs 3"),
+    "bench": (
+        "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed "
+        "backend; --study: trials/hour with one worker and with several.",
+        "hpsearch bench --images 1024 --epochs 3",
+    ),
 }
-TRAINS = ("baseline", "study", "confirm", "bench")       # the commands that load a Keras backend
+TRAINS = ("baseline", "study", "confirm", "bench")  # the commands that load a Keras backend
 VERBOSE_HELP = "show the backend's C++ start-up lines (TensorFlow's cuInit / oneDNN notices), hidden by default"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search around a strong CIFAR-10 "
-                                     "baseline.", epilog="example: hpsearch baseline --profile cpu")
+    parser = argparse.ArgumentParser(
+        prog="hpsearch",
+        description="Hyperparameter search around a strong CIFAR-10 baseline.",
+        epilog="example: hpsearch baseline --profile cpu",
+    )
     parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    verbose = argparse.ArgumentParser(add_help=False)   # --verbose also after the subcommand
+    verbose = argparse.ArgumentParser(add_help=False)  # --verbose also after the subcommand
     verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, (help_text, example) in COMMANDS.items():
-        child = sub.add_parser(name, help=help_text, description=help_text, parents=[verbose],
-                               epilog=_epilog(example), formatter_class=argparse.RawDescriptionHelpFormatter)
+        child = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[verbose],
+            epilog=_epilog(example),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         importlib.import_module(f"hpsearch.commands.{name}").add_arguments(child)
         add_backend_argument(child)
     return parser
@@ -64,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
-        if args.command != "bench" or args.backend:   # a bare `bench` runs every installed backend in turn
-            choose_backend(args.backend)                # before Keras is first imported
-            if args.command != "report":              # the commands that compile
+        if args.command != "bench" or args.backend:  # a bare `bench` runs every installed backend in turn
+            choose_backend(args.backend)  # before Keras is first imported
+            if args.command != "report":  # the commands that compile
                 use_compilation_cache(args.cache_dir)
             if args.command in TRAINS and not args.verbose:
                 load_quietly()

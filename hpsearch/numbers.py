@@ -4,12 +4,13 @@ Accuracies are fractions wherever they are stored (trials, CSV, JSON); people re
 decimal ("71.2%"), and differences as signed percentage points with one decimal ("+7.1 pts"). Charts use the
 same rule through AXIS_PERCENT (plotly's d3 format).
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-AXIS_PERCENT = ".1%"          # plotly tickformat / hoverformat: 0.7123 -> 71.2%
+AXIS_PERCENT = ".1%"  # plotly tickformat / hoverformat: 0.7123 -> 71.2%
 DECIMALS = 1
 
 
@@ -26,7 +27,7 @@ def pts(value: Any) -> str:
     """A difference of two accuracies in percentage points, signed: 0.071 -> "+7.1 pts" (never "-0.0")."""
     if not is_number(value):
         return "—"
-    points = round(value * 100, DECIMALS) + 0.0      # + 0.0 turns -0.0 into 0.0
+    points = round(value * 100, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
     return f"{points:+.{DECIMALS}f} pts"
 
 

@@ -1,4 +1,5 @@
 """Versions of what produced a result, recorded in every metrics.json and study."""
+
 from __future__ import annotations
 
 import platform

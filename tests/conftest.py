@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic CIFAR-format folder (never the real data set), and each test starting
 from the same global Keras state, so that the suite passes in any order (pytest -p randomly)."""
+
 import os
 import sys
 
@@ -26,6 +27,7 @@ def _op_determinism_off():
     """TF op determinism is process-global and turns XLA off in Keras; `train` sets it per run, and a test
     that compiles with XLA directly must not inherit it from an earlier test (a no-op on other backends)."""
     from hpsearch.core.device import set_op_determinism
+
     set_op_determinism(False)
 
 
@@ -39,7 +41,7 @@ def _no_home_cache(monkeypatch, _cache_root):
     """Commands keep compiled programs under $HPSEARCH_CACHE_DIR: a session folder, not the user's cache
     (one for the whole session: JAX keeps the folder it was given for the rest of the process)."""
     monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(_cache_root))
-    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))   # restored after the test
+    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))  # restored after the test
 
 
 @pytest.fixture(autouse=True)
@@ -58,5 +60,5 @@ def _fresh_keras_state():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session(free_memory=False)   # free_memory runs gc.collect(): slow, not needed here
+        keras.backend.clear_session(free_memory=False)  # free_memory runs gc.collect(): slow, not needed here
         keras.utils.set_random_seed(0)

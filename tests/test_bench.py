@@ -1,4 +1,5 @@
 """The bench's FLOPs per training image, against the network's shapes worked out by hand."""
+
 import numpy as np
 import pytest
 
@@ -23,9 +24,10 @@ def _by_hand(widths, p=2):
 def test_training_flops_per_image_follow_the_layer_shapes(widths):
     from hpsearch.bench import training_flops_per_image
     from hpsearch.core.model import build_model
+
     config = TrainConfig(widths=widths)
     images = np.random.default_rng(0).normal(size=(64, 32, 32, 3)).astype(np.float32)
     flops = training_flops_per_image(build_model(config, images))
     assert flops == _by_hand(widths)
     if widths == (128, 256, 512):
-        assert abs(flops / 1.41e9 - 1) < 0.01          # the figure quoted in issue 8
+        assert abs(flops / 1.41e9 - 1) < 0.01  # the figure quoted in issue 8

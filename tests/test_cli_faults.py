@@ -1,5 +1,6 @@
 """Every command against bad input and unwritable output: one line, exit 2, before any training where it can be
 told; user text printed literally; nothing finished lost; no empty folder left behind."""
+
 import os
 
 import optuna
@@ -24,36 +25,43 @@ def _one_line(err):
     return lines[0]
 
 
-@pytest.mark.parametrize("error, message", [
-    (TrainingDiverged("loss is nan at epoch 2 (lr 0.5)"), "training diverged: loss is nan at epoch 2"),
-    (MemoryError(), "out of memory"),
-    (ResourceExhaustedError("OOM when allocating tensor with shape[100000,3,3,3]"), "out of memory: OOM when"),
-    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8.00GiB"), "out of memory"),
-])
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (TrainingDiverged("loss is nan at epoch 2 (lr 0.5)"), "training diverged: loss is nan at epoch 2"),
+        (MemoryError(), "out of memory"),
+        (ResourceExhaustedError("OOM when allocating tensor with shape[100000,3,3,3]"), "out of memory: OOM when"),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8.00GiB"), "out of memory"),
+    ],
+)
 def test_a_failed_baseline_is_one_line_and_leaves_no_folder(error, message, cifar_dir, tmp_path, monkeypatch, capsys):
     def fail(*args, **kwargs):
         raise error
+
     monkeypatch.setattr(baseline_module, "train", fail)
     out = tmp_path / "out"
     assert main(["baseline", "--profile", "smoke", "--data-dir", str(cifar_dir), "--out", str(out), "--name", "r"]) == 2
     assert message in _one_line(capsys.readouterr().err)
-    assert not out.exists()                           # neither reports/r/ nor reports/ nor out/ is left empty
+    assert not out.exists()  # neither reports/r/ nor reports/ nor out/ is left empty
 
 
-@pytest.mark.parametrize("command", [
-    ["baseline", "--profile", "smoke"],
-    ["study", "--profile", "smoke", "--trials", "1"],
-    ["report", "--study-name", "s"],
-    ["confirm", "--study-name", "s", "--trial", "1"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["baseline", "--profile", "smoke"],
+        ["study", "--profile", "smoke", "--trials", "1"],
+        ["report", "--study-name", "s"],
+        ["confirm", "--study-name", "s", "--trial", "1"],
+    ],
+)
 def test_an_unwritable_out_is_refused_before_anything_runs(command, tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    if command[0] in ("report", "confirm"):                 # a study to read, so that only --out is wrong
+    if command[0] in ("report", "confirm"):  # a study to read, so that only --out is wrong
         build_study("s", storage.open_storage(tmp_path / "s.journal"), n_trials=3)
         command = [*command, "--storage", str(tmp_path / "s.journal")]
     if command[0] != "report":
-        monkeypatch.setattr(f"hpsearch.commands.{command[0]}.load_cifar10", pytest.fail)   # never reached
+        monkeypatch.setattr(f"hpsearch.commands.{command[0]}.load_cifar10", pytest.fail)  # never reached
     assert main([*command, "--out", str(blocker / "out")]) == 2
     assert "is a file, not a folder" in _one_line(capsys.readouterr().err)
     assert blocker.read_text() == ""
@@ -74,14 +82,19 @@ def test_a_study_whose_reports_cannot_be_written_keeps_its_trials_and_says_so(tm
     from hpsearch.search import optuna_engine
     from tests.search.test_optuna_engine import FakeTrain
 
-    class BlockReports(FakeTrain):                          # the output goes bad while trials train
+    class BlockReports(FakeTrain):  # the output goes bad while trials train
         def __call__(self, *args, **kwargs):
             (tmp_path / "reports").write_text("not a folder")
             return super().__call__(*args, **kwargs)
+
     monkeypatch.setattr(optuna_engine, "train", BlockReports())
     monkeypatch.setattr(command, "load_cifar10", lambda data_dir: None)
-    assert main(["study", "--profile", "smoke", "--trials", "2", "--out", str(tmp_path), "--study-name", "s",
-                 "--no-prune"]) == 2
+    assert (
+        main(
+            ["study", "--profile", "smoke", "--trials", "2", "--out", str(tmp_path), "--study-name", "s", "--no-prune"]
+        )
+        == 2
+    )
     line = _one_line(capsys.readouterr().err)
     assert "cannot write" in line and "the finished trials are kept in" in line and "hpsearch report" in line
     kept = optuna.load_study(study_name="s", storage=storage.open_storage(journal_path(tmp_path, "s")))

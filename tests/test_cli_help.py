@@ -1,5 +1,6 @@
 """The command line a person meets first: --version, help on every option, choices listed, an example per
 subcommand, a subcommand's own usage for its mistakes, and no backend start-up noise unless --verbose."""
+
 import argparse
 import os
 import subprocess
@@ -47,8 +48,13 @@ def test_backend_start_up_lines_stay_hidden_unless_verbose(tmp_path):
     E0000 ... cuInit) never reach the terminal."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    quiet = subprocess.run([sys.executable, "-m", "hpsearch.cli", "baseline", "--profile", "smoke", "--summary"],
-                           capture_output=True, text=True, env=env, timeout=600)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "hpsearch.cli", "baseline", "--profile", "smoke", "--summary"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert not [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
     assert "whitening_conv" in quiet.stdout

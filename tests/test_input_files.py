@@ -1,5 +1,6 @@
 """Study specs and --params files as users hand them over: non-finite bounds, other encodings, deep
 nesting, huge files. Each is one line naming the file and the fix, before any training."""
+
 import json
 
 import pytest
@@ -10,14 +11,26 @@ from hpsearch.errors import HpsearchError
 from hpsearch.search.space import MAX_SPEC_BYTES, SpecError, load_spec
 
 
-@pytest.mark.parametrize("body, problem", [
-    ('peak_lr = { type = "float", low = 1e-3, high = inf }', r"\[params.peak_lr\] low, high and step must be finite"),
-    ('peak_lr = { type = "float", low = -inf, high = 1e-2 }', r"\[params.peak_lr\] low, high and step must be finite"),
-    ('peak_lr = { type = "float", low = nan, high = 1e-2 }', r"\[params.peak_lr\] low, high and step must be finite"),
-    ('label_smoothing = { type = "float", low = 0.0, high = 0.2, step = inf }', "must be finite"),
-    ('min_lr = { type = "categorical", choices = [1e-5, inf] }', "min_lr must be finite"),
-    ('lr_values = { type = "categorical", choices = [[0.001, nan, 0.0001]] }', "lr_values must be finite"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (
+            'peak_lr = { type = "float", low = 1e-3, high = inf }',
+            r"\[params.peak_lr\] low, high and step must be finite",
+        ),
+        (
+            'peak_lr = { type = "float", low = -inf, high = 1e-2 }',
+            r"\[params.peak_lr\] low, high and step must be finite",
+        ),
+        (
+            'peak_lr = { type = "float", low = nan, high = 1e-2 }',
+            r"\[params.peak_lr\] low, high and step must be finite",
+        ),
+        ('label_smoothing = { type = "float", low = 0.0, high = 0.2, step = inf }', "must be finite"),
+        ('min_lr = { type = "categorical", choices = [1e-5, inf] }', "min_lr must be finite"),
+        ('lr_values = { type = "categorical", choices = [[0.001, nan, 0.0001]] }', "lr_values must be finite"),
+    ],
+)
 def test_a_spec_with_non_finite_values_is_refused_at_load_time(tmp_path, body, problem):
     path = tmp_path / "s.toml"
     path.write_text(f"[params]\n{body}\n")
@@ -36,10 +49,13 @@ def test_a_spec_that_is_not_utf8_is_one_clear_line(tmp_path):
     assert load_spec(path).description == "Étude"
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("a = " + "[" * 50_000 + "]" * 50_000, "RecursionError"),
-    ("[params]\nepochs = { type = \"int\", low = 1, high = " + "9" * 5000 + " }", "ValueError"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("a = " + "[" * 50_000 + "]" * 50_000, "RecursionError"),
+        ('[params]\nepochs = { type = "int", low = 1, high = ' + "9" * 5000 + " }", "ValueError"),
+    ],
+)
 def test_a_pathological_spec_is_one_line(tmp_path, text, problem):
     path = tmp_path / "deep.toml"
     path.write_text(text)
@@ -54,20 +70,23 @@ def test_a_huge_spec_is_refused_before_reading_and_problems_are_capped(tmp_path)
         f.truncate(MAX_SPEC_BYTES + 1)
     with pytest.raises(SpecError, match="too large for a study spec"):
         load_spec(path)
-    path.write_text("[params]\n" + "".join(f"bogus_{i} = {{ type = \"bool\" }}\n" for i in range(5000)))
+    path.write_text("[params]\n" + "".join(f'bogus_{i} = {{ type = "bool" }}\n' for i in range(5000)))
     with pytest.raises(SpecError) as err:
         load_spec(path)
     assert "and 4980 more" in str(err.value) and len(str(err.value)) < 20 * 400
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
-    (b'{"peak_lr": NaN}', "NaN is not a number JSON allows"),
-    (b'{"params": {"min_lr": -Infinity}}', "-Infinity is not a number JSON allows"),
-    (b'{"optimizer": "\xe9"}', r"not UTF-8 text \(byte 0xe9 at offset 15\)"),
-    (b'{"seed": ' + b"9" * 5000 + b"}", "not readable JSON"),
-    (b"[1, 2]", "must hold a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+        (b'{"peak_lr": NaN}', "NaN is not a number JSON allows"),
+        (b'{"params": {"min_lr": -Infinity}}', "-Infinity is not a number JSON allows"),
+        (b'{"optimizer": "\xe9"}', r"not UTF-8 text \(byte 0xe9 at offset 15\)"),
+        (b'{"seed": ' + b"9" * 5000 + b"}", "not readable JSON"),
+        (b"[1, 2]", "must hold a JSON object"),
+    ],
+)
 def test_a_bad_params_file_is_one_line(tmp_path, content, problem):
     path = tmp_path / "params.json"
     path.write_bytes(content)

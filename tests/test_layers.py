@@ -2,6 +2,7 @@
 
 Read from the source (ast), so a function-local import counts as much as one at the top of a file.
 """
+
 import ast
 from pathlib import Path
 
@@ -11,10 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hpsearch"
 
 # layer -> the hpsearch layers it must never import
 FORBIDDEN = {
-    "hpsearch.core": ("hpsearch.search", "hpsearch.report", "hpsearch.record", "hpsearch.commands", "hpsearch.cli",
-                      "hpsearch.baseline"),
-    "hpsearch.record": ("hpsearch.search", "hpsearch.report", "hpsearch.commands", "hpsearch.cli",
-                        "hpsearch.baseline"),
+    "hpsearch.core": (
+        "hpsearch.search",
+        "hpsearch.report",
+        "hpsearch.record",
+        "hpsearch.commands",
+        "hpsearch.cli",
+        "hpsearch.baseline",
+    ),
+    "hpsearch.record": ("hpsearch.search", "hpsearch.report", "hpsearch.commands", "hpsearch.cli", "hpsearch.baseline"),
     "hpsearch.search": ("hpsearch.report", "hpsearch.commands", "hpsearch.cli", "hpsearch.baseline"),
     "hpsearch.report": ("hpsearch.search", "hpsearch.commands", "hpsearch.cli", "hpsearch.baseline"),
 }
@@ -33,7 +39,7 @@ def imported_modules(source: str, module: str) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:                                    # relative: resolve against this package
+            if node.level:  # relative: resolve against this package
                 package = module.split(".")[: len(module.split(".")) - node.level]
                 base = ".".join(package + ([base] if base else []))
             found.add(base)
@@ -61,12 +67,15 @@ def test_search_report_and_core_keep_to_their_layers():
     assert violations() == []
 
 
-@pytest.mark.parametrize("source, module, expected", [
-    ("def f():\n    from hpsearch.report import tables\n", "hpsearch.search.x", "hpsearch.report.tables"),
-    ("import hpsearch.report.console as c\n", "hpsearch.search.x", "hpsearch.report.console"),
-    ("from ..report import html\n", "hpsearch.search.x", "hpsearch.report.html"),
-    ("from hpsearch import report\n", "hpsearch.search.x", "hpsearch.report"),
-])
+@pytest.mark.parametrize(
+    "source, module, expected",
+    [
+        ("def f():\n    from hpsearch.report import tables\n", "hpsearch.search.x", "hpsearch.report.tables"),
+        ("import hpsearch.report.console as c\n", "hpsearch.search.x", "hpsearch.report.console"),
+        ("from ..report import html\n", "hpsearch.search.x", "hpsearch.report.html"),
+        ("from hpsearch import report\n", "hpsearch.search.x", "hpsearch.report"),
+    ],
+)
 def test_the_check_sees_every_kind_of_import(source, module, expected):
     assert expected in imported_modules(source, module)
 

@@ -1,4 +1,5 @@
 """hpsearch baseline: train and evaluate the baseline (or --params) and write its run folder OUT/reports/<run>/."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,15 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from hpsearch.commands.common import (add_data_arguments, add_out_argument, check_writable, positive_int, read_params,
-                                      warn_if_slow, writing)
+from hpsearch.commands.common import (
+    add_data_arguments,
+    add_out_argument,
+    check_writable,
+    positive_int,
+    read_params,
+    warn_if_slow,
+    writing,
+)
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.core.device import backend, cache_in_use, detect, out_of_memory
@@ -38,7 +46,7 @@ def config_from_args(args) -> TrainConfig:
 
 def run(args) -> int:
     console = Console()
-    config = config_from_args(args)        # bad profile / params fail here, before Keras loads
+    config = config_from_args(args)  # bad profile / params fail here, before Keras loads
     if args.summary:
         return print_summary(config)
     from hpsearch.baseline import run_baseline
@@ -48,14 +56,18 @@ def run(args) -> int:
     check_writable(args.out)
     data = load_cifar10(args.data_dir)
     kind, name = detect()
-    console.print(f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
-                  f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}, compilation "
-                  f"cache {escape(str(cache_in_use() or 'none'))}", highlight=False)
+    console.print(
+        f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
+        f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}, compilation "
+        f"cache {escape(str(cache_in_use() or 'none'))}",
+        highlight=False,
+    )
     warn_if_slow(console, args.profile, kind)
     try:
         with writing(args.out):
-            result, run_dir = run_baseline(config, data, args.out, args.name, args.profile,
-                                           on_epoch=ProgressLogger(console, config.epochs))
+            result, run_dir = run_baseline(
+                config, data, args.out, args.name, args.profile, on_epoch=ProgressLogger(console, config.epochs)
+            )
     except TrainingDiverged as exc:
         raise HpsearchError(f"training diverged: {exc}; lower peak_lr (or pass another --params)") from None
     except Exception as exc:
@@ -63,8 +75,12 @@ def run(args) -> int:
             raise HpsearchError(f"{out_of_memory(exc)}; lower batch_size or widths (--params)") from None
         raise
     console.print(run_table(result.to_dict() | {"name": run_dir.name}))
-    console.print(f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)", markup=False,
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 

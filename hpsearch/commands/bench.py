@@ -1,5 +1,6 @@
 """hpsearch bench: the speed benchmark (see hpsearch/bench.py), without --backend for every installed backend;
 --study: a study's trials/hour with one worker and with several (hpsearch/bench_study.py)."""
+
 from hpsearch import bench_study
 from hpsearch.bench import add_arguments as add_bench_arguments
 from hpsearch.bench import bench, check_arguments, print_results

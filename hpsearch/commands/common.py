@@ -1,4 +1,5 @@
 """Arguments and steps that several commands share."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,17 +17,28 @@ from hpsearch.record.paths import journal_path
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     """--backend, on every command (cli.py adds it to each); applied before Keras is first imported."""
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND}); "
-                             f"the others need their pip extras (README)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="compiled programs are kept in CACHE_DIR/<backend> and reused by later runs of the same "
-                             "shapes (default: $HPSEARCH_CACHE_DIR, else ~/.cache/hpsearch); delete it to clear")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND}); "
+        f"the others need their pip extras (README)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="compiled programs are kept in CACHE_DIR/<backend> and reused by later runs of the same "
+        "shapes (default: $HPSEARCH_CACHE_DIR, else ~/.cache/hpsearch); delete it to clear",
+    )
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:
-    parser.add_argument("--profile", default=default_profile, metavar=profile_choices(),
-                        help=f"run size (default {default_profile}); the profiles are listed below")
+    parser.add_argument(
+        "--profile",
+        default=default_profile,
+        metavar=profile_choices(),
+        help=f"run size (default {default_profile}); the profiles are listed below",
+    )
     add_data_dir_argument(parser)
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
 
@@ -38,15 +50,22 @@ def profile_choices() -> str:
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ (or its files); default: "
-                        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download")
+    parser.add_argument(
+        "--data-dir",
+        help="folder holding cifar-10-batches-py/ (or its files); default: "
+        "$HPSEARCH_DATA_DIR, then the Keras cache, then a download",
+    )
 
 
 def add_out_argument(parser: argparse.ArgumentParser) -> None:
     """--out ROOT, the same for every command (record.paths): studies in ROOT/studies/, reports in ROOT/reports/."""
-    parser.add_argument("--out", default=".", help="output root, the same for every command (default: the current "
-                        "folder): study journals in OUT/studies/<study>.journal, study reports in "
-                        "OUT/reports/<study>/, run folders in OUT/reports/<run>/")
+    parser.add_argument(
+        "--out",
+        default=".",
+        help="output root, the same for every command (default: the current "
+        "folder): study journals in OUT/studies/<study>.journal, study reports in "
+        "OUT/reports/<study>/, run folders in OUT/reports/<run>/",
+    )
 
 
 def study_name(text: str) -> str:
@@ -66,8 +85,9 @@ def check_writable(out: str | Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        raise HpsearchError(f"--out {out} is not writable ({exc.strerror or exc}); pass --out with a writable "
-                            "folder") from None
+        raise HpsearchError(
+            f"--out {out} is not writable ({exc.strerror or exc}); pass --out with a writable folder"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -78,8 +98,10 @@ def writing(folder: str | Path, kept: str = "") -> Iterator[None]:
         yield
     except OSError as exc:
         where = exc.filename or folder
-        raise HpsearchError(f"cannot write {where}: {exc.strerror or exc}{'; ' + kept if kept else ''}; "
-                            "pass --out with a writable folder") from None
+        raise HpsearchError(
+            f"cannot write {where}: {exc.strerror or exc}{'; ' + kept if kept else ''}; "
+            "pass --out with a writable folder"
+        ) from None
 
 
 def default_storage(out: str | Path, study_name: str) -> str:
@@ -96,14 +118,16 @@ def print_written(console, folder: Path) -> None:
 
 def _at_least(convert, minimum, what: str):
     """An argparse type: `convert(text)`, at least `minimum`, with a one-line error otherwise."""
+
     def parse(text: str):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not value >= minimum:          # also rejects NaN
+        if not value >= minimum:  # also rejects NaN
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
         return value
+
     return parse
 
 
@@ -112,38 +136,50 @@ non_negative_int = _at_least(int, 0, "a whole number")
 non_negative = _at_least(float, 0, "a number")
 
 
-MAX_PARAMS_BYTES = 1_000_000   # best_params.json is a few hundred bytes; this only stops a wrong file early
+MAX_PARAMS_BYTES = 1_000_000  # best_params.json is a few hundred bytes; this only stops a wrong file early
 
 
 def read_params(path: str) -> dict:
     """Parameters from a JSON file: {"params": {...}} as written by a study (best_params.json) or a plain
     {field: value} object. JSON only: nothing in the file is executed. Every problem is one line."""
+
     def no_constant(name: str):
         raise ValueError(f"{name} is not a number JSON allows")
+
     try:
         size = Path(path).stat().st_size
         if size > MAX_PARAMS_BYTES:
-            raise HpsearchError(f"--params file {path} is {size:,} bytes, too large for a parameters file "
-                                f"({MAX_PARAMS_BYTES:,} at most); pass a best_params.json or a small JSON object")
+            raise HpsearchError(
+                f"--params file {path} is {size:,} bytes, too large for a parameters file "
+                f"({MAX_PARAMS_BYTES:,} at most); pass a best_params.json or a small JSON object"
+            )
         loaded = json.loads(Path(path).read_bytes().decode("utf-8"), parse_constant=no_constant)
     except FileNotFoundError:
         raise HpsearchError(f"--params file {path} does not exist") from None
     except UnicodeDecodeError as exc:
-        raise HpsearchError(f"--params file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
-                            f"offset {exc.start}); save it as UTF-8 JSON") from None
+        raise HpsearchError(
+            f"--params file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}); save it as UTF-8 JSON"
+        ) from None
     except (OSError, ValueError) as exc:
         raise HpsearchError(f"--params file {path} is not readable JSON ({str(exc)[:200]})") from None
     except RecursionError:
-        raise HpsearchError(f"--params file {path} nests too deeply to be a parameters file; pass a flat JSON "
-                            f"object of TrainConfig fields") from None
+        raise HpsearchError(
+            f"--params file {path} nests too deeply to be a parameters file; pass a flat JSON "
+            f"object of TrainConfig fields"
+        ) from None
     params = loaded.get("params", loaded) if isinstance(loaded, dict) else None
     if not isinstance(params, dict):
-        raise HpsearchError(f"--params file {path} must hold a JSON object of TrainConfig fields "
-                            f"(or {{\"params\": {{...}}}} as in best_params.json)")
+        raise HpsearchError(
+            f"--params file {path} must hold a JSON object of TrainConfig fields "
+            f'(or {{"params": {{...}}}} as in best_params.json)'
+        )
     return params
 
 
 def warn_if_slow(console, profile: str, device_kind: str) -> None:
     if profile == "full" and device_kind == "CPU":
-        console.print("[yellow]No GPU found: the full profile (45,000 images, 10 epochs) takes hours on a CPU. "
-                      "For a run in minutes use --profile cpu.[/]")
+        console.print(
+            "[yellow]No GPU found: the full profile (45,000 images, 10 epochs) takes hours on a CPU. "
+            "For a run in minutes use --profile cpu.[/]"
+        )

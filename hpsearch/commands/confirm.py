@@ -9,14 +9,24 @@ at once (user attr "confirm:<profile>", record/confirms.py): an interrupt keeps 
 command again continues, skipping the stored seeds. Then rewrites OUT/reports/<name>/ (confirm.json,
 best_params.json, the page), the same --out as the `hpsearch study` that ran it.
 """
+
 from __future__ import annotations
 
 import argparse
 
 from rich.console import Console
 
-from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, check_writable, default_storage,
-                                      positive_int, print_written, profile_choices, study_name, writing)
+from hpsearch.commands.common import (
+    add_data_dir_argument,
+    add_out_argument,
+    check_writable,
+    default_storage,
+    positive_int,
+    print_written,
+    profile_choices,
+    study_name,
+    writing,
+)
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.numbers import pct
@@ -28,19 +38,34 @@ from hpsearch.record.storage import load_study
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-name", type=study_name, required=True, help="the study to confirm (as given to hpsearch study)")
-    parser.add_argument("--storage", help="the study's storage: a database URL or journal file (default: the "
-                        "journal file hpsearch study writes, OUT/studies/<study-name>.journal)")
-    parser.add_argument("--profile", metavar=profile_choices(),
-                        help="the run size to confirm at (default: the study's own); e.g. search at cpu, confirm at "
-                             "full on a GPU. Each profile's confirmation is stored beside the others")
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="runs per configuration, seeds base+0 .. base+N-1 (default 3; the t-test needs >= 2); "
-                             "seeds already stored at this profile are skipped")
+    parser.add_argument(
+        "--study-name", type=study_name, required=True, help="the study to confirm (as given to hpsearch study)"
+    )
+    parser.add_argument(
+        "--storage",
+        help="the study's storage: a database URL or journal file (default: the "
+        "journal file hpsearch study writes, OUT/studies/<study-name>.journal)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar=profile_choices(),
+        help="the run size to confirm at (default: the study's own); e.g. search at cpu, confirm at "
+        "full on a GPU. Each profile's confirmation is stored beside the others",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=3,
+        help="runs per configuration, seeds base+0 .. base+N-1 (default 3; the t-test needs >= 2); "
+        "seeds already stored at this profile are skipped",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--trial", type=int, help="confirm this trial number instead of the best one")
-    which.add_argument("--top", type=positive_int, help="confirm the K best trials by val accuracy (each against "
-                       "the same baseline runs)")
+    which.add_argument(
+        "--top",
+        type=positive_int,
+        help="confirm the K best trials by val accuracy (each against the same baseline runs)",
+    )
     add_data_dir_argument(parser)
     add_out_argument(parser)
 
@@ -53,26 +78,32 @@ def run(args) -> int:
     console = Console()
     storage = args.storage or default_storage(args.out, args.study_name)
     study = load_study(storage, args.study_name)
-    chosen = pick_trials(study, args.trial, args.top)     # a study with nothing to confirm fails before data or training
+    chosen = pick_trials(study, args.trial, args.top)  # a study with nothing to confirm fails before data or training
     profile = args.profile or study_profile(study)
-    TrainConfig.from_profile(profile)                   # an unknown --profile fails here, naming the known ones
+    TrainConfig.from_profile(profile)  # an unknown --profile fails here, naming the known ones
     seeds = planned_seeds(study, args.seeds)
     numbers = [t.number for t in chosen]
     stored = confirms.done(study, profile)
     skip = {(n, s) for n in [None, *numbers] for s in seeds if (n, s) in stored}
     todo = (len(numbers) + 1) * len(seeds) - len(skip)
-    console.print(f"confirm {study.study_name}: trial(s) {', '.join(map(str, numbers))} vs the baseline, seeds "
-                  f"{', '.join(map(str, seeds))}, at profile {profile} (the search ran at {study_profile(study)}), "
-                  f"scored on the test set with TTA; {len(skip)} run(s) already stored, {todo} to train",
-                  markup=False, highlight=False)
+    console.print(
+        f"confirm {study.study_name}: trial(s) {', '.join(map(str, numbers))} vs the baseline, seeds "
+        f"{', '.join(map(str, seeds))}, at profile {profile} (the search ran at {study_profile(study)}), "
+        f"scored on the test set with TTA; {len(skip)} run(s) already stored, {todo} to train",
+        markup=False,
+        highlight=False,
+    )
     check_writable(args.out)
     data = load_cifar10(args.data_dir) if todo else None
 
     def store(run: dict) -> None:
         confirms.add_run(study, profile, run, seeds=seeds, trials=numbers)
         label = "baseline" if run["trial"] is None else f"trial {run['trial']}"
-        console.print(f"  {label:9s} seed {run['seed']}: test TTA {pct(run[confirms.METRIC])} "
-                      f"(val {pct(run['val_accuracy'])}, {run['seconds']:.1f} s), stored", highlight=False)
+        console.print(
+            f"  {label:9s} seed {run['seed']}: test TTA {pct(run[confirms.METRIC])} "
+            f"(val {pct(run['val_accuracy'])}, {run['seconds']:.1f} s), stored",
+            highlight=False,
+        )
 
     run_confirm(study, data, chosen, profile=profile, seeds=args.seeds, skip=skip, on_run=store)
     for comparison in confirms.comparisons(study):

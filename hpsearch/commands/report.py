@@ -6,6 +6,7 @@ Reads OUT/studies/<name>.journal (or --storage) and writes OUT/reports/<name>/: 
 `hpsearch study` that ran it. Works on a finished study, on one still running (in another process) and on
 an interrupted one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,14 @@ import shlex
 
 from rich.console import Console
 
-from hpsearch.commands.common import (add_out_argument, check_writable, default_storage, print_written, study_name,
-                                      writing)
+from hpsearch.commands.common import (
+    add_out_argument,
+    check_writable,
+    default_storage,
+    print_written,
+    study_name,
+    writing,
+)
 from hpsearch.record.storage import load_study, storage_label
 
 # The report layer (plotly, pandas) is imported inside run(): `hpsearch --help` stays instant.
@@ -22,9 +29,12 @@ from hpsearch.record.storage import load_study, storage_label
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", type=study_name, required=True, help="the study to report on")
-    parser.add_argument("--storage", default=None,
-                        help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
-                             "(default: OUT/studies/<study-name>.journal, as `hpsearch study` uses)")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
+        "(default: OUT/studies/<study-name>.journal, as `hpsearch study` uses)",
+    )
     add_out_argument(parser)
 
 
@@ -41,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(trials_table(trials_frame(study)))
     print_written(console, page.parent)
-    console.print(f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}", markup=False,
-                  highlight=False, soft_wrap=True)
-    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
+    console.print(
+        f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(verdict_text(study))  # the last lines: the verdict, in the page's words
     return 0

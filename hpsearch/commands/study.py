@@ -10,6 +10,7 @@ lines, passes Ctrl-C on to them and writes the reports once they are done.
 Paths (record.paths, the same --out for every command): the journal OUT/studies/<name>.journal (unless
 --storage), keras-tuner's state OUT/studies/keras_tuner/<name>/, the reports OUT/reports/<name>/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,20 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from hpsearch.commands.common import (add_data_dir_argument, add_out_argument, check_writable, default_storage,
-                                      non_negative, non_negative_int, positive_int, print_written, profile_choices,
-                                      study_name, warn_if_slow, writing)
+from hpsearch.commands.common import (
+    add_data_dir_argument,
+    add_out_argument,
+    check_writable,
+    default_storage,
+    non_negative,
+    non_negative_int,
+    positive_int,
+    print_written,
+    profile_choices,
+    study_name,
+    warn_if_slow,
+    writing,
+)
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend
@@ -40,52 +52,101 @@ from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--spec", default=specs.DEFAULT,
-                        help=f"search space: a shipped spec by name ({', '.join(specs.shipped_names())}) or a path "
-                             f"to a .toml file (default {specs.DEFAULT})")
-    parser.add_argument("--trials", type=positive_int, default=20,
-                        help="the study's total of finished (complete + pruned) trials; re-running resumes "
-                             "up to it, failed trials are retried (default 20)")
-    parser.add_argument("--profile", default="full", metavar=profile_choices(),
-                        help="run size of every trial (default full); the profiles are listed below")
+    parser.add_argument(
+        "--spec",
+        default=specs.DEFAULT,
+        help=f"search space: a shipped spec by name ({', '.join(specs.shipped_names())}) or a path "
+        f"to a .toml file (default {specs.DEFAULT})",
+    )
+    parser.add_argument(
+        "--trials",
+        type=positive_int,
+        default=20,
+        help="the study's total of finished (complete + pruned) trials; re-running resumes "
+        "up to it, failed trials are retried (default 20)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="full",
+        metavar=profile_choices(),
+        help="run size of every trial (default full); the profiles are listed below",
+    )
     add_data_dir_argument(parser)
-    parser.add_argument("--storage", help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
-                        "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
-                        "OUT/studies/<study-name>.journal, safe for several processes on one machine)")
-    parser.add_argument("--study-name", type=study_name,
-                        help="default <spec>-<profile> (e.g. default-cpu); the same name and "
-                        "storage on several machines make them workers of one study")
-    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
-                        help="the search engine (default optuna); keras-tuner runs the same spec with Hyperband or "
-                             "Bayesian optimisation and stores its trials the same way")
-    parser.add_argument("--tuner", choices=("hyperband", "bayesian"), default="hyperband",
-                        help="keras-tuner's algorithm (with --engine keras-tuner)")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed (default 0); every trial trains with "
-                        "the baseline's own seed, so trials differ only by their parameters")
+    parser.add_argument(
+        "--storage",
+        help="Optuna storage shared by all workers: postgresql://user:PASSWORD@host/db, "
+        "mysql://..., sqlite:///file.db, or a journal file path (default: a journal file "
+        "OUT/studies/<study-name>.journal, safe for several processes on one machine)",
+    )
+    parser.add_argument(
+        "--study-name",
+        type=study_name,
+        help="default <spec>-<profile> (e.g. default-cpu); the same name and "
+        "storage on several machines make them workers of one study",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("optuna", "keras-tuner"),
+        default="optuna",
+        help="the search engine (default optuna); keras-tuner runs the same spec with Hyperband or "
+        "Bayesian optimisation and stores its trials the same way",
+    )
+    parser.add_argument(
+        "--tuner",
+        choices=("hyperband", "bayesian"),
+        default="hyperband",
+        help="keras-tuner's algorithm (with --engine keras-tuner)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="sampler seed (default 0); every trial trains with "
+        "the baseline's own seed, so trials differ only by their parameters",
+    )
     parser.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
     add_out_argument(parser)
-    parser.add_argument("--objectives", default="accuracy", help="accuracy (default), or accuracy,train_seconds "
-                        "for a multi-objective (Pareto) study with NSGA-II; pruning does not apply to it")
-    parser.add_argument("--prune-margin", type=non_negative, default=DEFAULT_MARGIN,
-                        help=f"prune a trial whose val accuracy falls more than this (absolute) below the "
-                             f"baseline's at the same epoch (default {DEFAULT_MARGIN})")
-    parser.add_argument("--prune-warmup", type=non_negative_int, default=DEFAULT_WARMUP_EPOCHS,
-                        help=f"never prune during the first E epochs (default {DEFAULT_WARMUP_EPOCHS})")
+    parser.add_argument(
+        "--objectives",
+        default="accuracy",
+        help="accuracy (default), or accuracy,train_seconds "
+        "for a multi-objective (Pareto) study with NSGA-II; pruning does not apply to it",
+    )
+    parser.add_argument(
+        "--prune-margin",
+        type=non_negative,
+        default=DEFAULT_MARGIN,
+        help=f"prune a trial whose val accuracy falls more than this (absolute) below the "
+        f"baseline's at the same epoch (default {DEFAULT_MARGIN})",
+    )
+    parser.add_argument(
+        "--prune-warmup",
+        type=non_negative_int,
+        default=DEFAULT_WARMUP_EPOCHS,
+        help=f"never prune during the first E epochs (default {DEFAULT_WARMUP_EPOCHS})",
+    )
     parser.add_argument("--no-prune", action="store_true", help="run every trial to its end")
-    parser.add_argument("--workers", type=parse_workers, default=None,
-                        help="run N trials at a time on this machine, each in its own worker process on the "
-                             "shared storage, with the CPU cores (and GPU memory) split between them; auto picks "
-                             "N from the hardware and says why (default 1; with --gpus, one per GPU)")
-    parser.add_argument("--gpus", type=parse_gpus, default=None,
-                        help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; "
-                             "default: every visible GPU")
+    parser.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=None,
+        help="run N trials at a time on this machine, each in its own worker process on the "
+        "shared storage, with the CPU cores (and GPU memory) split between them; auto picks "
+        "N from the hardware and says why (default 1; with --gpus, one per GPU)",
+    )
+    parser.add_argument(
+        "--gpus",
+        type=parse_gpus,
+        default=None,
+        help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; default: every visible GPU",
+    )
     parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
 
 
 def run(args) -> int:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)   # our own lines say what happened to each trial
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened to each trial
     console = Console()
-    spec = specs.load(args.spec)                     # spec, profile and storage errors come before any training
+    spec = specs.load(args.spec)  # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
     objectives = parse_objectives(args.objectives)
     name = args.study_name or default_study_name(spec, args.profile, objectives)
@@ -96,10 +157,11 @@ def run(args) -> int:
     check_writable(args.out)
     asked = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
     if asked and args.engine == "keras-tuner":
-        raise HpsearchError("--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use "
-                            "--engine optuna")
+        raise HpsearchError(
+            "--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use --engine optuna"
+        )
     workers, why = plan(args.workers if args.workers is not None else len(args.gpus), args.gpus) if asked else ([], "")
-    parallel = len(workers) > 1 or args.gpus is not None     # --workers auto may pick one: this process is it
+    parallel = len(workers) > 1 or args.gpus is not None  # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
     try:
@@ -109,32 +171,42 @@ def run(args) -> int:
             study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
     except KeyboardInterrupt:
         if args.worker_number is not None:
-            raise                                   # the parent says what happened
-        console.print(f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again "
-                      "to resume", markup=False, highlight=False)
+            raise  # the parent says what happened
+        console.print(
+            f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again to resume",
+            markup=False,
+            highlight=False,
+        )
         raise
     if args.worker_number is not None:
-        return 0                                    # the parent writes the reports, once
+        return 0  # the parent writes the reports, once
     from hpsearch.report import write_study_reports
     from hpsearch.report.console import trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
 
     console.print(trials_table(trials_frame(study), top=10))
-    with writing(args.out, kept=f"the finished trials are kept in {mask_url(where)}; `hpsearch report "
-                 f"--study-name NAME --storage ... --out DIR` writes their reports"):
+    with writing(
+        args.out,
+        kept=f"the finished trials are kept in {mask_url(where)}; `hpsearch report "
+        f"--study-name NAME --storage ... --out DIR` writes their reports",
+    ):
         page = write_study_reports(where, name, args.out, study=study)
     if not args.storage:
         console.print(f"wrote {where}", markup=False, highlight=False, soft_wrap=True)
     if args.engine == "keras-tuner":
-        console.print(f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)", markup=False,
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"wrote {tuner_dir(args.out) / safe_name(name)}/ (keras-tuner's state)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     print_written(console, page.parent)
-    console.print(verdict_text(study))   # the last lines: the verdict, in the page's words
+    console.print(verdict_text(study))  # the last lines: the verdict, in the page's words
     status = _exit_status(study, args, console)
-    return status or (1 if parallel and count(study) < args.trials else 0)   # a worker died short of the total
+    return status or (1 if parallel and count(study) < args.trials else 0)  # a worker died short of the total
 
 
-STOPPED_SHORT = 3      # exit status when the study stopped short of --trials because trials failed
+STOPPED_SHORT = 3  # exit status when the study stopped short of --trials because trials failed
 
 
 def _exit_status(study, args, console) -> int:
@@ -142,8 +214,10 @@ def _exit_status(study, args, console) -> int:
     ended it, and trials failed: a script can tell a finished study from one that gave up."""
     short = count(study) < args.trials and not count(study, (TrialState.RUNNING,)) and args.timeout is None
     if short and count(study, (TrialState.FAIL,)):
-        console.print(f"[red]stopped short: {count(study)} of {args.trials} trials finished; failed trials stopped "
-                      f"the study (see their fail_reason); exit status {STOPPED_SHORT}[/]")
+        console.print(
+            f"[red]stopped short: {count(study)} of {args.trials} trials finished; failed trials stopped "
+            f"the study (see their fail_reason); exit status {STOPPED_SHORT}[/]"
+        )
         return STOPPED_SHORT
     return 0
 
@@ -153,13 +227,17 @@ def _resume_state(storage, name: str) -> dict:
     trial, and how many workers (this one plus those with a trial running)."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:                                     # a new study
+    except KeyError:  # a new study
         return {}
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     best = best_trial(study)
     running = [t for t in study.trials if t.state == TrialState.RUNNING]
-    return {"done": len(finished), "best": trial_value(best) if best else None,
-            "durations": tuple(s for s in map(train_seconds, finished) if s is not None), "workers": 1 + len(running)}
+    return {
+        "done": len(finished),
+        "best": trial_value(best) if best else None,
+        "durations": tuple(s for s in map(train_seconds, finished) if s is not None),
+        "workers": 1 + len(running),
+    }
 
 
 def _run_here(args, why, spec, base, storage, name, where, objectives, console):
@@ -176,12 +254,28 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
         console.print(why, markup=False, highlight=False)
     if args.engine == "keras-tuner":
         return _run_keras_tuner(args, spec, data, base, storage, name, console)
-    progress = functools.partial(StudyProgress, console=console, **_resume_state(storage, name)) \
-        if console.is_terminal else None
-    return engine.run_study(spec, data, trials=args.trials, profile=args.profile, base=base, storage=storage,
-                            study_name=name, out=args.out, seed=args.seed, timeout=args.timeout,
-                            objectives=objectives, prune_margin=None if args.no_prune else args.prune_margin,
-                            prune_warmup=args.prune_warmup, console=console, progress=progress)
+    progress = (
+        functools.partial(StudyProgress, console=console, **_resume_state(storage, name))
+        if console.is_terminal
+        else None
+    )
+    return engine.run_study(
+        spec,
+        data,
+        trials=args.trials,
+        profile=args.profile,
+        base=base,
+        storage=storage,
+        study_name=name,
+        out=args.out,
+        seed=args.seed,
+        timeout=args.timeout,
+        objectives=objectives,
+        prune_margin=None if args.no_prune else args.prune_margin,
+        prune_warmup=args.prune_warmup,
+        console=console,
+        progress=progress,
+    )
 
 
 def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:
@@ -193,9 +287,13 @@ def _print_header(console, args, spec, base, name, where, objectives, device: st
         pruning = "off"
     else:
         pruning = f"baseline-relative, margin {args.prune_margin}, after epoch {args.prune_warmup}"
-    console.print(f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
-                  f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "
-                  f"pruning {pruning}", markup=False, highlight=False)
+    console.print(
+        f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
+        f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "
+        f"pruning {pruning}",
+        markup=False,
+        highlight=False,
+    )
     console.print(f"storage {where} · device {device}", markup=False, highlight=False)
     warn_if_slow(console, args.profile, device.split(" ")[0])
 
@@ -205,19 +303,31 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
 
     if args.timeout is not None:
         console.print("[yellow]--timeout is not supported by --engine keras-tuner; ignored[/]")
-    return run_kt_study(spec, data, base, storage, name, args.trials, tuner=args.tuner, seed=args.seed,
-                        out=args.out, profile=args.profile, console=console)
+    return run_kt_study(
+        spec,
+        data,
+        base,
+        storage,
+        name,
+        args.trials,
+        tuner=args.tuner,
+        seed=args.seed,
+        out=args.out,
+        profile=args.profile,
+        console=console,
+    )
 
 
 def _run_workers(args, workers, why, spec, base, storage, name, where, objectives, console):
     """--workers N / --gpus: start the ordinary workers planned, on the same storage, relay their lines, wait;
     returns the study as they left it. This process loads no backend (the workers each start one, at once,
     instead of after it) and opens the study only to read it at the end."""
-    data_dir = find_cifar10(args.data_dir)           # a download, or a missing data set, before any worker
+    data_dir = find_cifar10(args.data_dir)  # a download, or a missing data set, before any worker
     device = "GPU" if any(w.gpu is not None for w in workers) else "CPU"
     cores = len(os.sched_getaffinity(0))
-    _print_header(console, args, spec, base, name, where, objectives,
-                  f"{device} ({cores} cores), backend {chosen_backend()}")
+    _print_header(
+        console, args, spec, base, name, where, objectives, f"{device} ({cores} cores), backend {chosen_backend()}"
+    )
     console.print(why, markup=False, highlight=False)
     for worker in workers:
         console.print(f"  {worker.describe()}", markup=False, highlight=False)
@@ -242,7 +352,7 @@ def _study_after(storage, name):
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        return None                                  # every worker failed before creating it
+        return None  # every worker failed before creating it
 
 
 def _worker_argv(args) -> list[str]:
@@ -250,10 +360,14 @@ def _worker_argv(args) -> list[str]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     argv = []
-    for action in parser._actions:   # argparse has no public list of a parser's options
+    for action in parser._actions:  # argparse has no public list of a parser's options
         value = getattr(args, action.dest, None)
-        if not action.option_strings or action.dest in ("help", "workers", "gpus", "worker_number") \
-                or value is None or value == action.default:
+        if (
+            not action.option_strings
+            or action.dest in ("help", "workers", "gpus", "worker_number")
+            or value is None
+            or value == action.default
+        ):
             continue
         if isinstance(action, argparse._StoreTrueAction):
             argv.append(action.option_strings[0])

@@ -6,6 +6,7 @@ generator (`draw`), and applying them is deterministic (`apply`), so the same se
 on every backend. `apply`, `shift` and `view` take `xp`: `numpy` on the host (the batch pipeline) or
 `keras.ops` for tensors on the device; both give the same pixels (tested on every backend).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Draws:
-    flips: np.ndarray      # (n,) bool: mirror image i left-right
-    offsets: np.ndarray    # (n, 2) int: crop window's top-left corner in the padded image, each in 0..2 pad
+    flips: np.ndarray  # (n,) bool: mirror image i left-right
+    offsets: np.ndarray  # (n, 2) int: crop window's top-left corner in the padded image, each in 0..2 pad
 
 
 def draw(rng: np.random.Generator, n: int, flip: bool = True, pad: int = 2) -> Draws:
@@ -39,13 +40,13 @@ def crop(images, offsets, pad: int, xp=np):
     """Reflect-pad by `pad`, then take each image's window at its (dy, dx) `offsets` (0..2 pad)."""
     if pad == 0:
         return images
-    h, w = images.shape[1], images.shape[2]           # the batch size may be unknown inside a traced step
+    h, w = images.shape[1], images.shape[2]  # the batch size may be unknown inside a traced step
     padded = reflect_pad(images, pad, xp)
     offsets = xp.convert_to_tensor(offsets, "int32") if xp is not np else offsets
-    rows = xp.reshape(offsets[:, 0], (-1, 1)) + xp.reshape(xp.arange(h), (1, -1))     # (n, h)
-    cols = xp.reshape(offsets[:, 1], (-1, 1)) + xp.reshape(xp.arange(w), (1, -1))     # (n, w)
-    padded = xp.take_along_axis(padded, xp.reshape(rows, (-1, h, 1, 1)), axis=1)      # (n, h, w + 2 pad, c)
-    return xp.take_along_axis(padded, xp.reshape(cols, (-1, 1, w, 1)), axis=2)        # (n, h, w, c)
+    rows = xp.reshape(offsets[:, 0], (-1, 1)) + xp.reshape(xp.arange(h), (1, -1))  # (n, h)
+    cols = xp.reshape(offsets[:, 1], (-1, 1)) + xp.reshape(xp.arange(w), (1, -1))  # (n, w)
+    padded = xp.take_along_axis(padded, xp.reshape(rows, (-1, h, 1, 1)), axis=1)  # (n, h, w + 2 pad, c)
+    return xp.take_along_axis(padded, xp.reshape(cols, (-1, 1, w, 1)), axis=2)  # (n, h, w, c)
 
 
 def apply(images, draws: Draws, pad: int, xp=np):
@@ -64,7 +65,7 @@ def shift(images, dy: int, dx: int, xp=np):
         return images
     p = max(abs(dy), abs(dx))
     h, w = images.shape[1], images.shape[2]
-    return reflect_pad(images, p, xp)[:, p + dy:p + dy + h, p + dx:p + dx + w, :]
+    return reflect_pad(images, p, xp)[:, p + dy : p + dy + h, p + dx : p + dx + w, :]
 
 
 def tta_views(flip: bool, shifts) -> list[tuple[bool, int, int]]:

@@ -9,6 +9,7 @@ Every batch is a pure function of (seed, epoch, batch index): the epoch's order 
 (seed, epoch) and each batch's flips and crops from (seed, epoch, index). So an epoch is the same on every
 run, whatever order or thread Keras asks for the batches in, and differs from the previous epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,13 +27,24 @@ class Batches(keras.utils.PyDataset):
     """(normalised float32 images, one-hot labels) of a split. Images stay uint8 until a batch is built (a
     quarter of the memory). With `training`, batches are shuffled per epoch and augmented."""
 
-    def __init__(self, part: Split, mean: np.ndarray, std: np.ndarray, batch_size: int, *, training: bool,
-                 seed: int = 0, flip: bool = True, pad: int = 2, workers: int = 1):
+    def __init__(
+        self,
+        part: Split,
+        mean: np.ndarray,
+        std: np.ndarray,
+        batch_size: int,
+        *,
+        training: bool,
+        seed: int = 0,
+        flip: bool = True,
+        pad: int = 2,
+        workers: int = 1,
+    ):
         super().__init__(workers=workers)
         self.part, self.mean, self.std, self.batch_size = part, mean, std, batch_size
         self.training, self.seed, self.flip, self.pad = training, seed, flip, pad
         self.epoch = 0
-        self._order = (None, None)           # (epoch, permutation) of the epoch last asked for
+        self._order = (None, None)  # (epoch, permutation) of the epoch last asked for
 
     def __len__(self) -> int:
         return math.ceil(len(self.part.labels) / self.batch_size)
@@ -49,7 +61,7 @@ class Batches(keras.utils.PyDataset):
         """The indices of the images in batch `index` of `epoch`."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
-        return self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
 
     def rng(self, epoch: int, index: int) -> np.random.Generator:
         """The generator of batch `index`'s flips and crops in `epoch` (the same on the host and the device)."""
@@ -76,5 +88,4 @@ def make_batches(part: Split, mean: np.ndarray, std: np.ndarray, config, trainin
     """The batches `train` feeds to `model.fit` for `config` (augmented with its flip/pad when training;
     validation in batches of one shape, eval_batch_size)."""
     size = config.batch_size if training else eval_batch_size(len(part.labels))
-    return Batches(part, mean, std, size, training=training, seed=config.seed,
-                   flip=config.flip, pad=config.pad)
+    return Batches(part, mean, std, size, training=training, seed=config.seed, flip=config.flip, pad=config.pad)

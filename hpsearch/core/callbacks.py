@@ -1,4 +1,5 @@
 """The small callbacks of a training run (Keras's own are used for checkpointing and early stopping)."""
+
 from __future__ import annotations
 
 import math
@@ -25,14 +26,17 @@ class EpochRecorder(keras.callbacks.Callback):
         self.on_epoch, self.epochs, self._start, self._lr = on_epoch, [], 0.0, math.nan
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._lr = current_lr(self.model.optimizer)   # the LR of the epoch's first step
+        self._lr = current_lr(self.model.optimizer)  # the LR of the epoch's first step
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        row = {"epoch": epoch + 1, **{k: float(logs.get(k, math.nan)) for k in
-                                       ("loss", "accuracy", "val_loss", "val_accuracy")},
-               "lr": self._lr, "seconds": time.perf_counter() - self._start}
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(logs.get(k, math.nan)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
+            "lr": self._lr,
+            "seconds": time.perf_counter() - self._start,
+        }
         self.epochs.append(row)
         if not math.isfinite(row["loss"]):
             raise TrainingDiverged(f"loss became {row['loss']} in epoch {row['epoch']} (lr {row['lr']:.3g})")
@@ -47,7 +51,13 @@ class PlateauScale(keras.callbacks.Callback):
 
     def __init__(self, schedule, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5):
         super().__init__()
-        self.schedule, self.monitor, self.factor, self.patience, self.min_lr = schedule, monitor, factor, patience, min_lr
+        self.schedule, self.monitor, self.factor, self.patience, self.min_lr = (
+            schedule,
+            monitor,
+            factor,
+            patience,
+            min_lr,
+        )
         self.best, self.wait = math.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):

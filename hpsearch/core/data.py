@@ -8,6 +8,7 @@ a crafted dtype (object fields, odd flags) cannot make numpy read file bytes as 
 shape must match the bytes actually present. Anything else a file asks for (e.g. `os.system`) is
 refused before any of it runs, and files are size-checked before they are read.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,8 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-MAX_BATCH_BYTES = 64 * 2**20   # an official batch is ~31 MB (10,000 x 3,072 bytes plus labels and names)
-MAX_META_BYTES = 64 * 2**10    # batches.meta is ~160 bytes
+MAX_BATCH_BYTES = 64 * 2**20  # an official batch is ~31 MB (10,000 x 3,072 bytes plus labels and names)
+MAX_META_BYTES = 64 * 2**10  # batches.meta is ~160 bytes
 # Keras's own CIFAR-10 download (keras.datasets.cifar10), fetched without its loader, which unpickles
 # every batch with the unrestricted pickle.
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -52,15 +53,16 @@ class DataError(HpsearchError):
 
 @dataclass(frozen=True)
 class Cifar10:
-    train_images: np.ndarray   # (N, 32, 32, 3) uint8
-    train_labels: np.ndarray   # (N,) int64 in 0..9
+    train_images: np.ndarray  # (N, 32, 32, 3) uint8
+    train_labels: np.ndarray  # (N,) int64 in 0..9
     test_images: np.ndarray
     test_labels: np.ndarray
     class_names: tuple[str, ...]
-    source: str                # the folder it was read from
+    source: str  # the folder it was read from
 
 
 # --- safe reading ------------------------------------------------------------------------------------
+
 
 class _Malformed(Exception):
     """The file is a pickle, but not of a plain CIFAR-10 batch; the message says what is wrong."""
@@ -73,6 +75,7 @@ class _Refused(pickle.UnpicklingError):
 class _Stub:
     """Base of the stand-ins handed out instead of numpy's callables. Every one refuses BUILD unless it
     is an array or dtype being filled in once (BUILD on the class itself fails: no `self`)."""
+
     state = None
 
     def __setstate__(self, state):
@@ -88,7 +91,8 @@ class _NDArray(_Stub):
 
 class _Dtype(_Stub):
     """`numpy.dtype(name, align, copy)` then BUILD(state): kept as the name and state, checked in `numpy`."""
-    name = None                               # also for an instance made without __init__ (NEWOBJ)
+
+    name = None  # also for an instance made without __init__ (NEWOBJ)
 
     def __init__(self, name, align=False, copy=False):
         self.name = name
@@ -106,8 +110,12 @@ class _Dtype(_Stub):
             raise _Malformed(f"dtype {name[:20]!r} (expected {' or '.join(allowed)})")
         state, order = self.state, "|"
         if state is not None:
-            if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3
-                    and state[2:] == (None, None, None, -1, -1, 0)):
+            if not (
+                isinstance(state, tuple)
+                and len(state) == 8
+                and state[0] == 3
+                and state[2:] == (None, None, None, -1, -1, 0)
+            ):
                 raise _Malformed(f"dtype {name!r} with fields, a subarray, a custom size or flags")
             order = _text(state[1])
         if order not in ("<", ">", "|", "="):
@@ -164,9 +172,12 @@ class _Latin1(_Stub):
 
 
 _STAND_INS = {
-    ("numpy", "ndarray"): _NDArray, ("numpy", "dtype"): _Dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _Reconstruct, ("numpy._core.multiarray", "_reconstruct"): _Reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _FromBuffer, ("numpy._core.numeric", "_frombuffer"): _FromBuffer,
+    ("numpy", "ndarray"): _NDArray,
+    ("numpy", "dtype"): _Dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _Reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _Reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _FromBuffer,
+    ("numpy._core.numeric", "_frombuffer"): _FromBuffer,
     ("_codecs", "encode"): _Latin1,
 }
 _LABEL_DTYPES = ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8")
@@ -197,7 +208,7 @@ def _unpickle(path: Path, limit: int, what: str) -> dict:
         if path.stat().st_size > limit:
             raise DataError(too_big)
         with open(path, "rb") as f:
-            blob = f.read(limit + 1)        # a file may grow, or report a size it does not have
+            blob = f.read(limit + 1)  # a file may grow, or report a size it does not have
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(blob) > limit:
@@ -212,7 +223,9 @@ def _unpickle(path: Path, limit: int, what: str) -> dict:
         raise DataError(f"{path} is truncated or corrupt ({type(exc).__name__}: {str(exc)[:100]}); {fix}") from None
     if not isinstance(loaded, dict):
         raise DataError(f"{path} is not a CIFAR-10 {what} (expected a dict, got {type(loaded).__name__}); {fix}")
-    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in loaded.items() if isinstance(k, (bytes, str))}
+    return {
+        k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in loaded.items() if isinstance(k, (bytes, str))
+    }
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -231,8 +244,9 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if len(labels) != len(data):
             raise _Malformed(f"{len(labels)} labels for {len(data)} images")
     except _Malformed as exc:
-        raise DataError(f"{path} is not a plain CIFAR-10 batch: {exc}; delete the folder and download CIFAR-10 "
-                        f"again") from None
+        raise DataError(
+            f"{path} is not a plain CIFAR-10 batch: {exc}; delete the folder and download CIFAR-10 again"
+        ) from None
     # channel-major rows -> HWC images, copied out of the file's buffer into a writable array
     return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels
 
@@ -260,10 +274,15 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     if not meta.is_file():
         return CLASS_NAMES
     names = _unpickle(meta, MAX_META_BYTES, "metadata file").get("label_names")
-    if not (isinstance(names, list) and len(names) == len(CLASS_NAMES)
-            and all(isinstance(n, (bytes, str)) and 0 < len(n) <= 64 for n in names)):
-        raise DataError(f"{meta} does not hold 10 class names (label_names is {names!r:.80}); delete it to use "
-                        f"the standard names, or download CIFAR-10 again")
+    if not (
+        isinstance(names, list)
+        and len(names) == len(CLASS_NAMES)
+        and all(isinstance(n, (bytes, str)) and 0 < len(n) <= 64 for n in names)
+    ):
+        raise DataError(
+            f"{meta} does not hold 10 class names (label_names is {names!r:.80}); delete it to use "
+            f"the standard names, or download CIFAR-10 again"
+        )
     names = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
     if not all(n.isprintable() for n in names):
         raise DataError(f"{meta} has class names with control characters; delete it to use the standard names")
@@ -271,6 +290,7 @@ def _class_names(folder: Path) -> tuple[str, ...]:
 
 
 # --- finding the folder -------------------------------------------------------------------------------
+
 
 def _missing(folder: Path) -> list[str]:
     return [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
@@ -301,21 +321,25 @@ def find_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
     raise DataError(
         f"CIFAR-10 not found (looked in: {looked}; expected {', '.join(TRAIN_FILES)} and {TEST_FILE}). "
         f"Pass --data-dir DIR (a folder holding {FOLDER}/ or its files), set HPSEARCH_DATA_DIR, "
-        f"or run once with internet access to download it into the Keras cache.")
+        f"or run once with internet access to download it into the Keras cache."
+    )
 
 
 def _explicit_folder(root: Path) -> Path:
     if not root.is_dir():
-        raise DataError(f"CIFAR-10 not found: --data-dir {root} is not a folder; pass the folder holding {FOLDER}/ "
-                        f"or its files")
+        raise DataError(
+            f"CIFAR-10 not found: --data-dir {root} is not a folder; pass the folder holding {FOLDER}/ or its files"
+        )
     folders = [root, root / FOLDER]
     for folder in folders:
         if not _missing(folder):
             return folder
-    closest = min(folders, key=lambda f: len(_missing(f)))   # the root on a tie: where the user pointed
-    raise DataError(f"CIFAR-10 is incomplete in {closest}: missing {', '.join(_missing(closest))} "
-                    f"(looked in {root} and {root / FOLDER}); pass --data-dir a folder holding all of "
-                    f"{', '.join(TRAIN_FILES)}, {TEST_FILE} (or its {FOLDER}/)")
+    closest = min(folders, key=lambda f: len(_missing(f)))  # the root on a tie: where the user pointed
+    raise DataError(
+        f"CIFAR-10 is incomplete in {closest}: missing {', '.join(_missing(closest))} "
+        f"(looked in {root} and {root / FOLDER}); pass --data-dir a folder holding all of "
+        f"{', '.join(TRAIN_FILES)}, {TEST_FILE} (or its {FOLDER}/)"
+    )
 
 
 def _reachable(url: str, timeout: float = 10.0) -> bool:
@@ -338,13 +362,18 @@ def _download() -> Path | None:
     datasets = _keras_datasets()
     created = [p for p in (datasets.parent, datasets) if not p.exists()]
     try:
-        target = keras.utils.get_file(fname=f"{FOLDER}-target", origin=ORIGIN, extract=True,
-                                      file_hash=ORIGIN_SHA256, cache_dir=str(datasets.parent))
+        target = keras.utils.get_file(
+            fname=f"{FOLDER}-target",
+            origin=ORIGIN,
+            extract=True,
+            file_hash=ORIGIN_SHA256,
+            cache_dir=str(datasets.parent),
+        )
         return Path(target) / FOLDER
     except Exception:  # noqa: BLE001 - network, proxy, disk, hash: all end in the same advice
         for folder in reversed(created):
             try:
-                folder.rmdir()               # only if still empty
+                folder.rmdir()  # only if still empty
             except OSError:
                 pass
         return None
@@ -356,16 +385,23 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
     folder = find_cifar10(data_dir, download)
     train = [read_batch(folder / name) for name in TRAIN_FILES]
     test_images, test_labels = read_batch(folder / TEST_FILE)
-    return Cifar10(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
-                   test_images, test_labels, _class_names(folder), str(folder))
+    return Cifar10(
+        np.concatenate([x for x, _ in train]),
+        np.concatenate([y for _, y in train]),
+        test_images,
+        test_labels,
+        _class_names(folder),
+        str(folder),
+    )
 
 
 # --- split and normalise ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Split:
-    images: np.ndarray   # uint8 (n, 32, 32, 3)
-    labels: np.ndarray   # int64 (n,)
+    images: np.ndarray  # uint8 (n, 32, 32, 3)
+    labels: np.ndarray  # int64 (n,)
 
 
 @dataclass(frozen=True)
@@ -373,7 +409,7 @@ class Splits:
     train: Split
     val: Split
     test: Split
-    mean: np.ndarray     # per-channel mean of the training split, pixels in [0, 1]
+    mean: np.ndarray  # per-channel mean of the training split, pixels in [0, 1]
     std: np.ndarray
 
 
@@ -397,17 +433,23 @@ def split(data: Cifar10, config) -> Splits:
     train_idx = np.setdiff1d(np.arange(n), val_idx)
     if config.train_size is not None:
         if config.train_size > len(train_idx):
-            raise DataError(f"train_size {config.train_size} is more than the {len(train_idx)} training images left "
-                            f"after the {config.val_size}-image hold-out")
+            raise DataError(
+                f"train_size {config.train_size} is more than the {len(train_idx)} training images left "
+                f"after the {config.val_size}-image hold-out"
+            )
         train_idx = train_idx[stratified_indices(data.train_labels[train_idx], config.train_size, rng)]
     test_idx = np.arange(len(data.test_labels))
     if config.test_size is not None and config.test_size < len(test_idx):
         test_idx = stratified_indices(data.test_labels, config.test_size, rng)
     train = Split(data.train_images[train_idx], data.train_labels[train_idx])
     pixels = train.images.reshape(-1, 3).astype(np.float64) / 255.0
-    return Splits(train, Split(data.train_images[val_idx], data.train_labels[val_idx]),
-                  Split(data.test_images[test_idx], data.test_labels[test_idx]),
-                  pixels.mean(0).astype(np.float32), pixels.std(0).astype(np.float32))
+    return Splits(
+        train,
+        Split(data.train_images[val_idx], data.train_labels[val_idx]),
+        Split(data.test_images[test_idx], data.test_labels[test_idx]),
+        pixels.mean(0).astype(np.float32),
+        pixels.std(0).astype(np.float32),
+    )
 
 
 def normalize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -415,7 +457,7 @@ def normalize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
     return ((images.astype(np.float32) / 255.0) - mean) / std
 
 
-EVAL_BATCH = 500          # largest batch for validation and test predictions (no gradients kept)
+EVAL_BATCH = 500  # largest batch for validation and test predictions (no gradients kept)
 
 
 def eval_batch_size(n: int, largest: int = EVAL_BATCH) -> int:
@@ -427,6 +469,7 @@ def eval_batch_size(n: int, largest: int = EVAL_BATCH) -> int:
 
 
 # --- synthetic data for tests and installation checks ---------------------------------------------
+
 
 def write_synthetic_cifar10(path: str | os.PathLike, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
     """A tiny, learnable CIFAR-format folder: each class a colour and a stripe direction, plus noise.
@@ -440,22 +483,34 @@ def write_synthetic_cifar10(path: str | os.PathLike, n_train: int = 600, n_test:
         labels = np.arange(n) % 10
         rng.shuffle(labels)
         yy, xx = np.mgrid[0:32, 0:32]
-        stripes = np.stack([np.sin((xx * np.cos(c * np.pi / 10) + yy * np.sin(c * np.pi / 10)) / 2.0)
-                            for c in range(10)])                     # (10, 32, 32)
+        stripes = np.stack(
+            [np.sin((xx * np.cos(c * np.pi / 10) + yy * np.sin(c * np.pi / 10)) / 2.0) for c in range(10)]
+        )  # (10, 32, 32)
         x = palette[labels][:, None, None, :] + 30 * stripes[labels][..., None] + rng.normal(0, 25, (n, 32, 32, 3))
         return np.clip(x, 0, 255).astype(np.uint8), labels
 
     def dump(name: str, x: np.ndarray, y: np.ndarray) -> None:
         rows = x.transpose(0, 3, 1, 2).reshape(len(x), -1)
         with open(out / name, "wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": y.tolist(), b"data": rows,
-                         b"filenames": [f"{name}_{i}.png".encode() for i in range(len(y))]}, f, protocol=2)
+            pickle.dump(
+                {
+                    b"batch_label": name.encode(),
+                    b"labels": y.tolist(),
+                    b"data": rows,
+                    b"filenames": [f"{name}_{i}.png".encode() for i in range(len(y))],
+                },
+                f,
+                protocol=2,
+            )
 
     x, y = images(n_train)
     for i, chunk in enumerate(np.array_split(np.arange(n_train), 5)):
         dump(TRAIN_FILES[i], x[chunk], y[chunk])
     dump(TEST_FILE, *images(n_test))
     with open(out / META_FILE, "wb") as f:
-        pickle.dump({b"label_names": [c.encode() for c in CLASS_NAMES], b"num_cases_per_batch": n_train // 5,
-                     b"num_vis": 3072}, f, protocol=2)
+        pickle.dump(
+            {b"label_names": [c.encode() for c in CLASS_NAMES], b"num_cases_per_batch": n_train // 5, b"num_vis": 3072},
+            f,
+            protocol=2,
+        )
     return out

@@ -15,6 +15,7 @@ Defaults per backend and device, as measured with `hpsearch bench` (README, "Spe
 - CPU, PyTorch: eager (torch.compile's first compile of this network costs minutes); mixed bfloat16 where
   the CPU has bf16 instructions (provisional: oneDNN, as for TensorFlow; to confirm with `hpsearch bench`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,11 @@ from hpsearch.errors import HpsearchError
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "tensorflow"
 # what to install for each backend (pyproject extras); TensorFlow is a dependency of hpsearch itself
-INSTALL = {"tensorflow": "pip install hpsearch (TensorFlow is a default dependency) or pip install tensorflow",
-           "jax": "pip install 'hpsearch[jax]' (or 'hpsearch[jax-cuda]' on a GPU)",
-           "torch": "pip install 'hpsearch[torch]'"}
+INSTALL = {
+    "tensorflow": "pip install hpsearch (TensorFlow is a default dependency) or pip install tensorflow",
+    "jax": "pip install 'hpsearch[jax]' (or 'hpsearch[jax-cuda]' on a GPU)",
+    "torch": "pip install 'hpsearch[torch]'",
+}
 # backend -> does a CPU run default to mixed_bfloat16 where the CPU has bf16 instructions (measured, above)
 CPU_BF16 = {"tensorflow": True, "jax": False, "torch": True}
 
@@ -59,8 +62,10 @@ def choose_backend(name: str | None = None) -> str:
     if "keras" in sys.modules:
         loaded = sys.modules["keras"].backend.backend()
         if loaded != name:
-            raise BackendError(f"Keras is already running on {loaded!r} in this process; start a new process "
-                               f"with --backend {name} (or KERAS_BACKEND={name})")
+            raise BackendError(
+                f"Keras is already running on {loaded!r} in this process; start a new process "
+                f"with --backend {name} (or KERAS_BACKEND={name})"
+            )
     os.environ["KERAS_BACKEND"] = name
     if name == "jax":
         # allocate GPU memory as needed instead of 75 % up front, so several runs can share one GPU
@@ -90,8 +95,10 @@ def load_quietly() -> None:
     (`--verbose` shows them)."""
     with _quiet_fd2():
         import keras
+
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
+
             tf.config.list_physical_devices()
 
 
@@ -118,12 +125,16 @@ def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if name == "jax":
         import jax
+
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     elif name == "tensorflow":
-        flags = [f for f in os.environ.get("TF_XLA_FLAGS", "").split()
-                 if not f.startswith("--tf_xla_persistent_cache_directory=")]
+        flags = [
+            f
+            for f in os.environ.get("TF_XLA_FLAGS", "").split()
+            if not f.startswith("--tf_xla_persistent_cache_directory=")
+        ]
         os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"--tf_xla_persistent_cache_directory={path}"])
     elif name == "torch":
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
@@ -143,14 +154,15 @@ def cache_in_use() -> Path | None:
 def backend() -> str:
     """The backend Keras runs on in this process."""
     import keras
+
     return keras.backend.backend()
 
 
 @dataclass(frozen=True)
 class Device:
-    kind: str            # "GPU" | "CPU"
+    kind: str  # "GPU" | "CPU"
     name: str
-    backend: str         # "tensorflow" | "jax" | "torch"
+    backend: str  # "tensorflow" | "jax" | "torch"
     jit_compile: bool
     precision: str
     augment_on_device: bool = False
@@ -171,16 +183,19 @@ def detect() -> tuple[str, str]:
     name = backend()
     if name == "tensorflow":
         import tensorflow as tf
+
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             return "GPU", tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
     elif name == "jax":
         import jax
+
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
         if gpus:
             return "GPU", gpus[0].device_kind
     elif name == "torch":
         import torch
+
         if torch.cuda.is_available():
             return "GPU", torch.cuda.get_device_name(0)
     return "CPU", f"{os.cpu_count()} cores"
@@ -229,11 +244,12 @@ def setup(config) -> Device:
     kind, device_name = detect()
     jit = config.jit_compile if config.jit_compile is not None else default_jit(kind, name)
     precision = config.precision or default_precision(kind, name)
-    on_device = (config.augment_on_device if config.augment_on_device is not None
-                 else default_augment_on_device(kind, name))
+    on_device = (
+        config.augment_on_device if config.augment_on_device is not None else default_augment_on_device(kind, name)
+    )
     keras.backend.clear_session(free_memory=True)
     keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(config.seed)    # Python, numpy and the backend's own generators
+    keras.utils.set_random_seed(config.seed)  # Python, numpy and the backend's own generators
     set_op_determinism(config.deterministic and not jit)
     return Device(kind, device_name, name, jit, precision, on_device)
 
@@ -249,14 +265,16 @@ def set_op_determinism(enable: bool) -> None:
     if name == "tensorflow":
         import tensorflow as tf
         from tensorflow.python.framework import config as tf_config
+
         if enable:
             tf.config.experimental.enable_op_determinism()
         elif tf_config.is_op_determinism_enabled():
             tf_config.disable_op_determinism()
     elif name == "torch":
         import torch
+
         if enable:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # cuBLAS needs it before its first use
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it before its first use
         torch.use_deterministic_algorithms(enable, warn_only=True)
         torch.backends.cudnn.benchmark = not enable
 
@@ -264,13 +282,14 @@ def set_op_determinism(enable: bool) -> None:
 def reset_state() -> None:
     """Global Keras state back to a fresh process's (tests): float32 policy, no op determinism, new session."""
     import keras
+
     keras.mixed_precision.set_global_policy("float32")
     set_op_determinism(False)
     keras.backend.clear_session()
 
 
-OOM_TYPES = {"ResourceExhaustedError", "OutOfMemoryError", "MemoryError"}   # TensorFlow, PyTorch, Python
-OOM_TEXT = ("RESOURCE_EXHAUSTED", "out of memory")                             # JAX/XLA's XlaRuntimeError, CUDA
+OOM_TYPES = {"ResourceExhaustedError", "OutOfMemoryError", "MemoryError"}  # TensorFlow, PyTorch, Python
+OOM_TEXT = ("RESOURCE_EXHAUSTED", "out of memory")  # JAX/XLA's XlaRuntimeError, CUDA
 
 
 def out_of_memory(exc: BaseException) -> str | None:

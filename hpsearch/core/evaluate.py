@@ -1,4 +1,5 @@
 """Plain and TTA evaluation. TTA averages the softmax over `tta_views` (flips x pad-and-crop shifts)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: in
     views = tta_views(config.tta_flip, config.tta_shifts) if tta else [(False, 0, 0)]
     probs = np.zeros((len(images), 10), dtype=np.float64)
     for flip, dy, dx in views:
-        probs += np.asarray(model.predict(view(images, flip, dy, dx), batch_size=batch_size, verbose=0),
-                            dtype=np.float64)
+        probs += np.asarray(
+            model.predict(view(images, flip, dy, dx), batch_size=batch_size, verbose=0), dtype=np.float64
+        )
     return probs / len(views)
 
 
@@ -41,5 +43,9 @@ def evaluate_test(result, data: Cifar10) -> dict:
     per_class = (np.diag(matrix) / np.maximum(matrix.sum(1), 1)).tolist()
     result.test_accuracy, result.test_accuracy_tta = plain["accuracy"], tta["accuracy"]
     result.test_per_class_accuracy, result.test_confusion = per_class, matrix.tolist()
-    return {"test_accuracy": plain["accuracy"], "test_accuracy_tta": tta["accuracy"],
-            "test_per_class_accuracy": per_class, "test_confusion": matrix.tolist()}
+    return {
+        "test_accuracy": plain["accuracy"],
+        "test_accuracy_tta": tta["accuracy"],
+        "test_per_class_accuracy": per_class,
+        "test_confusion": matrix.tolist(),
+    }

@@ -20,6 +20,7 @@ elementwise select per weight and step. Under a `mixed_float16` policy `compile`
 `LossScaleOptimizer(Lookahead(inner))`: skipped (non-finite) steps never reach Lookahead, so they
 are not counted toward k. Single-device only (no distribution-strategy merge logic).
 """
+
 from __future__ import annotations
 
 import keras
@@ -30,8 +31,9 @@ from keras import ops
 class Lookahead(keras.optimizers.Optimizer):
     """Wrap `optimizer`: every `k` of its steps, pull slow weights `alpha` of the way to the fast ones."""
 
-    def __init__(self, optimizer: keras.optimizers.Optimizer, k: int = 5, alpha: float = 0.5,
-                 name: str | None = None, **kwargs):
+    def __init__(
+        self, optimizer: keras.optimizers.Optimizer, k: int = 5, alpha: float = 0.5, name: str | None = None, **kwargs
+    ):
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             raise TypeError(f"Lookahead wraps a keras.optimizers.Optimizer (got {type(optimizer).__name__})")
         if int(k) != k or k < 1:
@@ -71,14 +73,15 @@ class Lookahead(keras.optimizers.Optimizer):
                 raise ValueError("Lookahead must be built first: call optimizer.build(trainable_variables)")
             self.build(list(trainable_variables))
         first = ops.equal(self.inner_optimizer.iterations, 0)
-        for fast, slow in self._pairs():                    # slow <- fast before the very first step
+        for fast, slow in self._pairs():  # slow <- fast before the very first step
             self.assign(slow, ops.where(first, ops.cast(fast.value, slow.dtype), slow.value))
         self.inner_optimizer.apply(grads, trainable_variables)
         sync = ops.equal(ops.mod(self.inner_optimizer.iterations, self.k), 0)
-        for fast, slow in self._pairs():                    # `.value`: the current value, also in a stateless scope
+        for fast, slow in self._pairs():  # `.value`: the current value, also in a stateless scope
             slow_value, fast_value = slow.value, fast.value
-            new_slow = ops.where(sync, slow_value + (ops.cast(fast_value, slow.dtype) - slow_value) * self.alpha,
-                                 slow_value)
+            new_slow = ops.where(
+                sync, slow_value + (ops.cast(fast_value, slow.dtype) - slow_value) * self.alpha, slow_value
+            )
             self.assign(slow, new_slow)
             self.assign(fast, ops.where(sync, ops.cast(new_slow, fast.dtype), fast_value))
 
@@ -107,12 +110,15 @@ class Lookahead(keras.optimizers.Optimizer):
 
     # --- serialisation --------------------------------------------------------------------------------
     def get_config(self):
-        return {"name": self.name, "k": self.k, "alpha": self.alpha,
-                "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer)}
+        return {
+            "name": self.name,
+            "k": self.k,
+            "alpha": self.alpha,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(config.pop("optimizer"), custom_objects=custom_objects)
         return cls(inner, **config)
-

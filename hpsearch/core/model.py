@@ -8,6 +8,7 @@ Every layer is named explicitly, as in the original's summary table (`aptx_after
 `conv2d`, `max_pooling2d`, `batch_normalization`, `activation_1` ... `activation_6`, with Keras's
 suffixes), so the summary reads the same on every backend and however many models the process built.
 """
+
 from __future__ import annotations
 
 import keras
@@ -28,8 +29,9 @@ def conv_bn(x, filters: int, config, i: int, pool: int | None):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv2d{_suffix(i)}")(x)
     if pool is not None:
         x = layers.MaxPooling2D(2, name=f"max_pooling2d{_suffix(pool)}")(x)
-    x = layers.BatchNormalization(momentum=config.bn_momentum, epsilon=config.bn_epsilon,
-                                  name=f"batch_normalization{_suffix(i)}")(x)
+    x = layers.BatchNormalization(
+        momentum=config.bn_momentum, epsilon=config.bn_epsilon, name=f"batch_normalization{_suffix(i)}"
+    )(x)
     return layers.Activation(aptx, name=f"activation_{i + 1}")(x)
 
 
@@ -38,9 +40,14 @@ def build_model(config, train_images: np.ndarray) -> keras.Model:
     p = config.whitening_patch_size
     kernel = whitening_weights(train_images, p, config.whitening_eps)
     inputs = keras.Input((32, 32, 3), name="image")
-    x = layers.Conv2D(config.whitening_filters, p, padding="valid", name="whitening_conv",
-                      kernel_initializer=keras.initializers.Constant(kernel),
-                      trainable=config.whitening_trainable)(inputs)
+    x = layers.Conv2D(
+        config.whitening_filters,
+        p,
+        padding="valid",
+        name="whitening_conv",
+        kernel_initializer=keras.initializers.Constant(kernel),
+        trainable=config.whitening_trainable,
+    )(inputs)
     x = layers.Activation(aptx, name="aptx_after_whitening")(x)
     for stage, width in enumerate(config.widths):
         x = conv_bn(x, width, config, 2 * stage, pool=stage)

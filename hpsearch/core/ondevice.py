@@ -9,6 +9,7 @@ flips and crops with keras.ops, on any backend. The indices and draws are those 
 `DeviceTrainer` wraps the network for `fit`: a training batch is a dict of indices and draws, a validation
 batch plain images. Its weights and saved file are the network's alone (the data is no weight to keep).
 """
+
 from __future__ import annotations
 
 import keras
@@ -33,7 +34,7 @@ class DeviceAugment(keras.layers.Layer):
     """uint8 images held on the device -> the normalised, flipped and cropped batch of the drawn indices."""
 
     def __init__(self, images: np.ndarray, mean: np.ndarray, std: np.ndarray, pad: int, **kwargs):
-        super().__init__(dtype="float32", **kwargs)     # float32 out, as the host batches (mixed precision casts later)
+        super().__init__(dtype="float32", **kwargs)  # float32 out, as the host batches (mixed precision casts later)
         # a variable, not a constant: a compiled step takes variables as arguments, while a constant would
         # be baked into the program (JAX: a 138 MB constant in every compilation)
         self.images = keras.Variable(images, dtype="uint8", trainable=False, name="train_images")
@@ -75,6 +76,7 @@ class DeviceTrainer(keras.Model):
 
 def device_training(network: keras.Model, part, mean, std, config) -> tuple[DeviceTrainer, DrawBatches]:
     """What `train` fits when augmenting on the device: the wrapped network and its batches of draws."""
-    batches = DrawBatches(part, mean, std, config.batch_size, training=True, seed=config.seed,
-                          flip=config.flip, pad=config.pad)
+    batches = DrawBatches(
+        part, mean, std, config.batch_size, training=True, seed=config.seed, flip=config.flip, pad=config.pad
+    )
     return DeviceTrainer(network, DeviceAugment(part.images, mean, std, config.pad)), batches

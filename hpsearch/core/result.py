@@ -1,4 +1,5 @@
 """RunResult: what one training run produced. The only thing the search and report layers read."""
+
 from __future__ import annotations
 
 import math
@@ -13,20 +14,20 @@ EPOCH_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "se
 @dataclass
 class RunResult:
     config: TrainConfig
-    device: str                                   # e.g. "CPU: 2 cores (<backend>, no XLA, mixed_bfloat16)"
-    epochs: list[dict[str, float]]                # one dict per epoch run, keys EPOCH_KEYS (epoch counts from 1)
-    val_accuracy: float                           # best validation accuracy over the epochs (the search objective)
-    train_seconds: float                          # wall time of fit(), compilation included
-    images_per_second: float                      # training images / s over the epochs after the first (which
-                                                  # compiles), validation included
-    test_accuracy: float | None = None            # filled by the final evaluation only; searches never touch test
+    device: str  # e.g. "CPU: 2 cores (<backend>, no XLA, mixed_bfloat16)"
+    epochs: list[dict[str, float]]  # one dict per epoch run, keys EPOCH_KEYS (epoch counts from 1)
+    val_accuracy: float  # best validation accuracy over the epochs (the search objective)
+    train_seconds: float  # wall time of fit(), compilation included
+    images_per_second: float  # training images / s over the epochs after the first (which
+    # compiles), validation included
+    test_accuracy: float | None = None  # filled by the final evaluation only; searches never touch test
     test_accuracy_tta: float | None = None
     test_per_class_accuracy: list[float] | None = None
     test_confusion: list[list[int]] | None = None  # rows = true class, columns = predicted (TTA predictions)
     class_names: list[str] | None = None
-    model_path: str | None = None                 # the best checkpoint (.keras), when the run had an out_dir
-    stopped_reason: str = "completed"             # "completed" | "early_stopping"
-    backend: str | None = None                    # the Keras backend it ran on (also named in `device`)
+    model_path: str | None = None  # the best checkpoint (.keras), when the run had an out_dir
+    stopped_reason: str = "completed"  # "completed" | "early_stopping"
+    backend: str | None = None  # the Keras backend it ran on (also named in `device`)
     model: Any = field(default=None, repr=False, compare=False)  # the trained keras.Model (best weights)
 
     @property
@@ -48,13 +49,22 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (metrics.json): NaN becomes None, the model is left out."""
         out = {
-            "config": self.config.to_dict(), "device": self.device, "backend": self.backend, "epochs": self.epochs,
-            "epochs_run": self.epochs_run, "val_accuracy": self.val_accuracy,
-            "test_accuracy": self.test_accuracy, "test_accuracy_tta": self.test_accuracy_tta,
-            "test_per_class_accuracy": self.test_per_class_accuracy, "test_confusion": self.test_confusion,
-            "class_names": self.class_names, "train_seconds": self.train_seconds,
-            "images_per_second": self.images_per_second, "first_epoch_seconds": self.first_epoch_seconds,
-            "steady_epoch_seconds": self.steady_epoch_seconds, "model_path": self.model_path,
+            "config": self.config.to_dict(),
+            "device": self.device,
+            "backend": self.backend,
+            "epochs": self.epochs,
+            "epochs_run": self.epochs_run,
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "test_accuracy_tta": self.test_accuracy_tta,
+            "test_per_class_accuracy": self.test_per_class_accuracy,
+            "test_confusion": self.test_confusion,
+            "class_names": self.class_names,
+            "train_seconds": self.train_seconds,
+            "images_per_second": self.images_per_second,
+            "first_epoch_seconds": self.first_epoch_seconds,
+            "steady_epoch_seconds": self.steady_epoch_seconds,
+            "model_path": self.model_path,
             "stopped_reason": self.stopped_reason,
         }
         return jsonable(out)
@@ -71,6 +81,6 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if value is None or isinstance(value, (str, int, bool)):
         return value
-    if hasattr(value, "item"):                     # numpy scalars
+    if hasattr(value, "item"):  # numpy scalars
         return jsonable(value.item())
     return str(value)

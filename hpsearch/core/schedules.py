@@ -6,6 +6,7 @@ anneals with a cosine. Every schedule is multiplied by a `scale` variable that R
 (`PlateauScale` in train.py) lowers, so plateau reductions compose with any schedule instead of being
 overwritten by it at the next epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,17 @@ KINDS = ("step", "triangular", "one_cycle")
 
 @keras.saving.register_keras_serializable(package="hpsearch")
 class ScheduledLR(keras.optimizers.schedules.LearningRateSchedule):
-    def __init__(self, kind: str, total_steps: int, values=(), boundaries=(), peak_lr: float = 0.0,
-                 warmup_fraction: float = 0.25, final_lr_fraction: float = 0.02, scale: float = 1.0):
+    def __init__(
+        self,
+        kind: str,
+        total_steps: int,
+        values=(),
+        boundaries=(),
+        peak_lr: float = 0.0,
+        warmup_fraction: float = 0.25,
+        final_lr_fraction: float = 0.02,
+        scale: float = 1.0,
+    ):
         if kind not in KINDS:
             raise ValueError(f"unknown lr_schedule {kind!r}; choose one of {KINDS}")
         self.kind, self.total_steps = kind, max(int(total_steps), 1)
@@ -29,7 +39,7 @@ class ScheduledLR(keras.optimizers.schedules.LearningRateSchedule):
 
     def base(self, step):
         step = ops.cast(step, "float32")
-        t = step / self.total_steps                                  # progress in [0, 1]
+        t = step / self.total_steps  # progress in [0, 1]
         if self.kind == "step":
             lr = ops.convert_to_tensor(self.values[0], "float32")
             for boundary, value in zip(self.boundaries, self.values[1:]):
@@ -48,12 +58,25 @@ class ScheduledLR(keras.optimizers.schedules.LearningRateSchedule):
         return self.base(step) * self.scale
 
     def get_config(self):
-        return {"kind": self.kind, "total_steps": self.total_steps, "values": list(self.values),
-                "boundaries": list(self.boundaries), "peak_lr": self.peak_lr,
-                "warmup_fraction": self.warmup_fraction, "final_lr_fraction": self.final_lr_fraction,
-                "scale": float(self.scale.numpy())}
+        return {
+            "kind": self.kind,
+            "total_steps": self.total_steps,
+            "values": list(self.values),
+            "boundaries": list(self.boundaries),
+            "peak_lr": self.peak_lr,
+            "warmup_fraction": self.warmup_fraction,
+            "final_lr_fraction": self.final_lr_fraction,
+            "scale": float(self.scale.numpy()),
+        }
 
 
 def build_schedule(config, steps_per_epoch: int) -> ScheduledLR:
-    return ScheduledLR(config.lr_schedule, steps_per_epoch * config.epochs, config.lr_values,
-                       config.lr_boundaries, config.peak_lr, config.warmup_fraction, config.final_lr_fraction)
+    return ScheduledLR(
+        config.lr_schedule,
+        steps_per_epoch * config.epochs,
+        config.lr_values,
+        config.lr_boundaries,
+        config.peak_lr,
+        config.warmup_fraction,
+        config.final_lr_fraction,
+    )

@@ -5,6 +5,7 @@ by 1/sqrt(eigenvalue + eps), so the layer's outputs start decorrelated with unit
 begins from a whitened view of the image, which is what buys most of the first epoch's progress. The
 negated filters are appended so that the activation after the layer keeps both signs of each direction.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def patch_covariance(images: np.ndarray, patch_size: int, chunk: int = 500) -> n
     """Covariance of the images' p x p patches, accumulated in float64 over chunks of images."""
     total, outer, count = 0.0, 0.0, 0
     for start in range(0, len(images), chunk):
-        x = patches(images[start:start + chunk].astype(np.float64), patch_size)
+        x = patches(images[start : start + chunk].astype(np.float64), patch_size)
         total = total + x.sum(0)
         outer = outer + x.T @ x
         count += len(x)
@@ -38,7 +39,7 @@ def whitening_weights(images: np.ndarray, patch_size: int = 2, eps: float = 5e-4
     images = images[:MAX_IMAGES]
     channels = images.shape[-1]
     eigenvalues, eigenvectors = np.linalg.eigh(patch_covariance(images, patch_size))
-    order = np.argsort(eigenvalues)[::-1]                     # eigh sorts ascending
+    order = np.argsort(eigenvalues)[::-1]  # eigh sorts ascending
     scaled = eigenvectors[:, order] / np.sqrt(np.maximum(eigenvalues[order], 0.0) + eps)
     kernel = scaled.reshape(patch_size, patch_size, channels, -1)
     return np.concatenate([kernel, -kernel], axis=-1).astype(np.float32)

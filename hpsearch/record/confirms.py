@@ -10,6 +10,7 @@ One study user attr per profile confirmed at (keys.confirm_key(profile)):
 what it finished and the next one skips it. Studies confirmed before this schema hold one result under
 keys.CONFIRM; it is read as a confirmation at its (or the study's) profile.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ from hpsearch.record import keys
 
 METRIC = "test_accuracy_tta"
 CONFIDENCE = 0.95
-FULL_TRAIN = 45_000      # TrainConfig().train_size None: all 50,000 minus the 5,000 val images
+FULL_TRAIN = 45_000  # TrainConfig().train_size None: all 50,000 minus the 5,000 val images
 
 # scipy (Student's t quantiles) is imported where it is used: a heavy library needed only for a few numbers.
 
@@ -42,8 +43,11 @@ def profile_rank(name: str) -> float:
 def stored(study: optuna.Study) -> dict[str, dict[str, Any]]:
     """{profile: stored confirm record}, every profile confirmed at (the old single result included)."""
     attrs = study.user_attrs
-    out = {k[len(keys.CONFIRM_PREFIX):]: v for k, v in attrs.items()
-           if k.startswith(keys.CONFIRM_PREFIX) and isinstance(v, dict)}
+    out = {
+        k[len(keys.CONFIRM_PREFIX) :]: v
+        for k, v in attrs.items()
+        if k.startswith(keys.CONFIRM_PREFIX) and isinstance(v, dict)
+    }
     legacy = attrs.get(keys.CONFIRM)
     if isinstance(legacy, dict):
         profile = str(legacy.get("profile") or attrs.get(keys.PROFILE) or "?")
@@ -56,8 +60,13 @@ def _from_legacy(result: dict[str, Any], profile: str) -> dict[str, Any]:
     trial = result.get("best_trial")
     runs = [{"trial": None, "seed": s, METRIC: v} for s, v in zip(seeds, result.get("baseline") or [])]
     runs += [{"trial": trial, "seed": s, METRIC: v} for s, v in zip(seeds, result.get("best") or [])]
-    return {"profile": profile, "metric": result.get("metric") or METRIC, "seeds": seeds,
-            "trials": [trial] if trial is not None else [], "runs": runs}
+    return {
+        "profile": profile,
+        "metric": result.get("metric") or METRIC,
+        "seeds": seeds,
+        "trials": [trial] if trial is not None else [],
+        "runs": runs,
+    }
 
 
 def done(study: optuna.Study, profile: str) -> set[tuple[int | None, int]]:
@@ -68,8 +77,9 @@ def done(study: optuna.Study, profile: str) -> set[tuple[int | None, int]]:
 
 def add_run(study: optuna.Study, profile: str, run: dict[str, Any], *, seeds: list[int], trials: list[int]) -> None:
     """Store one finished seed run at `profile` (replacing a stored run of the same trial and seed)."""
-    record = dict(stored(study).get(profile) or {"profile": profile, "metric": METRIC, "seeds": [], "trials": [],
-                                                  "runs": []})
+    record = dict(
+        stored(study).get(profile) or {"profile": profile, "metric": METRIC, "seeds": [], "trials": [], "runs": []}
+    )
     record["seeds"] = sorted(set(record.get("seeds") or []) | set(seeds))
     record["trials"] = sorted(set(record.get("trials") or []) | set(trials))
     same = (run.get("trial"), run.get("seed"))
@@ -80,6 +90,7 @@ def add_run(study: optuna.Study, profile: str, run: dict[str, Any], *, seeds: li
 @dataclass(frozen=True)
 class Comparison:
     """One trial against the baseline at one profile: test accuracies per seed, Welch's statistics."""
+
     profile: str
     trial: int
     baseline: list[float]
@@ -115,10 +126,21 @@ class Comparison:
 
     def row(self) -> dict[str, Any]:
         low, high, p = self.welch()
-        return {"profile": self.profile, "trial": self.trial, "metric": self.metric, "seeds": len(self.best),
-                "baseline_runs": len(self.baseline), "baseline_mean": self.baseline_mean,
-                "baseline_std": self.baseline_std, "best_mean": self.best_mean, "best_std": self.best_std,
-                "difference": self.difference, "ci_low": low, "ci_high": high, "p_value": p}
+        return {
+            "profile": self.profile,
+            "trial": self.trial,
+            "metric": self.metric,
+            "seeds": len(self.best),
+            "baseline_runs": len(self.baseline),
+            "baseline_mean": self.baseline_mean,
+            "baseline_std": self.baseline_std,
+            "best_mean": self.best_mean,
+            "best_std": self.best_std,
+            "difference": self.difference,
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": p,
+        }
 
 
 def welch(a: list[float], b: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -131,7 +153,7 @@ def welch(a: list[float], b: list[float]) -> tuple[float | None, float | None, f
     from scipy.stats import t as student_t
 
     diff, se = statistics.fmean(a) - statistics.fmean(b), math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * se
     p = float(2 * student_t.sf(abs(diff) / se, df))
     return diff - half, diff + half, p

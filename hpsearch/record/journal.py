@@ -7,6 +7,7 @@ and every finished trial is unreadable. A crash or a full disk mid-write leaves 
 The repair runs under Optuna's own append lock (JournalFileOpenLock, the lock every writer takes), so no
 worker can be half-way through a write while the tail is checked again and cut.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,12 +32,12 @@ def repair_torn_tail(path: Path) -> str | None:
     """If the journal's last line lacks its newline, move that partial record to <journal>.torn (appended, so
     earlier ones are kept) and cut it from the journal; a last record that is whole but for its newline gets
     the newline instead. Returns the line telling the user, or None when the journal was whole."""
-    if _ends_whole(path) or not _starts_as_journal(path):     # not a journal (a text file): never cut it
+    if _ends_whole(path) or not _starts_as_journal(path):  # not a journal (a text file): never cut it
         return None
     lock = append_lock(path)
     lock.acquire()
     try:
-        if _ends_whole(path):                   # a writer finished its record while we waited for the lock
+        if _ends_whole(path):  # a writer finished its record while we waited for the lock
             return None
         with open(path, "r+b") as journal:
             cut = _last_newline(journal) + 1
@@ -49,7 +50,7 @@ def repair_torn_tail(path: Path) -> str | None:
                 os.fsync(journal.fileno())
                 return f"{path}: its last record lacked its newline (a crash mid-write); added it, nothing was lost"
             torn = Path(f"{path}.torn")
-            with open(torn, "ab") as aside:     # first set aside (fsynced), then cut: a crash between keeps both
+            with open(torn, "ab") as aside:  # first set aside (fsynced), then cut: a crash between keeps both
                 aside.write(tail + b"\n")
                 aside.flush()
                 os.fsync(aside.fileno())
@@ -58,8 +59,10 @@ def repair_torn_tail(path: Path) -> str | None:
             os.fsync(journal.fileno())
     finally:
         lock.release()
-    return (f"{path}: its last record was torn by a crash mid-write ({len(tail)} bytes); moved it to {torn} "
-            f"and repaired the journal; every finished trial is kept")
+    return (
+        f"{path}: its last record was torn by a crash mid-write ({len(tail)} bytes); moved it to {torn} "
+        f"and repaired the journal; every finished trial is kept"
+    )
 
 
 def tell(notice: str | None) -> None:
@@ -85,9 +88,12 @@ def undecodable(path: Path, exc: Exception) -> StorageError:
                 return StorageError(
                     f"journal {path} {what}: line {number} is not a journal record; the {number - 1} lines "
                     f"before it are intact: keep a copy of the file, then move line {number} and everything after "
-                    f"it out of it (e.g. `head -n {number - 1}`) to recover them, or pass another --storage")
-    return StorageError(f"journal {path} cannot be replayed ({type(exc).__name__}: {str(exc)[:200]}); keep a copy "
-                        f"of the file and pass another --storage")
+                    f"it out of it (e.g. `head -n {number - 1}`) to recover them, or pass another --storage"
+                )
+    return StorageError(
+        f"journal {path} cannot be replayed ({type(exc).__name__}: {str(exc)[:200]}); keep a copy "
+        f"of the file and pass another --storage"
+    )
 
 
 def _ends_whole(path: Path) -> bool:

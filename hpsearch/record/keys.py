@@ -2,24 +2,25 @@
 
 Search writes them (search/study.py), report and confirm read them (record/trials.py); nothing else spells them.
 """
+
 from __future__ import annotations
 
 # --- a study's user attrs: how it was made (written once, when the study is created) ---------------------
-ENGINE = "engine"              # "optuna" | "keras-tuner"
-BACKEND = "backend"            # the Keras backend every trial trained on: "tensorflow" | "jax" | "torch"
-PROFILE = "profile"            # the run-size profile every trial trained at
-SPEC_PATH = "spec_path"        # the search space: where it came from ...
-SPEC_TEXT = "spec_text"        # ... and its TOML text, so a study can be resumed or confirmed without the file
+ENGINE = "engine"  # "optuna" | "keras-tuner"
+BACKEND = "backend"  # the Keras backend every trial trained on: "tensorflow" | "jax" | "torch"
+PROFILE = "profile"  # the run-size profile every trial trained at
+SPEC_PATH = "spec_path"  # the search space: where it came from ...
+SPEC_TEXT = "spec_text"  # ... and its TOML text, so a study can be resumed or confirmed without the file
 DESCRIPTION = "description"
-OBJECTIVES = "objectives"      # ["val_accuracy", ...], in the order of trial.values
+OBJECTIVES = "objectives"  # ["val_accuracy", ...], in the order of trial.values
 DIRECTIONS = "directions"
-PRUNER = "pruner"              # the pruner's settings, or None
-SAMPLER = "sampler"            # {"name": ..., "seed": ...}
+PRUNER = "pruner"  # the pruner's settings, or None
+SAMPLER = "sampler"  # {"name": ..., "seed": ...}
 MAX_EPOCHS = "max_epochs"
-BASE_CONFIG = "base_config"    # TrainConfig.to_dict() of the baseline every trial starts from
+BASE_CONFIG = "base_config"  # TrainConfig.to_dict() of the baseline every trial starts from
 VERSIONS = "versions"
-CONFIRM = "confirm"            # the old single confirm result (read for studies confirmed before CONFIRM_PREFIX)
-CONFIRM_PREFIX = "confirm:"    # one attr per profile confirmed at: "confirm:<profile>" -> record/confirms.py
+CONFIRM = "confirm"  # the old single confirm result (read for studies confirmed before CONFIRM_PREFIX)
+CONFIRM_PREFIX = "confirm:"  # one attr per profile confirmed at: "confirm:<profile>" -> record/confirms.py
 
 
 def confirm_key(profile: str) -> str:
@@ -29,16 +30,16 @@ def confirm_key(profile: str) -> str:
 
 
 # --- a trial's user attrs ----------------------------------------------------------------------------------
-IS_BASELINE = "is_baseline"    # the study's reference trial: TrainConfig at the profile, no parameters
-CONFIG = "config"              # the exact TrainConfig the trial trained (to_dict)
-EPOCHS = "epochs"              # one dict per epoch run (RunResult.epochs rows), kept as they come
+IS_BASELINE = "is_baseline"  # the study's reference trial: TrainConfig at the profile, no parameters
+CONFIG = "config"  # the exact TrainConfig the trial trained (to_dict)
+EPOCHS = "epochs"  # one dict per epoch run (RunResult.epochs rows), kept as they come
 EPOCHS_RUN = "epochs_run"
-PRUNED_AT = "pruned_at"        # the epoch a PRUNED trial stopped at, else None
+PRUNED_AT = "pruned_at"  # the epoch a PRUNED trial stopped at, else None
 TRAIN_SECONDS = "train_seconds"
-FAIL_REASON = "fail_reason"    # why a FAIL trial failed, one line
-WORKER = "worker"              # host:pid of the process running the trial ...
-WORKER_STARTED = "worker_started"   # ... and when that process started (a reused pid is not mistaken for it)
-RETRY_OF = "retry_of"          # the number of the dead worker's trial this one retries
+FAIL_REASON = "fail_reason"  # why a FAIL trial failed, one line
+WORKER = "worker"  # host:pid of the process running the trial ...
+WORKER_STARTED = "worker_started"  # ... and when that process started (a reused pid is not mistaken for it)
+RETRY_OF = "retry_of"  # the number of the dead worker's trial this one retries
 
 # --- the objective every study has first ---------------------------------------------------------------
 VAL_ACCURACY = "val_accuracy"

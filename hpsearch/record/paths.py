@@ -9,6 +9,7 @@ Every command takes the same `--out ROOT` (default: the current folder):
 
 The journal file and the report folder of one study always share its safe name.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -13,6 +13,7 @@ re-enqueued once with the same parameters. On a database, shared by machines tha
 hostname (containers), the process table proves nothing: heartbeats (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
 alone fail and retry the trials of dead workers.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,16 +39,23 @@ from hpsearch.record.urls import StorageError, check_not_mistyped, is_url, mask_
 
 __all__ = ["StorageError", "mask_url", "open_storage", "open_existing", "load_study", "storage_label"]
 
-CONNECT_TIMEOUT = 5            # seconds to reach a database before giving up
-HEARTBEAT_INTERVAL = 60        # RDB: a trial's worker writes a heartbeat this often ...
-HEARTBEAT_GRACE = 180          # ... and a trial without one for this long is failed and retried
-ORPHAN_SECONDS = 60            # a RUNNING trial that names no worker after this long was orphaned
+CONNECT_TIMEOUT = 5  # seconds to reach a database before giving up
+HEARTBEAT_INTERVAL = 60  # RDB: a trial's worker writes a heartbeat this often ...
+HEARTBEAT_GRACE = 180  # ... and a trial without one for this long is failed and retried
+ORPHAN_SECONDS = 60  # a RUNNING trial that names no worker after this long was orphaned
 
 
 # --- storage -------------------------------------------------------------------------------------------
 
-def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *, study_name: str | None = None,
-                 out: str | Path = ".", heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
+
+def open_storage(
+    url: str | Path | optuna.storages.BaseStorage | None = None,
+    *,
+    study_name: str | None = None,
+    out: str | Path = ".",
+    heartbeat: bool = True,
+    create: bool = True,
+) -> optuna.storages.BaseStorage:
     """An Optuna storage: None -> the default journal file of `study_name` under the output root `out`; a path (no
     "://") -> that journal file; redis://... -> a Redis journal; any other URL -> RDBStorage (with heartbeats
     that fail and retry the trials of dead workers). `create=False` (reading): no table, file or folder is
@@ -67,21 +75,33 @@ def open_storage(url: str | Path | optuna.storages.BaseStorage | None = None, *,
             return JournalStorage(JournalRedisBackend(text))
         if not create:
             _check_has_studies(text)
-        hb = dict(heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=HEARTBEAT_GRACE,
-                  heartbeat_stale_trial_callback=retry_stale_trial) if heartbeat else {}
+        hb = (
+            dict(
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=HEARTBEAT_GRACE,
+                heartbeat_stale_trial_callback=retry_stale_trial,
+            )
+            if heartbeat
+            else {}
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(_with_driver(text), engine_kwargs=_engine_kwargs(text),
-                                              skip_table_creation=not create, **hb)
+            return optuna.storages.RDBStorage(
+                _with_driver(text), engine_kwargs=_engine_kwargs(text), skip_table_creation=not create, **hb
+            )
     except HpsearchError:
         raise
     except ImportError:
-        raise StorageError(f"cannot open storage {mask_url(text)}: its database driver is not installed; "
-                           f"pip install 'psycopg[binary]' (postgresql://) or PyMySQL (mysql+pymysql://)") from None
+        raise StorageError(
+            f"cannot open storage {mask_url(text)}: its database driver is not installed; "
+            f"pip install 'psycopg[binary]' (postgresql://) or PyMySQL (mysql+pymysql://)"
+        ) from None
     except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad password, no database
         reason = mask_message(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, text)
-        raise StorageError(f"cannot open storage {mask_url(text)}: {reason}; check that the server is "
-                           f"running and the URL's host, port, user and database are right") from None
+        raise StorageError(
+            f"cannot open storage {mask_url(text)}: {reason}; check that the server is "
+            f"running and the URL's host, port, user and database are right"
+        ) from None
 
 
 def _check_has_studies(url: str) -> None:
@@ -92,8 +112,10 @@ def _check_has_studies(url: str) -> None:
     finally:
         engine.dispose()
     if not {"studies", "version_info"} <= tables:
-        raise StorageError(f"no study storage at {mask_url(url)}: the database holds no Optuna studies; run "
-                           f"`hpsearch study --storage ...` first, or pass the URL the study used")
+        raise StorageError(
+            f"no study storage at {mask_url(url)}: the database holds no Optuna studies; run "
+            f"`hpsearch study --storage ...` first, or pass the URL the study used"
+        )
 
 
 def _journal_file(path: Path, create: bool = True) -> optuna.storages.BaseStorage:
@@ -102,22 +124,26 @@ def _journal_file(path: Path, create: bool = True) -> optuna.storages.BaseStorag
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
         elif not path.is_file():
-            raise StorageError(f"no study storage at {path}: the file does not exist; run `hpsearch study` first "
-                               "(with the same --out), or pass --storage with the journal file or database URL the "
-                               "study used")
+            raise StorageError(
+                f"no study storage at {path}: the file does not exist; run `hpsearch study` first "
+                "(with the same --out), or pass --storage with the journal file or database URL the "
+                "study used"
+            )
         if not path.is_file():
             raise StorageError(f"journal {path} is not a file; pass a journal file path or a database URL")
         check_readable(path)
         journal.tell(journal.repair_torn_tail(path))
         lock = journal.append_lock(path)  # the open-lock (O_EXCL lock file): it also works where symlinks don't
     except OSError as exc:
-        raise StorageError(f"cannot open the journal file {path}: {exc.strerror or exc}; "
-                           f"pass --out DIR or --storage with a writable place") from None
+        raise StorageError(
+            f"cannot open the journal file {path}: {exc.strerror or exc}; "
+            f"pass --out DIR or --storage with a writable place"
+        ) from None
     try:
         storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     except Exception as exc:  # Optuna replays the whole file here: a record it cannot decode
         raise journal.undecodable(path, exc) from None
-    storage.hpsearch_lock_path = f"{path}.workers.lock"      # see worker_lock
+    storage.hpsearch_lock_path = f"{path}.workers.lock"  # see worker_lock
     return storage
 
 
@@ -148,6 +174,7 @@ def worker_lock(storage) -> Iterator[None]:
         yield
         return
     import fcntl  # POSIX only: imported here, so that reading a study works everywhere
+
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -157,6 +184,7 @@ def worker_lock(storage) -> Iterator[None]:
 
 
 # --- dead workers -------------------------------------------------------------------------------------------
+
 
 def worker_id() -> str:
     """This process as a trial's owner: host:pid."""
@@ -170,7 +198,7 @@ def _process_start(pid: int) -> str | None:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
     except (OSError, IndexError):
         try:
-            os.kill(pid, 0)                        # no /proc (not Linux): alive or not is all we can know
+            os.kill(pid, 0)  # no /proc (not Linux): alive or not is all we can know
         except ProcessLookupError:
             return None
         except PermissionError:
@@ -189,9 +217,9 @@ def _dead_owner(trial: FrozenTrial, local: bool) -> bool:
         return time.time() - started > ORPHAN_SECONDS
     host, _, pid = str(trial.user_attrs[keys.WORKER]).rpartition(":")
     if not local or host != socket.gethostname() or not pid.isdigit():
-        return False                               # another machine's trial: only heartbeats can tell
+        return False  # another machine's trial: only heartbeats can tell
     if int(pid) == os.getpid():
-        return True                                # ours: this process runs one trial at a time, between trials
+        return True  # ours: this process runs one trial at a time, between trials
     now, then = _process_start(int(pid)), trial.user_attrs.get(keys.WORKER_STARTED)
     return now is None or (then is not None and now != "unknown" and now != then)
 
@@ -221,19 +249,21 @@ def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
         try:
             worker = trial.user_attrs.get(keys.WORKER, "unknown")
             tid = trial_id(storage, study, trial.number)
-            storage.set_trial_user_attr(tid, keys.FAIL_REASON,
-                                        f"worker {worker} died while the trial was running "
-                                        f"(killed or crashed); its work is retried")
+            storage.set_trial_user_attr(
+                tid,
+                keys.FAIL_REASON,
+                f"worker {worker} died while the trial was running (killed or crashed); its work is retried",
+            )
             if not storage.set_trial_state_values(tid, TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
-            continue                               # another worker got there first
+            continue  # another worker got there first
         failed.append(trial.number)
         retry_stale_trial(study, trial)
     if getattr(storage, "get_heartbeat_interval", lambda: None)():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)   # calls retry_stale_trial for each
+            optuna.storages.fail_stale_trials(study)  # calls retry_stale_trial for each
     return failed
 
 
@@ -271,6 +301,7 @@ def heartbeat(storage, trial) -> Iterator[None]:
 
 # --- reading a stored study --------------------------------------------------------------------------
 
+
 def open_existing(storage: Any) -> optuna.storages.BaseStorage:
     """A storage for reading: a URL (sqlite:///..., postgresql://...), a journal file path, or a storage
     object as it is. Nothing is created: a missing journal or SQLite file, or a database without Optuna's
@@ -278,10 +309,12 @@ def open_existing(storage: Any) -> optuna.storages.BaseStorage:
     if not isinstance(storage, (str, Path)):
         return storage
     text = str(storage)
-    if text.startswith("sqlite:///") and text != "sqlite:///:memory:" and not Path(text[len("sqlite:///"):]).is_file():
-        raise StorageError(f"no study storage at {text}: the file does not exist; run `hpsearch study` "
-                           "first (with the same --out), or pass --storage with the journal file or database "
-                           "URL the study used")
+    if text.startswith("sqlite:///") and text != "sqlite:///:memory:" and not Path(text[len("sqlite:///") :]).is_file():
+        raise StorageError(
+            f"no study storage at {text}: the file does not exist; run `hpsearch study` "
+            "first (with the same --out), or pass --storage with the journal file or database "
+            "URL the study used"
+        )
     return open_storage(text, heartbeat=False, create=False)
 
 
@@ -300,8 +333,10 @@ def load_study(storage: Any, study_name: str) -> optuna.Study:
     except KeyError:
         names = optuna.get_all_study_names(opened)
         known = ", ".join(repr(n) for n in names) if names else "none"
-        raise HpsearchError(f"no study named {study_name!r} in {storage_label(storage)}; "
-                            f"studies there: {known}; pass one of them with --study-name") from None
+        raise HpsearchError(
+            f"no study named {study_name!r} in {storage_label(storage)}; "
+            f"studies there: {known}; pass one of them with --study-name"
+        ) from None
 
 
 def storage_label(storage: Any) -> str:

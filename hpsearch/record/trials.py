@@ -4,6 +4,7 @@ Reads only what the study stored; never trains. Works while a study is still run
 interrupted. Rankings ("best") only ever use COMPLETE trials; the baseline trial samples no parameters,
 so its values are read from its stored config.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,6 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.record import confirms, keys
 
 OBJECTIVE = keys.VAL_ACCURACY
-
 
 
 def objectives(study: optuna.Study) -> list[str]:
@@ -119,23 +119,38 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
     against the baseline (the file `hpsearch baseline --params` reads), "sampled" = Optuna's parameters,
     "config" = its full config; plus the Pareto front for a multi-objective study."""
     names = objectives(study)
-    comparison = confirms.headline_comparison(study)      # the verdict's trial: at the highest profile confirmed
+    comparison = confirms.headline_comparison(study)  # the verdict's trial: at the highest profile confirmed
     confirmed = comparison.trial if comparison is not None else None
     chosen = next((t for t in study.trials if t.number == confirmed), None) if confirmed is not None else None
     chosen_by = "confirm" if chosen is not None else "best val accuracy"
     chosen = chosen or best_trial(study)
-    out: dict[str, Any] = {"study": study.study_name, "profile": study.user_attrs.get(keys.PROFILE),
-                           "objectives": names, "chosen_by": chosen_by}
+    out: dict[str, Any] = {
+        "study": study.study_name,
+        "profile": study.user_attrs.get(keys.PROFILE),
+        "objectives": names,
+        "chosen_by": chosen_by,
+    }
     if chosen is None:
         out.update(trial=None, params=None, note="no COMPLETE trial yet")
     else:
-        out.update(trial=chosen.number, is_baseline=bool(chosen.user_attrs.get(keys.IS_BASELINE)),
-                   values=dict(zip(names, chosen.values or [])), params=config_overrides(study, chosen),
-                   sampled=dict(chosen.params), config=chosen.user_attrs.get(keys.CONFIG))
+        out.update(
+            trial=chosen.number,
+            is_baseline=bool(chosen.user_attrs.get(keys.IS_BASELINE)),
+            values=dict(zip(names, chosen.values or [])),
+            params=config_overrides(study, chosen),
+            sampled=dict(chosen.params),
+            config=chosen.user_attrs.get(keys.CONFIG),
+        )
     if len(study.directions) > 1:
-        out["pareto_front"] = [{"trial": t.number, "values": dict(zip(names, t.values)),
-                                "params": config_overrides(study, t), "sampled": dict(t.params)}
-                               for t in _pareto_trials(study)]
+        out["pareto_front"] = [
+            {
+                "trial": t.number,
+                "values": dict(zip(names, t.values)),
+                "params": config_overrides(study, t),
+                "sampled": dict(t.params),
+            }
+            for t in _pareto_trials(study)
+        ]
     return out
 
 

@@ -5,6 +5,7 @@ the driver would receive: the user-info password and any secret-looking query pa
 `?sslpassword=`, tokens). A string that looks like a mistyped URL (`postgresql:/user:pw@host/db`, one slash)
 is refused: taken as a journal path it would silently become a local file named after the password.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,18 @@ MASK = "***"
 # query parameters whose value is a secret (libpq's password/sslpassword, MySQL's passwd, tokens, keys)
 SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 # schemes that name a database (SQLAlchemy dialects and Optuna's Redis journal); driver suffixes (+psycopg) allowed
-DATABASE_SCHEMES = {"postgresql", "postgres", "mysql", "mariadb", "sqlite", "oracle", "mssql", "cockroachdb",
-                    "redis", "rediss"}
+DATABASE_SCHEMES = {
+    "postgresql",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "sqlite",
+    "oracle",
+    "mssql",
+    "cockroachdb",
+    "redis",
+    "rediss",
+}
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)@")
 _QUERY = re.compile(r"(?P<head>[?&;](?P<key>[^=&\s]+)=)(?P<secret>[^&\s]*)")
 
@@ -40,10 +51,12 @@ def check_not_mistyped(text: str) -> None:
     if not match:
         return
     scheme = match.group(1)
-    if scheme.split("+")[0].lower() in DATABASE_SCHEMES or text[match.end():].startswith("/"):
-        raise StorageError(f"storage '{scheme}:…' is not a valid URL: a URL needs '//' after '{scheme}:'; "
-                           f"write e.g. {scheme}://USER:PASSWORD@HOST/DB (sqlite:///file.db for a file), or pass "
-                           f"a journal file path")
+    if scheme.split("+")[0].lower() in DATABASE_SCHEMES or text[match.end() :].startswith("/"):
+        raise StorageError(
+            f"storage '{scheme}:…' is not a valid URL: a URL needs '//' after '{scheme}:'; "
+            f"write e.g. {scheme}://USER:PASSWORD@HOST/DB (sqlite:///file.db for a file), or pass "
+            f"a journal file path"
+        )
 
 
 def secrets_of(url: str) -> list[str]:
@@ -70,10 +83,11 @@ def mask_url(url: str) -> str:
             query = {k: (MASK if SECRET_PARAM.search(k) else v) for k, v in parsed.query.items()}
             return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", MASK)
         except (ArgumentError, ValueError):
-            pass                               # not SQLAlchemy's syntax (e.g. a bad port): mask by pattern
+            pass  # not SQLAlchemy's syntax (e.g. a bad port): mask by pattern
     text = _USERINFO.sub(lambda m: f"{m.group('head')}{MASK}@", text)
-    return _QUERY.sub(lambda m: m.group("head") + (MASK if SECRET_PARAM.search(m.group("key")) else m.group("secret")),
-                      text)
+    return _QUERY.sub(
+        lambda m: m.group("head") + (MASK if SECRET_PARAM.search(m.group("key")) else m.group("secret")), text
+    )
 
 
 def mask_message(message: str, url: str) -> str:

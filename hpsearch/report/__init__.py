@@ -9,6 +9,7 @@ Reports read only what is stored (a run folder, an Optuna storage): they never t
 study that is still running or was interrupted. `storage` is an Optuna storage URL, a journal file path,
 a storage object, or the optuna.Study itself (read through hpsearch.record).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
-        raise HpsearchError(f"no metrics.json in {run_dir}; pass the folder `hpsearch baseline` wrote "
-                            "(reports/<run>/)")
+        raise HpsearchError(f"no metrics.json in {run_dir}; pass the folder `hpsearch baseline` wrote (reports/<run>/)")
     try:
         metrics = json.loads(metrics_path.read_text())
     except json.JSONDecodeError as exc:
@@ -44,8 +44,9 @@ def write_run_report(run_dir: str | Path) -> Path:
     return page
 
 
-def write_study_reports(storage: Any, study_name: str, out: str | Path = ".",
-                        study: optuna.Study | None = None) -> Path:
+def write_study_reports(
+    storage: Any, study_name: str, out: str | Path = ".", study: optuna.Study | None = None
+) -> Path:
     """Write trials.csv, summary.csv, best_params.json, report.html (and confirm.json, when the study holds a
     confirm result) for a stored study, into OUT/reports/<safe study name>/ (record.paths.study_report_dir);
     returns the path of report.html. `study`: the study already loaded from `storage` by the caller, so it is

@@ -17,6 +17,7 @@ pruned, and the running trial's epoch and own timer. The study command hands it 
 `n_trials=None` (a study bounded by time) shows a count without a total. Output goes to `console`
 (a rich Console; stderr by default) and degrades to nothing when it is not a terminal.
 """
+
 from __future__ import annotations
 
 import math
@@ -102,12 +103,21 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
         value = row[record.OBJECTIVE]
         diff = pts(value - base_value) if _num(base_value) and _num(value) and not row["is_baseline"] else ""
         seconds = f"{row['seconds']:.0f} s" if _num(row["seconds"]) else "—"
-        shown = Text("the baseline (TrainConfig at this profile)" if row["is_baseline"] else
-                     "  ".join(f"{p[len(tables.PARAM_PREFIX):]}={_short(row[p])}" for p in params
-                               if not _missing(row[p])))
+        shown = Text(
+            "the baseline (TrainConfig at this profile)"
+            if row["is_baseline"]
+            else "  ".join(f"{p[len(tables.PARAM_PREFIX) :]}={_short(row[p])}" for p in params if not _missing(row[p]))
+        )
         cells = [str(row["number"])] + ([str(row["state"])] if every else [])
-        table.add_row(*cells, _pct(value), diff, _cell(row["epochs_run"]), seconds, shown,
-                      style="bold" if row["is_baseline"] else None)
+        table.add_row(
+            *cells,
+            _pct(value),
+            diff,
+            _cell(row["epochs_run"]),
+            seconds,
+            shown,
+            style="bold" if row["is_baseline"] else None,
+        )
     if not len(shown_rows):
         table.add_row("—", *([""] if every else []), "no completed trial yet", "", "", "", "")
     return table
@@ -115,17 +125,22 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
 
 def confirm_table(comparison: confirms.Comparison) -> Table:
     """One confirm comparison (record.confirms): mean, std and runs per side, Welch's interval and p."""
-    table = Table(title=f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): "
-                        f"{comparison.metric}", title_justify="left")
+    table = Table(
+        title=f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): {comparison.metric}",
+        title_justify="left",
+    )
     for column, justify in (("configuration", "left"), ("mean", "right"), ("std", "right"), ("runs", "left")):
         table.add_column(column, justify=justify)
-    for label, values, mean, std in (("baseline", comparison.baseline, comparison.baseline_mean, comparison.baseline_std),
-                                     (f"trial {comparison.trial}", comparison.best, comparison.best_mean,
-                                      comparison.best_std)):
+    for label, values, mean, std in (
+        ("baseline", comparison.baseline, comparison.baseline_mean, comparison.baseline_std),
+        (f"trial {comparison.trial}", comparison.best, comparison.best_mean, comparison.best_std),
+    ):
         table.add_row(label, _pct(mean), spread(std), ", ".join(_pct(v) for v in values))
     low, high, p = comparison.welch()
-    table.caption = (f"difference {pts(comparison.difference)} · 95% interval "
-                     f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · Welch p = {p_value(p)}")
+    table.caption = (
+        f"difference {pts(comparison.difference)} · 95% interval "
+        f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · Welch p = {p_value(p)}"
+    )
     return table
 
 
@@ -163,7 +178,10 @@ class ProgressLogger:
         self.console.print(
             f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
             f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
-            f"{row['seconds']:.1f}s{eta}", highlight=False, soft_wrap=True)
+            f"{row['seconds']:.1f}s{eta}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -180,9 +198,18 @@ class StudyProgress:
     trial), so the display counts toward the study's --trials and its best is the study's, not this run's;
     `workers`: processes running trials of this study at once (the ETA divides by it)."""
 
-    def __init__(self, n_trials: int | None, max_epochs: int, console: Console | None = None,
-                 maximize: bool = True, *, done: int = 0, best: float | None = None,
-                 durations: tuple[float, ...] = (), workers: int = 1) -> None:
+    def __init__(
+        self,
+        n_trials: int | None,
+        max_epochs: int,
+        console: Console | None = None,
+        maximize: bool = True,
+        *,
+        done: int = 0,
+        best: float | None = None,
+        durations: tuple[float, ...] = (),
+        workers: int = 1,
+    ) -> None:
         self.max_epochs, self.maximize = max_epochs, maximize
         self.total = None if n_trials is None else done + n_trials
         self.done, self.best, self.durations, self.workers = done, best, list(durations), max(1, workers)
@@ -190,9 +217,14 @@ class StudyProgress:
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-            console=console or Console(stderr=True), transient=False)
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
         self._trials = self._progress.add_task("trials", total=self.total, completed=done, info=self._info())
         self._epochs = self._progress.add_task("epochs", total=max_epochs, info="")
 
@@ -210,14 +242,15 @@ class StudyProgress:
 
     def epoch(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get("val_accuracy")
-        self._progress.update(self._epochs, completed=min(epoch, self.max_epochs),
-                              info=f"val {_pct(value)}" if _num(value) else "")
+        self._progress.update(
+            self._epochs, completed=min(epoch, self.max_epochs), info=f"val {_pct(value)}" if _num(value) else ""
+        )
 
     def finish_trial(self, state: str, value: float | None = None) -> None:
         with self._lock:
             self.finished += 1
             self.pruned += state == "PRUNED"
-            if state in ("COMPLETE", "PRUNED"):         # what --trials counts (a failed trial is retried)
+            if state in ("COMPLETE", "PRUNED"):  # what --trials counts (a failed trial is retried)
                 self.done += 1
                 self.durations.append(time.monotonic() - self._started)
             if state == "COMPLETE" and _num(value):

@@ -4,6 +4,7 @@ Every builder returns `Panel`s: a heading, one line on how to read it, and a fig
 cannot support the plot yet (one completed trial, nothing varied, no test metrics), a note saying why.
 Headings and notes go into the HTML (escaped there); figures carry no user text in their titles.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,15 @@ from hpsearch.record import trials as record
 
 TEMPLATE = "plotly_white"
 HEIGHT = 420
-FEW_TRIALS = 10     # below this many completed trials, importances are flagged as unreliable
-COLORS = {"baseline": "#111111", "best": "#d62728", "COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e",
-          "RUNNING": "#2ca02c", "FAIL": "#7f7f7f"}
+FEW_TRIALS = 10  # below this many completed trials, importances are flagged as unreliable
+COLORS = {
+    "baseline": "#111111",
+    "best": "#d62728",
+    "COMPLETE": "#1f77b4",
+    "PRUNED": "#ff7f0e",
+    "RUNNING": "#2ca02c",
+    "FAIL": "#7f7f7f",
+}
 
 
 @dataclass
@@ -32,27 +39,39 @@ class Panel:
     title: str
     caption: str
     figure: go.Figure | None = None
-    note: str = ""          # why there is no figure
-    grid: list[go.Figure] = field(default_factory=list)   # small figures laid out by the page (CSS grid) instead
-    min_width: int = 0      # px below which the figure scrolls sideways rather than squeezing its axes
+    note: str = ""  # why there is no figure
+    grid: list[go.Figure] = field(default_factory=list)  # small figures laid out by the page (CSS grid) instead
+    min_width: int = 0  # px below which the figure scrolls sideways rather than squeezing its axes
 
 
 def style(fig: go.Figure, height: int = HEIGHT) -> go.Figure:
     """One look for every figure: white template, no figure title (the page has the heading), page width."""
-    fig.update_layout(template=TEMPLATE, title=None, height=height, autosize=True,
-                      margin=dict(l=60, r=30, t=30, b=50), legend=dict(orientation="h", y=-0.18))
+    fig.update_layout(
+        template=TEMPLATE,
+        title=None,
+        height=height,
+        autosize=True,
+        margin=dict(l=60, r=30, t=30, b=50),
+        legend=dict(orientation="h", y=-0.18),
+    )
     fig.layout.width = None
     return fig
 
 
 # ---------------------------------------------------------------------------------------------- study
 
+
 def study_panels(study: optuna.Study) -> list[Panel]:
     """Optimisation history, learning curves vs the baseline, importances, parallel coordinates, slices,
     and the Pareto front when the study has more than one objective."""
     view = with_baseline_params(study)
-    panels = [history_panel(view), learning_curves_panel(study), importances_panel(view),
-              parallel_panel(view), slice_panel(view)]
+    panels = [
+        history_panel(view),
+        learning_curves_panel(study),
+        importances_panel(view),
+        parallel_panel(view),
+        slice_panel(view),
+    ]
     if len(study.directions) > 1:
         panels.append(pareto_panel(view))
     return panels
@@ -116,8 +135,10 @@ def varying_params(study: optuna.Study, shared: bool = False) -> list[str]:
 
 
 def history_panel(study: optuna.Study) -> Panel:
-    panel = Panel("Optimisation history", "Each completed trial's val accuracy in the order it ran, the "
-                  "best so far, and the baseline's (dashed).")
+    panel = Panel(
+        "Optimisation history",
+        "Each completed trial's val accuracy in the order it ran, the best so far, and the baseline's (dashed).",
+    )
     if not _completed(study):
         panel.note = "No completed trial yet."
         return panel
@@ -125,10 +146,14 @@ def history_panel(study: optuna.Study) -> Panel:
     base = record.baseline_trial(study)
     base_value = record.trial_value(base, record.objective_index(study)) if base else None
     if base_value is not None:
-        fig.add_hline(y=base_value, line=dict(color=COLORS["baseline"], dash="dash", width=1),
-                      annotation_text="baseline", annotation_position="bottom right")
+        fig.add_hline(
+            y=base_value,
+            line=dict(color=COLORS["baseline"], dash="dash", width=1),
+            annotation_text="baseline",
+            annotation_position="bottom right",
+        )
     numbers = [t.number for t in study.trials]
-    fig.update_xaxes(tickformat="d", dtick=max(1, math.ceil((max(numbers) + 1) / 12)))   # whole trial numbers
+    fig.update_xaxes(tickformat="d", dtick=max(1, math.ceil((max(numbers) + 1) / 12)))  # whole trial numbers
     fig.update_yaxes(tickformat=AXIS_PERCENT, hoverformat=AXIS_PERCENT)
     panel.figure = style(fig)
     return panel
@@ -136,9 +161,11 @@ def history_panel(study: optuna.Study) -> Panel:
 
 def learning_curves_panel(study: optuna.Study) -> Panel:
     """Every trial's val accuracy per epoch against the baseline's; pruned trials end in a cross."""
-    panel = Panel("Learning curves against the baseline",
-                  "Val accuracy per epoch for every trial. Black: the baseline. Red: the best trial. "
-                  "Orange crosses: where a pruned trial was stopped. Green dotted: still running.")
+    panel = Panel(
+        "Learning curves against the baseline",
+        "Val accuracy per epoch for every trial. Black: the baseline. Red: the best trial. "
+        "Orange crosses: where a pruned trial was stopped. Green dotted: still running.",
+    )
     trials = [t for t in study.trials if record.curve(t)]
     if not trials:
         panel.note = "No trial has reported an epoch yet."
@@ -149,21 +176,37 @@ def learning_curves_panel(study: optuna.Study) -> Panel:
     for trial in sorted(trials, key=lambda t: (t.user_attrs.get(keys.IS_BASELINE, False), t == best)):
         kind = _curve_kind(trial, best)
         x, y = zip(*record.curve(trial))
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines+markers" if kind in ("baseline", "best") else "lines",
-            name=_curve_legend(kind), legendgroup=kind, showlegend=kind not in shown,
-            line=dict(color=COLORS[kind], width=3 if kind in ("baseline", "best") else 1.2,
-                      dash="dot" if kind == "RUNNING" else "solid"),
-            opacity=1.0 if kind in ("baseline", "best") else 0.55,
-            hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines+markers" if kind in ("baseline", "best") else "lines",
+                name=_curve_legend(kind),
+                legendgroup=kind,
+                showlegend=kind not in shown,
+                line=dict(
+                    color=COLORS[kind],
+                    width=3 if kind in ("baseline", "best") else 1.2,
+                    dash="dot" if kind == "RUNNING" else "solid",
+                ),
+                opacity=1.0 if kind in ("baseline", "best") else 0.55,
+                hovertemplate=f"trial {trial.number} ({trial.state.name})<br>epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>",
+            )
+        )
         shown.add(kind)
     ends = [(t.number, *record.curve(t)[-1]) for t in trials if t.state == TrialState.PRUNED]
     if ends:
-        fig.add_trace(go.Scatter(
-            x=[e[1] for e in ends], y=[e[2] for e in ends], mode="markers", name="pruned here",
-            marker=dict(symbol="x", size=10, color=COLORS["PRUNED"], line=dict(width=1)),
-            customdata=[e[0] for e in ends],
-            hovertemplate=f"trial %{{customdata}} pruned after epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[e[1] for e in ends],
+                y=[e[2] for e in ends],
+                mode="markers",
+                name="pruned here",
+                marker=dict(symbol="x", size=10, color=COLORS["PRUNED"], line=dict(width=1)),
+                customdata=[e[0] for e in ends],
+                hovertemplate=f"trial %{{customdata}} pruned after epoch %{{x}}: %{{y:{AXIS_PERCENT}}}<extra></extra>",
+            )
+        )
     fig.update_xaxes(title="epoch", dtick=1)
     fig.update_yaxes(title="val accuracy", tickformat=AXIS_PERCENT)
     panel.figure = style(fig, 460)
@@ -179,8 +222,14 @@ def _curve_kind(trial: FrozenTrial, best: FrozenTrial | None) -> str:
 
 
 def _curve_legend(kind: str) -> str:
-    return {"baseline": "baseline", "best": "best trial", "COMPLETE": "completed", "PRUNED": "pruned",
-            "RUNNING": "running", "FAIL": "failed"}[kind]
+    return {
+        "baseline": "baseline",
+        "best": "best trial",
+        "COMPLETE": "completed",
+        "PRUNED": "pruned",
+        "RUNNING": "running",
+        "FAIL": "failed",
+    }[kind]
 
 
 def importance_evaluator() -> tuple[optuna.importance.BaseImportanceEvaluator, str]:
@@ -199,15 +248,18 @@ def importances_panel(study: optuna.Study) -> Panel:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
     evaluator, name = importance_evaluator()
-    panel.caption = (f"How much of the variation in val accuracy each parameter explains (Optuna's {name} over "
-                     f"{len(usable)} completed trials). Importance is not direction: see the slices.")
+    panel.caption = (
+        f"How much of the variation in val accuracy each parameter explains (Optuna's {name} over "
+        f"{len(usable)} completed trials). Importance is not direction: see the slices."
+    )
     if len(usable) < FEW_TRIALS:
         panel.caption += f" With fewer than {FEW_TRIALS} completed trials these numbers are close to noise."
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "too few trials" warnings: the caption gives the count
-            fig = optuna.visualization.plot_param_importances(study, evaluator=evaluator, params=params,
-                                                              **_target(study))
+            fig = optuna.visualization.plot_param_importances(
+                study, evaluator=evaluator, params=params, **_target(study)
+            )
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. every value identical
         panel.note = f"Optuna could not compute importances: {exc}"
         return panel
@@ -216,19 +268,22 @@ def importances_panel(study: optuna.Study) -> Panel:
 
 
 def parallel_panel(study: optuna.Study) -> Panel:
-    panel = Panel("Parallel coordinates", "One line per completed trial across the parameters, coloured by "
-                  "val accuracy: follow the bright lines to see which settings travel together.")
+    panel = Panel(
+        "Parallel coordinates",
+        "One line per completed trial across the parameters, coloured by "
+        "val accuracy: follow the bright lines to see which settings travel together.",
+    )
     params = varying_params(study)
     if not params:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
     fig = optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study))
-    for trace in fig.data:          # the objective's axis and colour bar in per cent, as everywhere else
+    for trace in fig.data:  # the objective's axis and colour bar in per cent, as everywhere else
         if trace.type == "parcoords" and trace.dimensions:
             trace.dimensions[0].tickformat = AXIS_PERCENT
             trace.line.colorbar.tickformat = AXIS_PERCENT
     panel.figure = style(fig)
-    panel.min_width = 110 * (len(params) + 1)     # labels need ~110 px an axis; below that the page scrolls
+    panel.min_width = 110 * (len(params) + 1)  # labels need ~110 px an axis; below that the page scrolls
     return panel
 
 
@@ -253,9 +308,12 @@ def pareto_panel(study: optuna.Study) -> Panel:
     """Every completed trial by its first two objectives: Optuna's Pareto set (study.best_trials) in red and
     joined, the others grey, the baseline a black diamond where it stands (and said to be on the set or not)."""
     names = record.objectives(study)
-    panel = Panel("Pareto front", f"{names[0]} against {names[1]} for every completed trial. Red, joined: the "
-                  "Pareto set (no other trial is better on every objective, as Optuna's study.best_trials says); "
-                  "grey: the other trials; black diamond: the baseline.")
+    panel = Panel(
+        "Pareto front",
+        f"{names[0]} against {names[1]} for every completed trial. Red, joined: the "
+        "Pareto set (no other trial is better on every objective, as Optuna's study.best_trials says); "
+        "grey: the other trials; black diamond: the baseline.",
+    )
     done = _completed(study)
     if not done:
         panel.note = "No completed trial yet."
@@ -265,18 +323,36 @@ def pareto_panel(study: optuna.Study) -> Panel:
     fig = go.Figure()
     others = [t for t in done if t.number not in front]
     on = sorted((t for t in done if t.number in front), key=lambda t: t.values[1])
-    for trials, name, color, mode in ((others, "other trials", "#9aa0a6", "markers"),
-                                      (on, "Pareto set", COLORS["best"], "lines+markers")):
+    for trials, name, color, mode in (
+        (others, "other trials", "#9aa0a6", "markers"),
+        (on, "Pareto set", COLORS["best"], "lines+markers"),
+    ):
         if trials:
-            fig.add_trace(go.Scatter(x=[t.values[1] for t in trials], y=[t.values[0] for t in trials], mode=mode,
-                                     name=name, marker=dict(color=color, size=9), line=dict(color=color, width=1),
-                                     customdata=[t.number for t in trials], hovertemplate=_pareto_hover(names)))
+            fig.add_trace(
+                go.Scatter(
+                    x=[t.values[1] for t in trials],
+                    y=[t.values[0] for t in trials],
+                    mode=mode,
+                    name=name,
+                    marker=dict(color=color, size=9),
+                    line=dict(color=color, width=1),
+                    customdata=[t.number for t in trials],
+                    hovertemplate=_pareto_hover(names),
+                )
+            )
     if base is not None and base.state == TrialState.COMPLETE and base.values:
         where = "on the Pareto set" if base.number in front else "not on the Pareto set"
-        fig.add_trace(go.Scatter(x=[base.values[1]], y=[base.values[0]], mode="markers", name=f"baseline ({where})",
-                                 marker=dict(symbol="diamond", size=14, color=COLORS["baseline"],
-                                             line=dict(color="white", width=1)),
-                                 customdata=[base.number], hovertemplate=_pareto_hover(names)))
+        fig.add_trace(
+            go.Scatter(
+                x=[base.values[1]],
+                y=[base.values[0]],
+                mode="markers",
+                name=f"baseline ({where})",
+                marker=dict(symbol="diamond", size=14, color=COLORS["baseline"], line=dict(color="white", width=1)),
+                customdata=[base.number],
+                hovertemplate=_pareto_hover(names),
+            )
+        )
     fig.update_xaxes(title=names[1])
     fig.update_yaxes(title=names[0], tickformat=AXIS_PERCENT if names[0] == record.OBJECTIVE else None)
     panel.figure = style(fig)
@@ -297,15 +373,23 @@ def _best_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 # ------------------------------------------------------------------------------------------------ run
 
+
 def run_panels(metrics: dict[str, Any]) -> list[Panel]:
     """A baseline run: loss and accuracy curves, LR per epoch, test plain vs TTA, per-class, confusion."""
     epochs = [e for e in metrics.get("epochs") or [] if isinstance(e, dict)]
     panels = [
         _curves(epochs, "Loss", ("loss", "val_loss"), "Training and validation loss per epoch."),
-        _curves(epochs, "Accuracy", ("accuracy", "val_accuracy"), "Training and validation accuracy per epoch "
-                "(training accuracy is on augmented images with label smoothing)."),
+        _curves(
+            epochs,
+            "Accuracy",
+            ("accuracy", "val_accuracy"),
+            "Training and validation accuracy per epoch "
+            "(training accuracy is on augmented images with label smoothing).",
+        ),
         _curves(epochs, "Learning rate", ("lr",), "The learning rate recorded for each epoch (log scale).", log=True),
-        test_panel(metrics), per_class_panel(metrics), confusion_panel(metrics),
+        test_panel(metrics),
+        per_class_panel(metrics),
+        confusion_panel(metrics),
     ]
     return panels
 
@@ -319,26 +403,40 @@ def _curves(epochs: list[dict], title: str, keys: tuple[str, ...], caption: str,
     fig = go.Figure()
     for key in present:
         points = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None]
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                 name=key.replace("_", " ")))
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=key.replace("_", " ")
+            )
+        )
     fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title=title.lower(), type="log" if log else "linear",
-                     tickformat=AXIS_PERCENT if title == "Accuracy" else None)
+    fig.update_yaxes(
+        title=title.lower(), type="log" if log else "linear", tickformat=AXIS_PERCENT if title == "Accuracy" else None
+    )
     panel.figure = style(fig, 340)
     return panel
 
 
 def test_panel(metrics: dict[str, Any]) -> Panel:
-    panel = Panel("Test accuracy: plain vs TTA", "The held-out test set, once, after training: one view per "
-                  "image, and test-time augmentation (flips and shifts averaged).")
+    panel = Panel(
+        "Test accuracy: plain vs TTA",
+        "The held-out test set, once, after training: one view per "
+        "image, and test-time augmentation (flips and shifts averaged).",
+    )
     plain, tta = metrics.get("test_accuracy"), metrics.get("test_accuracy_tta")
     bars = [(name, v) for name, v in (("plain", plain), ("TTA", tta)) if v is not None]
     if not bars:
         panel.note = "This run stored no test accuracy."
         return panel
-    fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], text=[pct(b[1]) for b in bars],
-                           textposition="outside", marker_color=["#1f77b4", "#2ca02c"][:len(bars)]))
-    fig.update_yaxes(title="test accuracy", range=[0.0, 1.05], tickformat=AXIS_PERCENT)   # bars start at zero
+    fig = go.Figure(
+        go.Bar(
+            x=[b[0] for b in bars],
+            y=[b[1] for b in bars],
+            text=[pct(b[1]) for b in bars],
+            textposition="outside",
+            marker_color=["#1f77b4", "#2ca02c"][: len(bars)],
+        )
+    )
+    fig.update_yaxes(title="test accuracy", range=[0.0, 1.05], tickformat=AXIS_PERCENT)  # bars start at zero
     panel.figure = style(fig, 320)
     return panel
 
@@ -357,15 +455,26 @@ def per_class_panel(metrics: dict[str, Any]) -> Panel:
 
 
 def confusion_panel(metrics: dict[str, Any]) -> Panel:
-    panel = Panel("Confusion matrix", "Rows: the true class; columns: the predicted class (TTA). The diagonal "
-                  "is right; bright cells off it are the classes the model mixes up.")
+    panel = Panel(
+        "Confusion matrix",
+        "Rows: the true class; columns: the predicted class (TTA). The diagonal "
+        "is right; bright cells off it are the classes the model mixes up.",
+    )
     matrix = metrics.get("test_confusion")
     if not matrix:
         panel.note = "This run stored no confusion matrix."
         return panel
     names = _class_names(metrics, len(matrix))
-    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", texttemplate="%{z}",
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            texttemplate="%{z}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title="predicted", side="bottom")
     fig.update_yaxes(title="true", autorange="reversed")
     panel.figure = style(fig, 520)

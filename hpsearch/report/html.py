@@ -5,6 +5,7 @@ The page makes no network request: plotly.js sits in one inline <script>, each f
 comes from the user or the storage goes through jinja2's autoescaping; the figure JSON is marked safe
 only after every <, > and & in it is \\u-escaped, so no stored string can close a tag.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,13 @@ TOP_TRIALS = 10
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("hpsearch.report", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("hpsearch.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env
 
 
@@ -52,18 +58,29 @@ def _panels(panels: list[Panel]) -> list[dict[str, Any]]:
     out = []
     for i, panel in enumerate(panels):
         figs = [panel.figure] if panel.figure is not None else list(panel.grid)
-        out.append({"title": panel.title, "caption": panel.caption, "note": panel.note, "grid": bool(panel.grid),
-                    "min_width": panel.min_width,
-                    "figs": [{"id": f"fig-{i}-{j}", "json": figure_json(f)} for j, f in enumerate(figs)]})
+        out.append(
+            {
+                "title": panel.title,
+                "caption": panel.caption,
+                "note": panel.note,
+                "grid": bool(panel.grid),
+                "min_width": panel.min_width,
+                "figs": [{"id": f"fig-{i}-{j}", "json": figure_json(f)} for j, f in enumerate(figs)],
+            }
+        )
     return out
 
 
 def _common() -> dict[str, Any]:
-    return {"plotly_js": plotly.offline.get_plotlyjs(), "hpsearch_version": __version__,
-            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "plotly_js": plotly.offline.get_plotlyjs(),
+        "hpsearch_version": __version__,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- format
+
 
 def fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -87,6 +104,7 @@ def seconds(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------- study
 
+
 def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str | Path = ".") -> str:
     """The study's page; its "rewrite this page" command writes to the same OUT/reports/<study>/ (`out`)."""
     frame = tables.trials_frame(study)
@@ -94,18 +112,26 @@ def render_study(study: optuna.Study, storage_label: str = "STORAGE", out: str |
     attrs = study.user_attrs
     panels = _panels(figures.study_panels(study))
     context = {
-        **_common(), "study_name": study.study_name, "description": attrs.get(keys.DESCRIPTION) or "",
+        **_common(),
+        "study_name": study.study_name,
+        "description": attrs.get(keys.DESCRIPTION) or "",
         "source": "what the study stored (writing this page trains nothing)",
-        "status_line": _status_line(study, frame), **_headline_context(study, head),
+        "status_line": _status_line(study, frame),
+        **_headline_context(study, head),
         "multi_objective_note": _multi_note(study),
-        "running_note": _running_note(frame), **_best_params_context(study, head),
-        "panels": panels, **_trials_context(study, frame, head), **_savings_context(study, frame),
-        "spec_text": attrs.get(keys.SPEC_TEXT) or "", "spec_path": attrs.get(keys.SPEC_PATH) or "",
-        "settings": _settings(study), "profile": _profile(attrs.get(keys.PROFILE)),
+        "running_note": _running_note(frame),
+        **_best_params_context(study, head),
+        "panels": panels,
+        **_trials_context(study, frame, head),
+        **_savings_context(study, frame),
+        "spec_text": attrs.get(keys.SPEC_TEXT) or "",
+        "spec_path": attrs.get(keys.SPEC_PATH) or "",
+        "settings": _settings(study),
+        "profile": _profile(attrs.get(keys.PROFILE)),
         "versions": {k: fmt(v) for k, v in (attrs.get(keys.VERSIONS) or {}).items()},
         "dashboard_command": f"optuna-dashboard {shlex.quote(storage_label)}",
         "report_command": f"hpsearch report --storage {shlex.quote(storage_label)} "
-                          f"--study-name {shlex.quote(study.study_name)} --out {shlex.quote(str(Path(out).resolve()))}",
+        f"--study-name {shlex.quote(study.study_name)} --out {shlex.quote(str(Path(out).resolve()))}",
     }
     return environment().get_template("study.html").render(**context)
 
@@ -115,8 +141,10 @@ def _status_line(study: optuna.Study, frame: pd.DataFrame) -> str:
     parts = [f"{len(frame)} trials ({counts})" if len(frame) else "no trials yet"]
     attrs = study.user_attrs
     parts += [f"{key}: {fmt(attrs[key])}" for key in ("engine", "profile") if attrs.get(key)]
-    parts.append("objectives: " + ", ".join(f"{n} ({d.name.lower()})" for n, d in
-                                            zip(record.objectives(study), study.directions)))
+    parts.append(
+        "objectives: "
+        + ", ".join(f"{n} ({d.name.lower()})" for n, d in zip(record.objectives(study), study.directions))
+    )
     return " · ".join(parts)
 
 
@@ -131,17 +159,25 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
     else:
         low, high, p = comparison.welch()
         confirm_value = pts(comparison.difference)
-        confirm_sub = (f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds · "
-                       + (f"95% CI {pts(low)} to {pts(high)} · p = {_p(p)}" if p is not None else "untested"))
+        confirm_sub = f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds · " + (
+            f"95% CI {pts(low)} to {pts(high)} · p = {_p(p)}" if p is not None else "untested"
+        )
     return {
-        "verdict": verdict.text, "verdict_class": verdict.css,
-        "baseline_value": pct(base), "best_value": pct(best), "diff_value": pts(diff),
+        "verdict": verdict.text,
+        "verdict_class": verdict.css,
+        "baseline_value": pct(base),
+        "best_value": pct(best),
+        "diff_value": pts(diff),
         # a val lead is never coloured as a win: only the verdict (a confirmed, significant gain) is
         "diff_class": "neg" if diff is not None and diff != 0 and not better else "",
-        "baseline_sub": f"trial {head['baseline_trial']}" if head["baseline_trial"] is not None else "no baseline trial",
+        "baseline_sub": f"trial {head['baseline_trial']}"
+        if head["baseline_trial"] is not None
+        else "no baseline trial",
         "best_sub": (f"trial {head['best_trial']}" + (" (the baseline)" if head["best_is_baseline"] else ""))
-        if head["best_trial"] is not None else "no completed trial",
-        "confirm_value": confirm_value, "confirm_class": verdict.css if comparison is not None else "",
+        if head["best_trial"] is not None
+        else "no completed trial",
+        "confirm_value": confirm_value,
+        "confirm_class": verdict.css if comparison is not None else "",
         "confirm_sub": confirm_sub,
         "evidence_columns": [{"label": c, "cls": "text" if c == "fidelity" else ""} for c in EVIDENCE_COLUMNS],
         "evidence_rows": [{"cls": "", "cells": [r[c] for c in EVIDENCE_COLUMNS]} for r in evidence_rows(study)],
@@ -153,8 +189,11 @@ def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str,
     base = record.baseline_trial(study)
     base_config = (base.user_attrs.get(keys.CONFIG) or {}) if base else {}
     rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
-    columns = [{"label": "TrainConfig field", "cls": "text"}, {"label": f"best (trial {head['best_trial']})", "cls": ""},
-               {"label": "baseline", "cls": ""}]
+    columns = [
+        {"label": "TrainConfig field", "cls": "text"},
+        {"label": f"best (trial {head['best_trial']})", "cls": ""},
+        {"label": "baseline", "cls": ""},
+    ]
     return {"best_params_columns": columns, "best_params_rows": rows}
 
 
@@ -162,17 +201,21 @@ def _multi_note(study: optuna.Study) -> str:
     names = record.objectives(study)
     if len(names) < 2:
         return ""
-    return (f"This study has {len(names)} objectives ({', '.join(names)}): its answer is a Pareto set, not one "
-            f"best trial. The cards and the top-trials table rank by {record.OBJECTIVE} alone; the Pareto front "
-            "below shows the trade-off.")
+    return (
+        f"This study has {len(names)} objectives ({', '.join(names)}): its answer is a Pareto set, not one "
+        f"best trial. The cards and the top-trials table rank by {record.OBJECTIVE} alone; the Pareto front "
+        "below shows the trade-off."
+    )
 
 
 def _running_note(frame: pd.DataFrame) -> str:
     running = int((frame["state"] == "RUNNING").sum())
     if not running:
         return ""
-    return (f"{running} trial(s) still running (or interrupted without being marked failed): "
-            "the numbers on this page can still change.")
+    return (
+        f"{running} trial(s) still running (or interrupted without being marked failed): "
+        "the numbers on this page can still change."
+    )
 
 
 def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +230,7 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
     def columns(full: bool) -> list[dict[str, str]]:
         """The top table (COMPLETE trials only) leaves out state, pruned-at and the failure reason."""
         cols = ["trial"] + (["state"] if full else []) + ["val acc", "Δ baseline", *extra_objectives, "epochs"]
-        cols += (["pruned at"] if full else []) + ["time"] + [c[len(tables.PARAM_PREFIX):] for c in param_cols]
+        cols += (["pruned at"] if full else []) + ["time"] + [c[len(tables.PARAM_PREFIX) :] for c in param_cols]
         out = [{"label": c, "cls": "text nowrap" if c in ("trial", "state") else ""} for c in cols]
         return out + ([{"label": "failure", "cls": "text"}] if full else [])
 
@@ -197,8 +240,12 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
             diff = r[record.OBJECTIVE] - base if _num(r[record.OBJECTIVE]) and _num(base) else None
             cells = [f"{r['number']}" + (" · baseline" if r["is_baseline"] else "")]
             cells += [r["state"]] if full else []
-            cells += [pct(r[record.OBJECTIVE]), pts(diff) if not r["is_baseline"] else "",
-                      *[fmt(r[c]) for c in extra_objectives], fmt(r["epochs_run"])]
+            cells += [
+                pct(r[record.OBJECTIVE]),
+                pts(diff) if not r["is_baseline"] else "",
+                *[fmt(r[c]) for c in extra_objectives],
+                fmt(r["epochs_run"]),
+            ]
             cells += [fmt(r["pruned_at"])] if full else []
             cells += [seconds(r["seconds"]), *[fmt(r[c]) for c in param_cols]]
             cells += [r["fail_reason"]] if full else []
@@ -206,35 +253,50 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
             out.append({"cls": cls, "cells": cells})
         return out
 
-    failed = [{"number": r["number"], "reason": r["fail_reason"] or "(no reason stored)"}
-              for _, r in frame[frame["state"] == "FAIL"].iterrows()]
-    return {"top_columns": columns(False), "top_rows": rows(top, False),
-            "all_columns": columns(True), "all_rows": rows(frame, True), "failed": failed}
+    failed = [
+        {"number": r["number"], "reason": r["fail_reason"] or "(no reason stored)"}
+        for _, r in frame[frame["state"] == "FAIL"].iterrows()
+    ]
+    return {
+        "top_columns": columns(False),
+        "top_rows": rows(top, False),
+        "all_columns": columns(True),
+        "all_rows": rows(frame, True),
+        "failed": failed,
+    }
 
 
 def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]:
     s = tables.pruning_savings(study, frame)
     if not s["pruned_trials"]:
         text = "No trial was pruned, so pruning saved nothing" + (
-            " (this study ran without a pruner)." if not study.user_attrs.get(keys.PRUNER) else " yet.")
+            " (this study ran without a pruner)." if not study.user_attrs.get(keys.PRUNER) else " yet."
+        )
     else:
-        text = (f"Pruning stopped {s['pruned_trials']} trial(s) early and skipped {s['epochs_saved']} of the "
-                f"{s['epochs_full']} epochs the finished trials would have run without it: "
-                f"{s['fraction_saved']:.0%} of the compute.")
-    savings = {"max epochs per trial": fmt(s["max_epochs"]), "epochs run": fmt(s["epochs_run"]),
-               "epochs without pruning": fmt(s["epochs_full"]), "epochs saved": fmt(s["epochs_saved"]),
-               "fraction saved": pct(s["fraction_saved"])}
+        text = (
+            f"Pruning stopped {s['pruned_trials']} trial(s) early and skipped {s['epochs_saved']} of the "
+            f"{s['epochs_full']} epochs the finished trials would have run without it: "
+            f"{s['fraction_saved']:.0%} of the compute."
+        )
+    savings = {
+        "max epochs per trial": fmt(s["max_epochs"]),
+        "epochs run": fmt(s["epochs_run"]),
+        "epochs without pruning": fmt(s["epochs_full"]),
+        "epochs saved": fmt(s["epochs_saved"]),
+        "fraction saved": pct(s["fraction_saved"]),
+    }
     return {"savings_text": text, "savings": savings}
 
 
 def _settings(study: optuna.Study) -> dict[str, str]:
     attrs = study.user_attrs
-    out = {"engine": fmt(attrs.get(keys.ENGINE)),
-           "objectives": ", ".join(f"{n} ({d.name.lower()})" for n, d in
-                                   zip(record.objectives(study), study.directions)),
-           "sampler": fmt(attrs.get(keys.SAMPLER)) if attrs.get(keys.SAMPLER) else "—",
-           "pruner": fmt(attrs.get(keys.PRUNER)) if attrs.get(keys.PRUNER) else "none",
-           "max epochs": fmt(attrs.get(keys.MAX_EPOCHS))}
+    out = {
+        "engine": fmt(attrs.get(keys.ENGINE)),
+        "objectives": ", ".join(f"{n} ({d.name.lower()})" for n, d in zip(record.objectives(study), study.directions)),
+        "sampler": fmt(attrs.get(keys.SAMPLER)) if attrs.get(keys.SAMPLER) else "—",
+        "pruner": fmt(attrs.get(keys.PRUNER)) if attrs.get(keys.PRUNER) else "none",
+        "max epochs": fmt(attrs.get(keys.MAX_EPOCHS)),
+    }
     return out
 
 
@@ -252,31 +314,51 @@ def _profile(name: Any) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ run
 
+
 def render_run(metrics: dict[str, Any], name: str = "run") -> str:
     panels = _panels(figures.run_panels(metrics))
     tta, plain = metrics.get("test_accuracy_tta"), metrics.get("test_accuracy")
     train_s = metrics.get("train_seconds")
     epochs_run = metrics.get("epochs_run") or len(metrics.get("epochs") or [])
     if _num(tta) or _num(plain):
-        verdict = (f"Test accuracy {pct(tta if _num(tta) else plain)}"
-                   + (f" with TTA ({pct(plain)} plain)" if _num(tta) and _num(plain) else "")
-                   + f" after {epochs_run} epochs in {seconds(train_s)}.")
+        verdict = (
+            f"Test accuracy {pct(tta if _num(tta) else plain)}"
+            + (f" with TTA ({pct(plain)} plain)" if _num(tta) and _num(plain) else "")
+            + f" after {epochs_run} epochs in {seconds(train_s)}."
+        )
     else:
-        verdict = f"Best val accuracy {pct(metrics.get('val_accuracy'))} after {epochs_run} epochs in {seconds(train_s)}."
+        verdict = (
+            f"Best val accuracy {pct(metrics.get('val_accuracy'))} after {epochs_run} epochs in {seconds(train_s)}."
+        )
     ips = metrics.get("images_per_second")
     run_info = {k: fmt(metrics.get(k)) for k in ("profile", "device", "created", "model_path", "stopped_reason")}
-    run_info.update({"train seconds": fmt(train_s), "first epoch seconds (compiles)": fmt(metrics.get("first_epoch_seconds")),
-                     "steady epoch seconds": fmt(metrics.get("steady_epoch_seconds")), "images per second": fmt(ips)})
+    run_info.update(
+        {
+            "train seconds": fmt(train_s),
+            "first epoch seconds (compiles)": fmt(metrics.get("first_epoch_seconds")),
+            "steady epoch seconds": fmt(metrics.get("steady_epoch_seconds")),
+            "images per second": fmt(ips),
+        }
+    )
     config = metrics.get("config") or {}
     context = {
-        **_common(), "name": str(metrics.get("name") or name), "created": fmt(metrics.get("created")),
+        **_common(),
+        "name": str(metrics.get("name") or name),
+        "created": fmt(metrics.get("created")),
         "source": "the run's metrics.json",
         "profile": fmt(metrics.get("profile")),
-        "device": fmt(metrics.get("device")), "verdict": verdict,
-        "test_tta": pct(tta), "test_plain": pct(plain), "val_accuracy": pct(metrics.get("val_accuracy")),
-        "train_time": seconds(train_s), "epochs_run": fmt(epochs_run),
+        "device": fmt(metrics.get("device")),
+        "verdict": verdict,
+        "test_tta": pct(tta),
+        "test_plain": pct(plain),
+        "val_accuracy": pct(metrics.get("val_accuracy")),
+        "train_time": seconds(train_s),
+        "epochs_run": fmt(epochs_run),
         "throughput": f"{ips:,.0f} images/s" if _num(ips) else "—",
-        **_stopped(metrics, epochs_run), "panels": panels, **_config_context(config), "run_info": run_info,
+        **_stopped(metrics, epochs_run),
+        "panels": panels,
+        **_config_context(config),
+        "run_info": run_info,
         "versions": {k: fmt(v) for k, v in (metrics.get("versions") or {}).items()},
     }
     return environment().get_template("run.html").render(**context)
@@ -297,8 +379,12 @@ def _config_context(config: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for key, value in config.items():
         changed = key in defaults and fmt(defaults[key]) != fmt(value)
-        rows.append({"cls": "changed" if changed else "",
-                     "cells": [key, fmt(value), fmt(defaults[key]) if changed else ""]})
-    columns = [{"label": "field", "cls": "text"}, {"label": "value", "cls": "text"},
-               {"label": "TrainConfig() default, where different", "cls": "text"}]
+        rows.append(
+            {"cls": "changed" if changed else "", "cells": [key, fmt(value), fmt(defaults[key]) if changed else ""]}
+        )
+    columns = [
+        {"label": "field", "cls": "text"},
+        {"label": "value", "cls": "text"},
+        {"label": "TrainConfig() default, where different", "cls": "text"},
+    ]
     return {"config_columns": columns, "config_rows": rows}

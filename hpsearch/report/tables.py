@@ -8,6 +8,7 @@ best validation accuracy it reported before it stopped (a pruned trial's last wo
 how far the trial got; rankings ("best", "top trials") only ever use COMPLETE trials. The baseline trial
 samples no parameters; its param_ columns show the values of its stored config instead.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,9 +17,21 @@ import optuna
 import pandas as pd
 
 from hpsearch.record import confirms, keys
-from hpsearch.record.trials import (OBJECTIVE, baseline_trial, best_trial, config_overrides, epochs_run, maximizes,
-                                    objective_index, objectives, param_value, pruned_at, reached_val_accuracy,
-                                    train_seconds, trial_value)
+from hpsearch.record.trials import (
+    OBJECTIVE,
+    baseline_trial,
+    best_trial,
+    config_overrides,
+    epochs_run,
+    maximizes,
+    objective_index,
+    objectives,
+    param_value,
+    pruned_at,
+    reached_val_accuracy,
+    train_seconds,
+    trial_value,
+)
 from hpsearch.report.verdict import study_verdict
 
 TRIAL_COLUMNS = ("number", "state", "is_baseline", OBJECTIVE, "epochs_run", "pruned_at", "seconds", "fail_reason")
@@ -47,7 +60,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             if name != OBJECTIVE:
                 row[name] = trial_value(trial, i)
         for name in param_names:
-            row[PARAM_PREFIX + name] = param_value(trial, name) if base and trial.number == base.number else trial.params.get(name)
+            row[PARAM_PREFIX + name] = (
+                param_value(trial, name) if base and trial.number == base.number else trial.params.get(name)
+            )
         rows.append(row)
     columns = list(TRIAL_COLUMNS) + [n for n in names if n != OBJECTIVE] + [PARAM_PREFIX + p for p in param_names]
     frame = pd.DataFrame(rows, columns=columns)
@@ -78,13 +93,22 @@ def pruning_savings(study: optuna.Study, frame: pd.DataFrame | None = None) -> d
     ran_pruned = int(pruned["epochs_run"].fillna(0).sum())
     full = ran_complete + len(pruned) * max_epochs if max_epochs else ran_complete + ran_pruned
     saved = max(full - ran_complete - ran_pruned, 0)
-    return {"max_epochs": max_epochs, "pruned_trials": len(pruned), "epochs_run": ran_complete + ran_pruned,
-            "epochs_full": full, "epochs_saved": saved, "fraction_saved": saved / full if full else 0.0}
+    return {
+        "max_epochs": max_epochs,
+        "pruned_trials": len(pruned),
+        "epochs_run": ran_complete + ran_pruned,
+        "epochs_full": full,
+        "epochs_saved": saved,
+        "fraction_saved": saved / full if full else 0.0,
+    }
 
 
 def state_counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {state: int((frame["state"] == state).sum())
-            for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING") if (frame["state"] == state).any()}
+    return {
+        state: int((frame["state"] == state).sum())
+        for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+        if (frame["state"] == state).any()
+    }
 
 
 def headline(study: optuna.Study) -> dict[str, Any]:
@@ -95,10 +119,13 @@ def headline(study: optuna.Study) -> dict[str, Any]:
     best_value = trial_value(best, index) if best else None
     diff = best_value - base_value if best_value is not None and base_value is not None else None
     return {
-        "baseline_trial": base.number if base else None, "baseline_val_accuracy": base_value,
-        "best_trial": best.number if best else None, "best_val_accuracy": best_value,
+        "baseline_trial": base.number if base else None,
+        "baseline_val_accuracy": base_value,
+        "best_trial": best.number if best else None,
+        "best_val_accuracy": best_value,
         "best_is_baseline": bool(best and best.user_attrs.get(keys.IS_BASELINE)),
-        "difference": diff, "best_overrides": config_overrides(study, best) if best else {},
+        "difference": diff,
+        "best_overrides": config_overrides(study, best) if best else {},
         "comparisons": confirms.comparisons(study),
     }
 
@@ -112,16 +139,25 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     rows: list[tuple[str, Any]] = [("verdict", verdict.state), ("verdict_text", verdict.text)]
     rows += [(f"verdict_{key}", value) for key, value in verdict.fields.items()]
     rows += [
-        ("study", study.study_name), ("engine", study.user_attrs.get(keys.ENGINE)),
-        ("profile", study.user_attrs.get(keys.PROFILE)), ("objectives", ",".join(objectives(study))),
-        ("directions", ",".join(d.name.lower() for d in study.directions)), ("trials", len(frame)),
+        ("study", study.study_name),
+        ("engine", study.user_attrs.get(keys.ENGINE)),
+        ("profile", study.user_attrs.get(keys.PROFILE)),
+        ("objectives", ",".join(objectives(study))),
+        ("directions", ",".join(d.name.lower() for d in study.directions)),
+        ("trials", len(frame)),
     ]
     rows += [(f"trials_{state.lower()}", n) for state, n in state_counts(frame).items()]
-    rows += [(key, head[key]) for key in
-             ("baseline_trial", "baseline_val_accuracy", "best_trial", "best_val_accuracy", "difference")]
-    rows += [("max_epochs", saved["max_epochs"]), ("epochs_run", saved["epochs_run"]),
-             ("epochs_full_study", saved["epochs_full"]), ("epochs_saved_by_pruning", saved["epochs_saved"]),
-             ("fraction_saved_by_pruning", saved["fraction_saved"])]
+    rows += [
+        (key, head[key])
+        for key in ("baseline_trial", "baseline_val_accuracy", "best_trial", "best_val_accuracy", "difference")
+    ]
+    rows += [
+        ("max_epochs", saved["max_epochs"]),
+        ("epochs_run", saved["epochs_run"]),
+        ("epochs_full_study", saved["epochs_full"]),
+        ("epochs_saved_by_pruning", saved["epochs_saved"]),
+        ("fraction_saved_by_pruning", saved["fraction_saved"]),
+    ]
     for comparison in head["comparisons"]:
         prefix = f"confirm_{comparison.profile}_trial_{comparison.trial}_"
         rows += [(prefix + key, value) for key, value in comparison.row().items() if key not in ("profile", "trial")]

@@ -11,6 +11,7 @@ images, which makes this, if anything, an overestimate). On 100 val images that 
 And the best of many trials is the maximum of noisy numbers, so its lead is biased upward: confirm retrains
 it on new seeds and scores it on the test set.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,16 +26,16 @@ from hpsearch.record import trials as record
 from hpsearch.numbers import is_number, p_value, pct, pts, spread
 
 ALPHA = 0.05
-NOISE_Z = 2.0        # a val lead under two standard errors is "within the noise"
+NOISE_Z = 2.0  # a val lead under two standard errors is "within the noise"
 
 
 @dataclass
 class Verdict:
-    state: str          # confirmed | confirmed_worse | not_significant | too_few_seeds | not_confirmed |
-                        # within_noise | no_gain | pareto | waiting
-    text: str           # one or two sentences, plain text (escaped where shown)
-    css: str = ""       # "good" only for a confirmed, significant gain; "bad" for a confirmed loss or no gain
-    fields: dict[str, Any] = field(default_factory=dict)   # the numbers, for summary.csv (verdict_<name>)
+    state: str  # confirmed | confirmed_worse | not_significant | too_few_seeds | not_confirmed |
+    # within_noise | no_gain | pareto | waiting
+    text: str  # one or two sentences, plain text (escaped where shown)
+    css: str = ""  # "good" only for a confirmed, significant gain; "bad" for a confirmed loss or no gain
+    fields: dict[str, Any] = field(default_factory=dict)  # the numbers, for summary.csv (verdict_<name>)
 
     @property
     def is_win(self) -> bool:
@@ -72,20 +73,35 @@ def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
 
     def arm(mean, std) -> str:
         return pct(mean) + (f" ± {spread(std)}" if std is not None else "")
-    seeds = (f"{len(c.best)} seed{'s' if len(c.best) != 1 else ''} each" if len(c.best) == len(c.baseline)
-             else f"{len(c.best)} and {len(c.baseline)} seeds")
-    arms = (f"trial {c.trial} {arm(c.best_mean, c.best_std)} vs the baseline {arm(c.baseline_mean, c.baseline_std)} "
-            f"(test accuracy with TTA, mean ± std over {seeds})")
+
+    seeds = (
+        f"{len(c.best)} seed{'s' if len(c.best) != 1 else ''} each"
+        if len(c.best) == len(c.baseline)
+        else f"{len(c.best)} and {len(c.baseline)} seeds"
+    )
+    arms = (
+        f"trial {c.trial} {arm(c.best_mean, c.best_std)} vs the baseline {arm(c.baseline_mean, c.baseline_std)} "
+        f"(test accuracy with TTA, mean ± std over {seeds})"
+    )
     head = f"Confirmed at profile {c.profile}: {arms}; difference {pts(c.difference)}"
     if p is None:
         head = head.replace("Confirmed at profile", "Confirm started at profile", 1)
-        return Verdict("too_few_seeds", f"{head}. Too few seeds to test it (Welch's t-test needs two or more a "
-                       f"side with some spread): not yet evidence of a gain. Run hpsearch confirm with --seeds 3 "
-                       f"or more.", "", fields)
+        return Verdict(
+            "too_few_seeds",
+            f"{head}. Too few seeds to test it (Welch's t-test needs two or more a "
+            f"side with some spread): not yet evidence of a gain. Run hpsearch confirm with --seeds 3 "
+            f"or more.",
+            "",
+            fields,
+        )
     head += f" (95% interval {pts(low)} to {pts(high)}), Welch p = {p_value(p)}"
     if p >= ALPHA:
-        return Verdict("not_significant", f"{head}: not significant at the 5% level, so the difference may be "
-                       "noise. No win is claimed.", "", fields)
+        return Verdict(
+            "not_significant",
+            f"{head}: not significant at the 5% level, so the difference may be noise. No win is claimed.",
+            "",
+            fields,
+        )
     if c.difference > 0:
         return Verdict("confirmed", f"{head}: trial {c.trial} beats the baseline at this profile.", "good", fields)
     return Verdict("confirmed_worse", f"{head}: the baseline is better at this profile.", "bad", fields)
@@ -100,29 +116,51 @@ def _val_verdict(study: optuna.Study) -> Verdict:
     if best_value is None:
         return Verdict("waiting", "No trial has completed yet, so there is no answer yet.")
     if base_value is None:
-        return Verdict("waiting", f"Best val accuracy so far {pct(best_value)} (trial {best.number}); the baseline "
-                       "trial has not completed, so there is nothing to compare it with yet.",
-                       fields={"best_trial": best.number, "best_val_accuracy": best_value})
+        return Verdict(
+            "waiting",
+            f"Best val accuracy so far {pct(best_value)} (trial {best.number}); the baseline "
+            "trial has not completed, so there is nothing to compare it with yet.",
+            fields={"best_trial": best.number, "best_val_accuracy": best_value},
+        )
     diff = best_value - base_value
     noise = val_noise(study, best_value, base_value)
-    fields = {"source": "search (val)", "profile": study.user_attrs.get(keys.PROFILE), "trial": best.number,
-              "baseline_val_accuracy": base_value, "best_val_accuracy": best_value, "difference": diff,
-              "val_noise": noise, "val_size": val_size(study)}
+    fields = {
+        "source": "search (val)",
+        "profile": study.user_attrs.get(keys.PROFILE),
+        "trial": best.number,
+        "baseline_val_accuracy": base_value,
+        "best_val_accuracy": best_value,
+        "difference": diff,
+        "val_noise": noise,
+        "val_size": val_size(study),
+    }
     better = diff > 0 if record.maximizes(study) else diff < 0
     if best.user_attrs.get(keys.IS_BASELINE) or not better:
-        text = (f"No completed trial beat the baseline: its {pct(base_value)} val accuracy is the best of "
-                f"{n_done} completed trials.")
+        text = (
+            f"No completed trial beat the baseline: its {pct(base_value)} val accuracy is the best of "
+            f"{n_done} completed trials."
+        )
         ahead = ahead_at_same_epoch(study)
         if ahead:
-            text += " Stopped early but ahead of the baseline at the same epoch: " + "; ".join(
-                f"trial {t} {pts(d)} at epoch {e}" for t, e, d in ahead[:3]) + "."
+            text += (
+                " Stopped early but ahead of the baseline at the same epoch: "
+                + "; ".join(f"trial {t} {pts(d)} at epoch {e}" for t, e, d in ahead[:3])
+                + "."
+            )
         return Verdict("no_gain", text, "bad", fields)
-    noise_text = (f"the noise of a difference on {val_size(study):,} val images is {spread(noise)} "
-                  "(one standard error)") if noise is not None else "its noise is unknown (no val size stored)"
-    lead = (f"Not yet confirmed: trial {best.number} leads the baseline by {pts(diff)} on val "
-            f"({pct(best_value)} vs {pct(base_value)}); {noise_text}")
-    todo = (" The best of several trials is biased upward; run hpsearch confirm to retrain it and the baseline "
-            "over seeds and test the difference.")
+    noise_text = (
+        (f"the noise of a difference on {val_size(study):,} val images is {spread(noise)} (one standard error)")
+        if noise is not None
+        else "its noise is unknown (no val size stored)"
+    )
+    lead = (
+        f"Not yet confirmed: trial {best.number} leads the baseline by {pts(diff)} on val "
+        f"({pct(best_value)} vs {pct(base_value)}); {noise_text}"
+    )
+    todo = (
+        " The best of several trials is biased upward; run hpsearch confirm to retrain it and the baseline "
+        "over seeds and test the difference."
+    )
     if noise is not None and abs(diff) < NOISE_Z * noise:
         return Verdict("within_noise", f"{lead}, so the lead is within the noise.{todo}", "", fields)
     return Verdict("not_confirmed", f"{lead}.{todo}", "", fields)
@@ -162,17 +200,23 @@ def _pareto_verdict(study: optuna.Study) -> Verdict:
         return Verdict("waiting", "No trial has completed yet, so there is no Pareto set yet.")
     numbers = [t.number for t in front]
     on_front = base is not None and base.number in numbers
-    text = (f"Pareto set: trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} "
-            f"({len(numbers)} of {n_done} completed trials): none is beaten on every objective "
-            f"({' and '.join(names)}) by another trial. ")
+    text = (
+        f"Pareto set: trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} "
+        f"({len(numbers)} of {n_done} completed trials): none is beaten on every objective "
+        f"({' and '.join(names)}) by another trial. "
+    )
     if base is None or base.state != TrialState.COMPLETE:
         text += "The baseline trial has not completed."
     elif on_front:
         text += f"The baseline (trial {base.number}) is on it: no trial beats it on every objective."
     else:
         text += f"The baseline (trial {base.number}) is not on it: some trial beats it on every objective."
-    return Verdict("pareto", text, "", {"source": "pareto", "pareto_trials": " ".join(map(str, numbers)),
-                                        "baseline_on_front": on_front})
+    return Verdict(
+        "pareto",
+        text,
+        "",
+        {"source": "pareto", "pareto_trials": " ".join(map(str, numbers)), "baseline_on_front": on_front},
+    )
 
 
 def evidence_rows(study: optuna.Study) -> list[dict[str, str]]:
@@ -184,19 +228,30 @@ def evidence_rows(study: optuna.Study) -> list[dict[str, str]]:
     best_value = record.trial_value(best, index) if best else None
     if base_value is not None and best_value is not None and not best.user_attrs.get(keys.IS_BASELINE):
         noise = val_noise(study, best_value, base_value)
-        rows.append({"fidelity": f"search at {study.user_attrs.get(keys.PROFILE) or '?'} (val, 1 run)",
-                     "trial": str(best.number), "best": pct(best_value), "baseline": pct(base_value),
-                     "difference": pts(best_value - base_value),
-                     "uncertainty": f"± {spread(noise)} (1 SE of val noise)" if noise is not None else "—",
-                     "p": "—"})
+        rows.append(
+            {
+                "fidelity": f"search at {study.user_attrs.get(keys.PROFILE) or '?'} (val, 1 run)",
+                "trial": str(best.number),
+                "best": pct(best_value),
+                "baseline": pct(base_value),
+                "difference": pts(best_value - base_value),
+                "uncertainty": f"± {spread(noise)} (1 SE of val noise)" if noise is not None else "—",
+                "p": "—",
+            }
+        )
     for c in confirms.comparisons(study):
         low, high, p = c.welch()
-        rows.append({"fidelity": f"confirmed at {c.profile} (test TTA, {len(c.best)} + {len(c.baseline)} seeds)",
-                     "trial": str(c.trial), "best": f"{pct(c.best_mean)} ± {spread(c.best_std)}",
-                     "baseline": f"{pct(c.baseline_mean)} ± {spread(c.baseline_std)}",
-                     "difference": pts(c.difference),
-                     "uncertainty": f"95% CI {pts(low)} to {pts(high)}" if low is not None else "—",
-                     "p": p_value(p)})
+        rows.append(
+            {
+                "fidelity": f"confirmed at {c.profile} (test TTA, {len(c.best)} + {len(c.baseline)} seeds)",
+                "trial": str(c.trial),
+                "best": f"{pct(c.best_mean)} ± {spread(c.best_std)}",
+                "baseline": f"{pct(c.baseline_mean)} ± {spread(c.baseline_std)}",
+                "difference": pts(c.difference),
+                "uncertainty": f"95% CI {pts(low)} to {pts(high)}" if low is not None else "—",
+                "p": p_value(p),
+            }
+        )
     return rows
 
 

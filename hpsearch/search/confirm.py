@@ -13,6 +13,7 @@ At the study's own profile a trial trains its stored config; at another profile 
 baseline with the trial's TrainConfig overrides (record.trials.config_overrides), so a space that searched
 only the recipe carries over unchanged while the profile sizes the run.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -26,8 +27,7 @@ from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.core.result import jsonable
 from hpsearch.record import confirms, keys
-from hpsearch.record.trials import (baseline_trial, best_trial, config_overrides, maximizes, objective_index,
-                                    trial_value)
+from hpsearch.record.trials import baseline_trial, best_trial, config_overrides, maximizes, objective_index, trial_value
 from hpsearch.search.space import parse_spec
 
 METRIC = confirms.METRIC
@@ -43,14 +43,20 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     else:
         trial = next((t for t in study.trials if t.number == number), None)
         if trial is None:
-            raise HpsearchError(f"study {study.study_name!r} has no trial {number} "
-                                f"(trials 0..{len(study.trials) - 1}); pass another --trial")
+            raise HpsearchError(
+                f"study {study.study_name!r} has no trial {number} "
+                f"(trials 0..{len(study.trials) - 1}); pass another --trial"
+            )
         if trial.state != TrialState.COMPLETE:
-            raise HpsearchError(f"trial {number} is {trial.state.name}, not COMPLETE: only a trial that ran to its "
-                                f"end can be confirmed; pass another --trial")
+            raise HpsearchError(
+                f"trial {number} is {trial.state.name}, not COMPLETE: only a trial that ran to its "
+                f"end can be confirmed; pass another --trial"
+            )
     if trial.user_attrs.get(keys.IS_BASELINE):
-        raise HpsearchError(f"the best trial of {study.study_name!r} is the baseline itself (trial {trial.number}): "
-                            f"nothing to confirm; run more trials, or pass --trial N to test another trial")
+        raise HpsearchError(
+            f"the best trial of {study.study_name!r} is the baseline itself (trial {trial.number}): "
+            f"nothing to confirm; run more trials, or pass --trial N to test another trial"
+        )
     return trial
 
 
@@ -74,8 +80,10 @@ def baseline_config(study: optuna.Study) -> TrainConfig:
 def study_profile(study: optuna.Study) -> str:
     profile = study.user_attrs.get(keys.PROFILE)
     if not profile:
-        raise HpsearchError(f"study {study.study_name!r} records no profile (user attr {keys.PROFILE!r}); "
-                            f"it was not made by `hpsearch study`")
+        raise HpsearchError(
+            f"study {study.study_name!r} records no profile (user attr {keys.PROFILE!r}); "
+            f"it was not made by `hpsearch study`"
+        )
     return profile
 
 
@@ -91,8 +99,9 @@ def pick_trials(study: optuna.Study, number: int | None = None, top: int | None 
     index = objective_index(study)
     done = [t for t in study.trials if trial_value(t, index) is not None and not t.user_attrs.get(keys.IS_BASELINE)]
     if not done:
-        raise HpsearchError(f"study {study.study_name!r} has no COMPLETE trial but the baseline; run `hpsearch study` "
-                            "first")
+        raise HpsearchError(
+            f"study {study.study_name!r} has no COMPLETE trial but the baseline; run `hpsearch study` first"
+        )
     done.sort(key=lambda t: (-trial_value(t, index) if maximizes(study) else trial_value(t, index), t.number))
     return done[:top]
 
@@ -101,7 +110,7 @@ def configs_at(study: optuna.Study, trials: list[FrozenTrial], profile: str) -> 
     """{None: the baseline, number: that trial} as trained at `profile`."""
     if profile == study_profile(study):
         return {None: baseline_config(study), **{t.number: trial_config(study, t) for t in trials}}
-    TrainConfig.from_profile(profile)                      # an unknown profile fails here, by name
+    TrainConfig.from_profile(profile)  # an unknown profile fails here, by name
     own = jsonable(TrainConfig.from_profile(study_profile(study)).to_dict())
     stored = jsonable(baseline_config(study).to_dict())
     sized = set(profile_overrides(study_profile(study))) | set(profile_overrides(profile))
@@ -116,6 +125,7 @@ def configs_at(study: optuna.Study, trials: list[FrozenTrial], profile: str) -> 
         if spec is not None and trial.params:
             return spec.to_config(base, trial.params)
         return base.replace(**config_overrides(study, trial))
+
     return {None: base, **{t.number: at_profile(t) for t in trials}}
 
 
@@ -130,18 +140,30 @@ def score_on_test(config: TrainConfig, data) -> dict[str, float]:
     """Train `config` and score it on the test set: {"test_accuracy_tta", "test_accuracy", "val_accuracy", "seconds"}."""
     result = train(config, data)
     scores = evaluate_test(result, data)
-    result.model = None                       # free it before the next run
-    return {METRIC: scores["test_accuracy_tta"], "test_accuracy": scores["test_accuracy"],
-            "val_accuracy": result.val_accuracy, "seconds": result.train_seconds}
+    result.model = None  # free it before the next run
+    return {
+        METRIC: scores["test_accuracy_tta"],
+        "test_accuracy": scores["test_accuracy"],
+        "val_accuracy": result.val_accuracy,
+        "seconds": result.train_seconds,
+    }
 
 
 def planned_seeds(study: optuna.Study, seeds: int) -> list[int]:
     return [baseline_config(study).seed + i for i in range(seeds)]
 
 
-def run_confirm(study: optuna.Study, data, trials: list[FrozenTrial], *, profile: str | None = None, seeds: int = 3,
-                skip: set[tuple[int | None, int]] = frozenset(), on_run: Callable[[dict[str, Any]], None] | None = None,
-                score: Callable[[TrainConfig, Any], dict[str, float]] | None = None) -> list[dict[str, Any]]:
+def run_confirm(
+    study: optuna.Study,
+    data,
+    trials: list[FrozenTrial],
+    *,
+    profile: str | None = None,
+    seeds: int = 3,
+    skip: set[tuple[int | None, int]] = frozenset(),
+    on_run: Callable[[dict[str, Any]], None] | None = None,
+    score: Callable[[TrainConfig, Any], dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
     """Retrain `trials` and the baseline with `seeds` seeds each at `profile` (default: the study's), skipping
     the (trial or None, seed) pairs in `skip` (runs already stored); returns the runs it trained. `on_run(run)`
     is called after each run (run: trial (None = baseline), seed, profile, test_accuracy_tta, test_accuracy,
@@ -153,12 +175,16 @@ def run_confirm(study: optuna.Study, data, trials: list[FrozenTrial], *, profile
     configs = configs_at(study, trials, profile)
     runs = []
     for seed in planned_seeds(study, seeds):
-        for which, config in configs.items():      # interleaved, so an interrupted confirm stays balanced
+        for which, config in configs.items():  # interleaved, so an interrupted confirm stays balanced
             if (which, seed) in skip:
                 continue
             offset = seed - configs[None].seed
-            run = {"trial": which, "seed": seed, "profile": profile,
-                   **score(config.replace(seed=config.seed + offset), data)}
+            run = {
+                "trial": which,
+                "seed": seed,
+                "profile": profile,
+                **score(config.replace(seed=config.seed + offset), data),
+            }
             runs.append(run)
             if on_run is not None:
                 on_run(run)

@@ -14,6 +14,7 @@ stopped at its budget is recorded as PRUNED at that epoch (value = its last vali
 records pruned trials); one that reached max_epochs, or stopped early by itself, is COMPLETE with its best.
 Single objective (val_accuracy) only; the baseline-relative pruner is Optuna's and does not apply here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,7 @@ from hpsearch.record import keys
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import open_storage
 from hpsearch.search.space import ParamSpec, StudySpec
-from hpsearch.search.study import (FINISHED, count, open_or_create, status_line, study_attrs,
-                                   summary_line, trial_attrs)
+from hpsearch.search.study import FINISHED, count, open_or_create, status_line, study_attrs, summary_line, trial_attrs
 
 # keras_tuner is imported where it is used: a heavy library that only `--engine keras-tuner` needs.
 
@@ -53,12 +53,13 @@ class _BudgetReached(Exception):
 
 # --- the search space on KerasTuner ---------------------------------------------------------------------
 
+
 def hyperparameters(spec: StudySpec):
     """The spec as a keras_tuner.HyperParameters; `when` becomes (nested) conditional scopes."""
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
-    for param in spec.params.values():          # parents come first (the spec's sampling order)
+    for param in spec.params.values():  # parents come first (the spec's sampling order)
         _register(hp, param, list((param.when or {}).items()))
     return hp
 
@@ -72,8 +73,13 @@ def _register(hp, param: ParamSpec, conditions: list) -> None:
     if param.type == "float":
         hp.Float(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear")
     elif param.type == "int":
-        hp.Int(param.name, param.low, param.high, step=None if param.log else (param.step or 1),
-               sampling="log" if param.log else "linear")
+        hp.Int(
+            param.name,
+            param.low,
+            param.high,
+            step=None if param.log else (param.step or 1),
+            sampling="log" if param.log else "linear",
+        )
     elif param.type == "bool":
         hp.Boolean(param.name)
     else:
@@ -97,7 +103,7 @@ def sampled_params(spec: StudySpec, values: dict[str, Any]) -> dict[str, Any]:
             continue
         value = values[param.name]
         if param.type == "categorical":
-            value = next(label for label in param.labels if label == value)   # 0.0 -> the label 0
+            value = next(label for label in param.labels if label == value)  # 0.0 -> the label 0
         elif param.type == "int":
             value = int(value)
         elif param.type == "float":
@@ -118,6 +124,7 @@ def distribution(param: ParamSpec) -> BaseDistribution:
 
 # --- one trial -----------------------------------------------------------------------------------------
 
+
 def _train_to_budget(config: TrainConfig, data, budget: int | None):
     """Train `config`, stopping after `budget` epochs; returns (epoch rows, RunResult or None, seconds)."""
     rows: list[dict] = []
@@ -136,20 +143,35 @@ def _train_to_budget(config: TrainConfig, data, budget: int | None):
     return rows, result, result.train_seconds
 
 
-def _trial_attrs(config: TrainConfig | None, rows: list[dict], seconds: float, is_baseline: bool = False,
-                 pruned_at: int | None = None, fail_reason: str | None = None, **extra) -> dict[str, Any]:
+def _trial_attrs(
+    config: TrainConfig | None,
+    rows: list[dict],
+    seconds: float,
+    is_baseline: bool = False,
+    pruned_at: int | None = None,
+    fail_reason: str | None = None,
+    **extra,
+) -> dict[str, Any]:
     """The shared schema's trial attrs (search/study.py), plus which trial and budget KerasTuner gave it."""
-    return {keys.IS_BASELINE: is_baseline, keys.CONFIG: jsonable(config.to_dict()) if config else None,
-            **trial_attrs(rows, seconds=seconds, pruned_at=pruned_at, fail_reason=fail_reason), **extra}
+    return {
+        keys.IS_BASELINE: is_baseline,
+        keys.CONFIG: jsonable(config.to_dict()) if config else None,
+        **trial_attrs(rows, seconds=seconds, pruned_at=pruned_at, fail_reason=fail_reason),
+        **extra,
+    }
 
 
 def _curve(rows: list[dict]) -> dict[int, float]:
-    return {int(r["epoch"]): float(r["val_accuracy"]) for r in rows
-            if r.get("val_accuracy") is not None and math.isfinite(r["val_accuracy"])}
+    return {
+        int(r["epoch"]): float(r["val_accuracy"])
+        for r in rows
+        if r.get("val_accuracy") is not None and math.isfinite(r["val_accuracy"])
+    }
 
 
-def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], budget: int | None,
-            **extra) -> optuna.trial.FrozenTrial:
+def run_one(
+    spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], budget: int | None, **extra
+) -> optuna.trial.FrozenTrial:
     """Train one parameter set (at most `budget` epochs) and return it as a finished Optuna trial.
     A diverged, impossible or out-of-memory configuration is a FAIL trial with its reason; any other
     error propagates (a bug, not a result)."""
@@ -157,8 +179,14 @@ def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], bu
     start, config = time.perf_counter(), None
 
     def failed(exc: Exception, reason: str | None = None):
-        return optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists, user_attrs=_trial_attrs(
-            config, [], time.perf_counter() - start, fail_reason=reason or f"{type(exc).__name__}: {exc}", **extra))
+        return optuna.trial.create_trial(
+            state=TrialState.FAIL,
+            params=params,
+            distributions=dists,
+            user_attrs=_trial_attrs(
+                config, [], time.perf_counter() - start, fail_reason=reason or f"{type(exc).__name__}: {exc}", **extra
+            ),
+        )
 
     try:
         config = spec.to_config(base, params)
@@ -170,14 +198,23 @@ def run_one(spec: StudySpec, data, base: TrainConfig, params: dict[str, Any], bu
             return failed(exc, out_of_memory(exc))
         raise
     curve = _curve(rows)
-    if result is None:     # stopped at its Hyperband budget
+    if result is None:  # stopped at its Hyperband budget
         return optuna.trial.create_trial(
-            state=TrialState.PRUNED, value=curve[max(curve)] if curve else None, params=params,
-            distributions=dists, intermediate_values=curve,
-            user_attrs=_trial_attrs(config, rows, seconds, **{**extra, "pruned_at": len(rows)}))
+            state=TrialState.PRUNED,
+            value=curve[max(curve)] if curve else None,
+            params=params,
+            distributions=dists,
+            intermediate_values=curve,
+            user_attrs=_trial_attrs(config, rows, seconds, **{**extra, "pruned_at": len(rows)}),
+        )
     return optuna.trial.create_trial(
-        state=TrialState.COMPLETE, value=result.val_accuracy, params=params, distributions=dists,
-        intermediate_values=curve, user_attrs=_trial_attrs(config, result.epochs, seconds, **extra))
+        state=TrialState.COMPLETE,
+        value=result.val_accuracy,
+        params=params,
+        distributions=dists,
+        intermediate_values=curve,
+        user_attrs=_trial_attrs(config, result.epochs, seconds, **extra),
+    )
 
 
 def _tuner_class(kind: str):
@@ -206,15 +243,22 @@ def _tuner_class(kind: str):
             params = sampled_params(self.spec, values)
             budget = values.get("tuner/epochs")
             try:
-                frozen = run_one(self.spec, self.data, self.base_config, params, budget,
-                                 kt_trial_id=trial.trial_id, kt_budget=budget)
+                frozen = run_one(
+                    self.spec, self.data, self.base_config, params, budget, kt_trial_id=trial.trial_id, kt_budget=budget
+                )
             except Exception as exc:
                 # KerasTuner would swallow it (trial INVALID); record it and stop the search instead
-                self.study.add_trial(optuna.trial.create_trial(
-                    state=TrialState.FAIL, params=params,
-                    distributions={n: distribution(self.spec.params[n]) for n in params},
-                    user_attrs=_trial_attrs(None, [], 0.0, fail_reason=f"{type(exc).__name__}: {exc}")))
-                raise kt.errors.FatalError(f"trial failed with an unexpected error: {type(exc).__name__}: {exc}") from exc
+                self.study.add_trial(
+                    optuna.trial.create_trial(
+                        state=TrialState.FAIL,
+                        params=params,
+                        distributions={n: distribution(self.spec.params[n]) for n in params},
+                        user_attrs=_trial_attrs(None, [], 0.0, fail_reason=f"{type(exc).__name__}: {exc}"),
+                    )
+                )
+                raise kt.errors.FatalError(
+                    f"trial failed with an unexpected error: {type(exc).__name__}: {exc}"
+                ) from exc
             self.study.add_trial(frozen)
             if self.console is not None:
                 self.console.print(_summary_line(len(self.study.trials) - 1, frozen), highlight=False)
@@ -227,7 +271,7 @@ def _tuner_class(kind: str):
 
         def on_trial_end(self, trial):
             if trial.status == "FAILED" and self.fail_reason:
-                trial.message = self.fail_reason        # KerasTuner shows the message: the reason, not our traceback
+                trial.message = self.fail_reason  # KerasTuner shows the message: the reason, not our traceback
             self.fail_reason = None
             super().on_trial_end(trial)
 
@@ -236,17 +280,33 @@ def _tuner_class(kind: str):
 
 def _summary_line(number: int, frozen: optuna.trial.FrozenTrial) -> str:
     epochs = frozen.user_attrs.get(keys.EPOCHS_RUN) or 0
-    reason = (f"stopped at its Hyperband budget of {epochs} epochs, val accuracy {pct(frozen.value)}"
-              if frozen.state == TrialState.PRUNED else frozen.user_attrs.get(keys.FAIL_REASON))
-    return summary_line(number, frozen.state, frozen.values, epochs, bool(frozen.user_attrs.get(keys.IS_BASELINE)),
-                        reason)
+    reason = (
+        f"stopped at its Hyperband budget of {epochs} epochs, val accuracy {pct(frozen.value)}"
+        if frozen.state == TrialState.PRUNED
+        else frozen.user_attrs.get(keys.FAIL_REASON)
+    )
+    return summary_line(
+        number, frozen.state, frozen.values, epochs, bool(frozen.user_attrs.get(keys.IS_BASELINE)), reason
+    )
 
 
 # --- the study ---------------------------------------------------------------------------------------------
 
-def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study_name: str, trials: int,
-                 tuner: str = "hyperband", seed: int = 42, out: str | Path = ".", profile: str | None = None,
-                 factor: int = 3, console=None) -> optuna.Study:
+
+def run_kt_study(
+    spec: StudySpec,
+    data,
+    base_config: TrainConfig,
+    storage,
+    study_name: str,
+    trials: int,
+    tuner: str = "hyperband",
+    seed: int = 42,
+    out: str | Path = ".",
+    profile: str | None = None,
+    factor: int = 3,
+    console=None,
+) -> optuna.Study:
     """Run (or resume) a KerasTuner study until the Optuna study holds `trials` finished (COMPLETE + PRUNED)
     trials, trial 0 being the baseline. `storage`: an Optuna storage, URL or journal path (None: the default
     journal file under the output root `out`). KerasTuner's own state is in OUT/studies/keras_tuner/<safe name>/.
@@ -265,8 +325,10 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
         if console is not None:
             console.print(_summary_line(len(study.trials) - 1, baseline), highlight=False)
         if baseline.state != TrialState.COMPLETE:
-            raise HpsearchError(f"the baseline (trial 0) failed: {baseline.user_attrs.get(keys.FAIL_REASON)}; "
-                                f"the study needs it as its reference")
+            raise HpsearchError(
+                f"the baseline (trial 0) failed: {baseline.user_attrs.get(keys.FAIL_REASON)}; "
+                f"the study needs it as its reference"
+            )
     if count(study) >= trials:
         if console is not None:
             console.print(status_line(study, trials), highlight=False)
@@ -275,15 +337,22 @@ def run_kt_study(spec: StudySpec, data, base_config: TrainConfig, storage, study
     import keras_tuner as kt
 
     # KerasTuner treats seed 0 as "no seed" (a random one): shift by one so every --seed is reproducible
-    options = dict(objective=kt.Objective(OBJECTIVE, "max"), seed=seed + 1, hyperparameters=hyperparameters(spec),
-                   directory=str(tuner_dir(out)), project_name=safe_name(study_name), overwrite=False,
-                   max_consecutive_failed_trials=trials + 2)    # our own rule (pre_create_trial) stops first
+    options = dict(
+        objective=kt.Objective(OBJECTIVE, "max"),
+        seed=seed + 1,
+        hyperparameters=hyperparameters(spec),
+        directory=str(tuner_dir(out)),
+        project_name=safe_name(study_name),
+        overwrite=False,
+        max_consecutive_failed_trials=trials + 2,
+    )  # our own rule (pre_create_trial) stops first
     if tuner == "hyperband":
         options.update(max_epochs=base_config.epochs, factor=factor, hyperband_iterations=None)
     else:
-        options.update(max_trials=trials)     # reset before each trial by pre_create_trial
-    search = _tuner_class(tuner)(spec=spec, data=data, base_config=base_config, study=study, trials=trials,
-                                 console=console, **options)
+        options.update(max_trials=trials)  # reset before each trial by pre_create_trial
+    search = _tuner_class(tuner)(
+        spec=spec, data=data, base_config=base_config, study=study, trials=trials, console=console, **options
+    )
     with _quiet_failed_trials():
         search.search()
     if console is not None:
@@ -306,11 +375,30 @@ def _quiet_failed_trials() -> Iterator[None]:
         kt_config.DEBUG = previous
 
 
-def _open_study(spec: StudySpec, storage, study_name: str, base: TrainConfig, profile: str | None,
-                tuner: str, factor: int, seed: int) -> optuna.Study:
+def _open_study(
+    spec: StudySpec,
+    storage,
+    study_name: str,
+    base: TrainConfig,
+    profile: str | None,
+    tuner: str,
+    factor: int,
+    seed: int,
+) -> optuna.Study:
     """The study, created with the shared schema's user attrs, or loaded after checking it is the same search."""
-    pruner = {"name": "Hyperband (keras-tuner)", "factor": factor, "max_epochs": base.epochs} \
-        if tuner == "hyperband" else None
-    attrs = study_attrs(spec, base, engine=ENGINE, profile=profile, objectives=[OBJECTIVE], directions=["maximize"],
-                        pruner=pruner, sampler={"name": f"keras-tuner {tuner}", "seed": seed})
+    pruner = (
+        {"name": "Hyperband (keras-tuner)", "factor": factor, "max_epochs": base.epochs}
+        if tuner == "hyperband"
+        else None
+    )
+    attrs = study_attrs(
+        spec,
+        base,
+        engine=ENGINE,
+        profile=profile,
+        objectives=[OBJECTIVE],
+        directions=["maximize"],
+        pruner=pruner,
+        sampler={"name": f"keras-tuner {tuner}", "seed": seed},
+    )
     return open_or_create(storage, study_name, attrs, spec)

@@ -20,6 +20,7 @@ How a study runs, and why:
 - Multi-objective studies (e.g. val_accuracy and train_seconds) use NSGA-II and are never pruned: Optuna
   prunes single-objective studies only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,21 +45,32 @@ from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.numbers import pct
 from hpsearch.record import keys
-from hpsearch.record.storage import (claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial,
-                                     worker_lock)
+from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec, baseline_params
-from hpsearch.search.study import (OBJECTIVES, count, default_study_name, max_epochs, open_or_create,
-                                   parse_objectives, status_line, study_attrs, summary_line, trial_attrs)
+from hpsearch.search.study import (
+    OBJECTIVES,
+    count,
+    default_study_name,
+    max_epochs,
+    open_or_create,
+    parse_objectives,
+    status_line,
+    study_attrs,
+    summary_line,
+    trial_attrs,
+)
 
 ENGINE = "optuna"
 
 
 # --- the study ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class StudySetup:
     """Everything that stays the same over a study's trials."""
+
     spec: StudySpec
     base: TrainConfig
     data: Any
@@ -69,6 +81,7 @@ class StudySetup:
 
 def make_sampler(objectives: list[str], seed: int) -> optuna.samplers.BaseSampler:
     """TPE (single objective) or NSGA-II (several), made afresh per trial from (seed, trial number)."""
+
     def make(trial_seed: int) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -77,6 +90,7 @@ def make_sampler(objectives: list[str], seed: int) -> optuna.samplers.BaseSample
             # multivariate + group: TPE models the conditional parameters (`when`) jointly per branch;
             # constant_liar keeps parallel workers from piling onto the same region
             return optuna.samplers.TPESampler(seed=trial_seed, multivariate=True, group=True, constant_liar=True)
+
     return _SeedPerTrial(make, seed)
 
 
@@ -110,14 +124,36 @@ class _SeedPerTrial(optuna.samplers.BaseSampler):
         self._for(trial).after_trial(study, trial, state, values)
 
 
-def create_or_load_study(spec: StudySpec, base: TrainConfig, storage, study_name: str, *, profile: str,
-                         objectives: list[str], seed: int, pruner: BaselinePruner | None) -> optuna.Study:
+def create_or_load_study(
+    spec: StudySpec,
+    base: TrainConfig,
+    storage,
+    study_name: str,
+    *,
+    profile: str,
+    objectives: list[str],
+    seed: int,
+    pruner: BaselinePruner | None,
+) -> optuna.Study:
     """The study, created with its user attrs, or loaded after checking it was made the same way."""
-    attrs = study_attrs(spec, base, engine=ENGINE, profile=profile, objectives=objectives,
-                        directions=[OBJECTIVES[o] for o in objectives], pruner=pruner.settings() if pruner else None,
-                        sampler={"name": "TPESampler" if len(objectives) == 1 else "NSGAIISampler", "seed": seed})
-    return open_or_create(storage, study_name, attrs, spec, sampler=make_sampler(objectives, seed),
-                          pruner=pruner or optuna.pruners.NopPruner())
+    attrs = study_attrs(
+        spec,
+        base,
+        engine=ENGINE,
+        profile=profile,
+        objectives=objectives,
+        directions=[OBJECTIVES[o] for o in objectives],
+        pruner=pruner.settings() if pruner else None,
+        sampler={"name": "TPESampler" if len(objectives) == 1 else "NSGAIISampler", "seed": seed},
+    )
+    return open_or_create(
+        storage,
+        study_name,
+        attrs,
+        spec,
+        sampler=make_sampler(objectives, seed),
+        pruner=pruner or optuna.pruners.NopPruner(),
+    )
 
 
 def ensure_baseline(study: optuna.Study, params: dict | None = None) -> None:
@@ -128,12 +164,24 @@ def ensure_baseline(study: optuna.Study, params: dict | None = None) -> None:
         study.enqueue_trial(params or {}, user_attrs={keys.IS_BASELINE: True})
 
 
-def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainConfig | None = None,
-              storage: str | Path | None = None, study_name: str | None = None, out: str | Path = ".",
-              seed: int = 0, timeout: float | None = None, objectives: str | list[str] | None = None,
-              prune_margin: float | None = DEFAULT_MARGIN, prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
-              console: Console | None = None,
-              progress: Callable[[int, int], ContextManager[Any]] | None = None) -> optuna.Study:
+def run_study(
+    spec: StudySpec,
+    data,
+    *,
+    trials: int,
+    profile: str,
+    base: TrainConfig | None = None,
+    storage: str | Path | None = None,
+    study_name: str | None = None,
+    out: str | Path = ".",
+    seed: int = 0,
+    timeout: float | None = None,
+    objectives: str | list[str] | None = None,
+    prune_margin: float | None = DEFAULT_MARGIN,
+    prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
+    console: Console | None = None,
+    progress: Callable[[int, int], ContextManager[Any]] | None = None,
+) -> optuna.Study:
     """Run (or resume) a study until it holds `trials` finished trials (COMPLETE + PRUNED), or `timeout`
     seconds have passed (checked between trials). `base` defaults to the profile's baseline;
     `prune_margin=None` turns pruning off. `progress(remaining_trials, max_epochs)`: a live display the
@@ -142,9 +190,20 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     console = console or Console()
     objectives = parse_objectives(objectives)
     base = base or TrainConfig.from_profile(profile)
-    study, opened, pruner = open_study(spec, trials=trials, profile=profile, base=base, storage=storage,
-                                       study_name=study_name, out=out, seed=seed, objectives=objectives,
-                                       prune_margin=prune_margin, prune_warmup=prune_warmup, console=console)
+    study, opened, pruner = open_study(
+        spec,
+        trials=trials,
+        profile=profile,
+        base=base,
+        storage=storage,
+        study_name=study_name,
+        out=out,
+        seed=seed,
+        objectives=objectives,
+        prune_margin=prune_margin,
+        prune_warmup=prune_warmup,
+        console=console,
+    )
     setup = StudySetup(spec, base, data, objectives, pruner, console)
     remaining = trials - count(study)
     display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
@@ -154,12 +213,21 @@ def run_study(spec: StudySpec, data, *, trials: int, profile: str, base: TrainCo
     return study
 
 
-def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig | None = None,
-               storage: str | Path | None = None, study_name: str | None = None, out: str | Path = ".",
-               seed: int = 0, objectives: str | list[str] | None = None,
-               prune_margin: float | None = DEFAULT_MARGIN, prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
-               console: Console | None = None) -> tuple[optuna.Study, optuna.storages.BaseStorage,
-                                                        BaselinePruner | None]:
+def open_study(
+    spec: StudySpec,
+    *,
+    trials: int,
+    profile: str,
+    base: TrainConfig | None = None,
+    storage: str | Path | None = None,
+    study_name: str | None = None,
+    out: str | Path = ".",
+    seed: int = 0,
+    objectives: str | list[str] | None = None,
+    prune_margin: float | None = DEFAULT_MARGIN,
+    prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
+    console: Console | None = None,
+) -> tuple[optuna.Study, optuna.storages.BaseStorage, BaselinePruner | None]:
     """Everything before the first trial (run_study's arguments): create or load the study, fail and retry
     the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner)."""
     if trials < 1:
@@ -171,8 +239,9 @@ def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig 
     pruner = BaselinePruner(prune_margin, prune_warmup) if prune_margin is not None and len(objectives) == 1 else None
     opened = open_storage(storage, study_name=study_name, out=out)
     with worker_lock(opened):
-        study = create_or_load_study(spec, base, opened, study_name, profile=profile, objectives=objectives,
-                                     seed=seed, pruner=pruner)
+        study = create_or_load_study(
+            spec, base, opened, study_name, profile=profile, objectives=objectives, seed=seed, pruner=pruner
+        )
         failed = recover_dead_workers(study, opened)
         if count(study) < trials:
             ensure_baseline(study, baseline_params(spec, base))
@@ -183,8 +252,9 @@ def open_study(spec: StudySpec, *, trials: int, profile: str, base: TrainConfig 
     return study, opened, pruner
 
 
-def _optimize(study: optuna.Study, storage, setup: StudySetup, trials: int, timeout: float | None,
-              progress=None) -> None:
+def _optimize(
+    study: optuna.Study, storage, setup: StudySetup, trials: int, timeout: float | None, progress=None
+) -> None:
     start, failures = time.monotonic(), 0
     while timeout is None or time.monotonic() - start < timeout:
         _stop_if_signalled()
@@ -202,20 +272,21 @@ def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | No
     """A new RUNNING trial owned by this worker, or None when finished + running trials reach `trials`."""
     with worker_lock(storage):
         if recover_dead_workers(study, storage):
-            ensure_baseline(study)          # a killed baseline is queued again (another worker's, mid-run)
+            ensure_baseline(study)  # a killed baseline is queued again (another worker's, mid-run)
         if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
             return None
-        with _interrupts_deferred() as caught, warnings.catch_warnings():   # never a RUNNING trial unowned
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")   # heartbeat() does it here
+        with _interrupts_deferred() as caught, warnings.catch_warnings():  # never a RUNNING trial unowned
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")  # heartbeat() does it here
             trial = study.ask()
             claim(trial)
-            if caught:               # Ctrl-C meanwhile: it ends before it began (nothing sampled yet to retry)
+            if caught:  # Ctrl-C meanwhile: it ends before it began (nothing sampled yet to retry)
                 trial.set_user_attr(keys.FAIL_REASON, "interrupted (Ctrl-C or SIGTERM) before the trial started")
                 study.tell(trial, state=TrialState.FAIL)
         return trial
 
 
 # --- one trial -------------------------------------------------------------------------------------------
+
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, storage=None, progress=None) -> TrialState:
     """Train one trial, record the schema's user attrs and tell the study; returns the final state.
@@ -239,12 +310,14 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
         return record.finish(TrialState.FAIL, reason=f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         with _interrupts_deferred():
-            record.finish(TrialState.FAIL, reason="interrupted (Ctrl-C or SIGTERM) before the trial finished; "
-                          "its parameters are queued again")
+            record.finish(
+                TrialState.FAIL,
+                reason="interrupted (Ctrl-C or SIGTERM) before the trial finished; its parameters are queued again",
+            )
             if not record.taken:
-                retry_stale_trial(study, trial)               # exactly as a killed worker's trial is retried
+                retry_stale_trial(study, trial)  # exactly as a killed worker's trial is retried
         raise
-    except optuna.exceptions.UpdateFinishedTrialError:     # another worker marked it (a report or attr failed)
+    except optuna.exceptions.UpdateFinishedTrialError:  # another worker marked it (a report or attr failed)
         return record.taken_over()
     except Exception as exc:
         if out_of_memory(exc):
@@ -265,39 +338,43 @@ class _TrialRecord:
     def __init__(self, study: optuna.Study, trial: optuna.Trial, setup: StudySetup, progress=None) -> None:
         self.study, self.trial, self.setup, self.progress = study, trial, setup, progress
         self.epochs: list[dict] = []
-        self.taken = False                 # another worker marked the trial finished meanwhile
+        self.taken = False  # another worker marked the trial finished meanwhile
         self.is_baseline = bool(trial.user_attrs.get(keys.IS_BASELINE)) and not _duplicate_baseline(study, trial)
         trial.set_user_attr(keys.IS_BASELINE, self.is_baseline)
         if progress is not None:
             progress.start_trial(trial.number)
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
-        _stop_if_signalled()                     # an interrupt some library swallowed stops the trial here
+        _stop_if_signalled()  # an interrupt some library swallowed stops the trial here
         self.epochs.append(jsonable(logs))
-        self.trial.set_user_attr(keys.EPOCHS, self.epochs)          # partial curves survive an interruption
+        self.trial.set_user_attr(keys.EPOCHS, self.epochs)  # partial curves survive an interruption
         self.trial.set_user_attr(keys.EPOCHS_RUN, len(self.epochs))
         if self.progress is not None:
             self.progress.epoch(epoch, logs)
         if len(self.setup.objectives) > 1:
-            return                                                # Optuna prunes single-objective studies only
+            return  # Optuna prunes single-objective studies only
         self.trial.report(float(logs[keys.VAL_ACCURACY]), epoch)
         if self.trial.should_prune():
             pruner = self.setup.pruner
-            raise optuna.TrialPruned(f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
-                                     f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
-                                     f"minus the margin {pruner.margin}")
+            raise optuna.TrialPruned(
+                f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
+                f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
+                f"minus the margin {pruner.margin}"
+            )
 
-    def finish(self, state: TrialState, values=None, reason: str | None = None,
-               seconds: float | None = None) -> TrialState:
+    def finish(
+        self, state: TrialState, values=None, reason: str | None = None, seconds: float | None = None
+    ) -> TrialState:
         trial = self.trial
         pruned_at = len(self.epochs) if state == TrialState.PRUNED else None
-        attrs = trial_attrs(self.epochs, seconds=seconds, pruned_at=pruned_at,
-                            fail_reason=reason if state == TrialState.FAIL else None)
-        with _interrupts_deferred():                       # a Ctrl-C here would leave the trial RUNNING
+        attrs = trial_attrs(
+            self.epochs, seconds=seconds, pruned_at=pruned_at, fail_reason=reason if state == TrialState.FAIL else None
+        )
+        with _interrupts_deferred():  # a Ctrl-C here would leave the trial RUNNING
             try:
                 for key, value in attrs.items():
                     trial.set_user_attr(key, value)
-                with warnings.catch_warnings():            # "already finished": taken_over says it once
+                with warnings.catch_warnings():  # "already finished": taken_over says it once
                     warnings.simplefilter("ignore")
                     told = self.study.tell(trial, values, state=state, skip_if_finished=True)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -306,10 +383,10 @@ class _TrialRecord:
             return self.taken_over()
         if self.progress is not None:
             self.progress.finish_trial(state.name, values[0] if values else None)
-        self.setup.console.print(summary_line(trial.number, state, values, len(self.epochs), self.is_baseline,
-                                              reason), highlight=False)
+        self.setup.console.print(
+            summary_line(trial.number, state, values, len(self.epochs), self.is_baseline, reason), highlight=False
+        )
         return state
-
 
     def taken_over(self) -> TrialState:
         """Another worker marked this trial finished (FAIL, its heartbeat stale): its result is not ours to
@@ -317,16 +394,21 @@ class _TrialRecord:
         stored = self.study.get_trials(deepcopy=False)[self.trial.number].state
         if self.progress is not None:
             self.progress.finish_trial(stored.name, None)
-        self.setup.console.print(f"trial {self.trial.number}: taken over — another worker marked it {stored.name} "
-                                 f"(its heartbeat looked stale); its result is not recorded, going on", highlight=False)
+        self.setup.console.print(
+            f"trial {self.trial.number}: taken over — another worker marked it {stored.name} "
+            f"(its heartbeat looked stale); its result is not recorded, going on",
+            highlight=False,
+        )
         return stored
 
 
 def _duplicate_baseline(study: optuna.Study, trial: optuna.Trial) -> bool:
     """Another baseline trial with a lower number is already done, running or queued."""
     live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    return any(t.user_attrs.get(keys.IS_BASELINE) and t.number < trial.number
-               for t in study.get_trials(deepcopy=False, states=live))
+    return any(
+        t.user_attrs.get(keys.IS_BASELINE) and t.number < trial.number
+        for t in study.get_trials(deepcopy=False, states=live)
+    )
 
 
 _deferring = threading.local()
@@ -341,8 +423,10 @@ def _interrupts_deferred() -> Iterator[list[int]]:
         yield []
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     _deferring.on = True
     try:
         yield caught
@@ -354,7 +438,7 @@ def _interrupts_deferred() -> Iterator[list[int]]:
         raise KeyboardInterrupt
 
 
-_signalled: list[int] = []       # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
+_signalled: list[int] = []  # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ below the baseline's at e is pruned. Defaults, and why:
 Where the baseline stopped early, epochs beyond its last are compared with its last reported value.
 No completed baseline yet (or a multi-objective study, where Optuna does not prune): never prunes.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ class BaselinePruner(optuna.pruners.BasePruner):
             raise ValueError(f"warmup_epochs must be >= 0 (got {warmup_epochs})")
         self.margin = margin
         self.warmup_epochs = warmup_epochs
-        self._reference: dict[str, dict[int, float]] = {}   # study name -> curve, once the baseline completed
+        self._reference: dict[str, dict[int, float]] = {}  # study name -> curve, once the baseline completed
 
     def settings(self) -> dict:
         """What the study records under user_attrs[keys.PRUNER]."""

@@ -20,6 +20,7 @@ bool, parameter has that value. Two encodings go beyond plain fields:
   list is recorded under its JSON text ("[0.003, 0.0015, 0.0005]") and turned back into a tuple here.
 Every mistake is a SpecError naming the file, the key and the reason, raised before any training.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,12 +44,18 @@ TYPES = ("float", "int", "categorical", "bool")
 FULL_WIDTHS = TrainConfig().widths
 WIDTH_PARAMS = ("width_1", "width_2", "width_3")
 # Searching these would judge trials on different validation images, so no two trials would be comparable.
-NOT_SEARCHABLE = {"split_seed": "every trial must be judged on the same validation images",
-                  "val_size": "every trial must be judged on the same validation images"}
-MAX_SPEC_BYTES = 1_000_000      # a spec is a few hundred bytes; this only stops a wrong file early
-SHOW_PROBLEMS = 20               # problems listed in one SpecError before "and N more"
-_KEYS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
-         "categorical": {"choices"}, "bool": set()}
+NOT_SEARCHABLE = {
+    "split_seed": "every trial must be judged on the same validation images",
+    "val_size": "every trial must be judged on the same validation images",
+}
+MAX_SPEC_BYTES = 1_000_000  # a spec is a few hundred bytes; this only stops a wrong file early
+SHOW_PROBLEMS = 20  # problems listed in one SpecError before "and N more"
+_KEYS = {
+    "float": {"low", "high", "log", "step"},
+    "int": {"low", "high", "log", "step"},
+    "categorical": {"choices"},
+    "bool": set(),
+}
 
 
 class SpecError(HpsearchError):
@@ -57,14 +64,14 @@ class SpecError(HpsearchError):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    name: str                                  # a TrainConfig field, or width_1..3
-    type: str                                  # "float" | "int" | "categorical" | "bool"
+    name: str  # a TrainConfig field, or width_1..3
+    type: str  # "float" | "int" | "categorical" | "bool"
     low: float | int | None = None
     high: float | int | None = None
     log: bool = False
     step: float | int | None = None
-    choices: tuple | None = None               # categorical: scalars, or lists (see `labels`)
-    when: dict[str, Any] | None = None         # {other param: value or list of values}
+    choices: tuple | None = None  # categorical: scalars, or lists (see `labels`)
+    when: dict[str, Any] | None = None  # {other param: value or list of values}
 
     @property
     def labels(self) -> list:
@@ -101,9 +108,9 @@ class ParamSpec:
 @dataclass(frozen=True)
 class StudySpec:
     path: str
-    text: str                                  # the TOML text, stored with the study
+    text: str  # the TOML text, stored with the study
     description: str
-    params: dict[str, ParamSpec]               # in sampling order: a `when` target comes before its users
+    params: dict[str, ParamSpec]  # in sampling order: a `when` target comes before its users
 
     @property
     def name(self) -> str:
@@ -165,7 +172,7 @@ def baseline_params(spec: StudySpec, base: TrainConfig) -> dict[str, Any] | None
         if not param.active(values):
             continue
         if param.name in WIDTH_PARAMS:
-            raw = FULL_WIDTHS[WIDTH_PARAMS.index(param.name)]        # scale_widths(FULL_WIDTHS, base) == base.widths
+            raw = FULL_WIDTHS[WIDTH_PARAMS.index(param.name)]  # scale_widths(FULL_WIDTHS, base) == base.widths
         else:
             raw = getattr(base, param.name)
         stored = json.dumps(list(raw)) if isinstance(raw, tuple) else raw
@@ -191,15 +198,21 @@ def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{path} is {path.stat().st_size:,} bytes, too large for a study spec "
-                            f"({MAX_SPEC_BYTES:,} at most); pass --spec with a spec file such as studies/default.toml")
+            raise SpecError(
+                f"{path} is {path.stat().st_size:,} bytes, too large for a study spec "
+                f"({MAX_SPEC_BYTES:,} at most); pass --spec with a spec file such as studies/default.toml"
+            )
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise SpecError(f"cannot read study spec {path}: {exc.strerror or exc}; pass --spec with an existing "
-                        f"file such as studies/default.toml") from None
+        raise SpecError(
+            f"cannot read study spec {path}: {exc.strerror or exc}; pass --spec with an existing "
+            f"file such as studies/default.toml"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                        f"save the spec as UTF-8") from None
+        raise SpecError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            f"save the spec as UTF-8"
+        ) from None
     return parse_spec(text, str(path))
 
 
@@ -208,7 +221,7 @@ def parse_spec(text: str, path: str = "<spec>") -> StudySpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    except (ValueError, RecursionError) as exc:   # an int of thousands of digits; nesting thousands deep
+    except (ValueError, RecursionError) as exc:  # an int of thousands of digits; nesting thousands deep
         raise SpecError(f"{path}: not a usable study spec ({type(exc).__name__}: {str(exc)[:100]})") from None
     problems: list[str] = []
     for key in sorted(set(doc) - {"study", "params"}):
@@ -219,12 +232,16 @@ def parse_spec(text: str, path: str = "<spec>") -> StudySpec:
         problems.append("[study] description: must be a string")
         description = ""
     elif set(study) - {"description"}:
-        problems.append(f"[study]: unknown key(s) {', '.join(sorted(set(study) - {'description'}))}; "
-                        f"only `description` belongs here")
+        problems.append(
+            f"[study]: unknown key(s) {', '.join(sorted(set(study) - {'description'}))}; "
+            f"only `description` belongs here"
+        )
     raw = doc.get("params", {})
     if not isinstance(raw, dict) or not raw:
-        problems.append("[params]: no parameters; declare at least one, e.g. "
-                        "peak_lr = { type = \"float\", low = 3e-4, high = 1e-2, log = true }")
+        problems.append(
+            "[params]: no parameters; declare at least one, e.g. "
+            'peak_lr = { type = "float", low = 3e-4, high = 1e-2, log = true }'
+        )
         raw = {}
     params = {}
     for name, body in raw.items():
@@ -235,21 +252,25 @@ def parse_spec(text: str, path: str = "<spec>") -> StudySpec:
     problems += _check_widths(params) + _check_when(params)
     if problems:
         more = f"\n  ... and {len(problems) - SHOW_PROBLEMS} more" if len(problems) > SHOW_PROBLEMS else ""
-        raise SpecError(f"{path}: invalid study spec:\n  " + "\n  ".join(p[:300] for p in problems[:SHOW_PROBLEMS])
-                        + more)
+        raise SpecError(
+            f"{path}: invalid study spec:\n  " + "\n  ".join(p[:300] for p in problems[:SHOW_PROBLEMS]) + more
+        )
     return StudySpec(path=path, text=text, description=description.strip(), params=_sampling_order(params))
 
 
 # --- validation --------------------------------------------------------------------------------------
 
+
 def _parse_param(name: str, body: Any) -> tuple[ParamSpec | None, list[str]]:
     if name in NOT_SEARCHABLE:
         return None, [f"cannot be searched: {NOT_SEARCHABLE[name]}"]
     if name not in field_names() and name not in WIDTH_PARAMS:
-        return None, [f"unknown TrainConfig field; use one of: {', '.join(sorted(field_names() - set(NOT_SEARCHABLE)))}"
-                      f" (or width_1, width_2, width_3)"]
+        return None, [
+            f"unknown TrainConfig field; use one of: {', '.join(sorted(field_names() - set(NOT_SEARCHABLE)))}"
+            f" (or width_1, width_2, width_3)"
+        ]
     if not isinstance(body, dict):
-        return None, ["must be a table, e.g. { type = \"float\", low = 0.0, high = 0.2 }"]
+        return None, ['must be a table, e.g. { type = "float", low = 0.0, high = 0.2 }']
     kind = body.get("type")
     if kind not in TYPES:
         return None, [f"type must be one of {', '.join(TYPES)} (got {kind!r})"]
@@ -258,11 +279,18 @@ def _parse_param(name: str, body: Any) -> tuple[ParamSpec | None, list[str]]:
         return None, [f"unknown key(s) for type {kind!r}: {', '.join(sorted(extra))}"]
     when = body.get("when")
     if when is not None and not isinstance(when, dict):
-        return None, ["when must be a table, e.g. when = { optimizer = \"adamw\" }"]
+        return None, ['when must be a table, e.g. when = { optimizer = "adamw" }']
     choices = body.get("choices")
-    param = ParamSpec(name=name, type=kind, low=body.get("low"), high=body.get("high"), log=body.get("log", False),
-                      step=body.get("step"), choices=tuple(choices) if isinstance(choices, list) else choices,
-                      when=when)
+    param = ParamSpec(
+        name=name,
+        type=kind,
+        low=body.get("low"),
+        high=body.get("high"),
+        log=body.get("log", False),
+        step=body.get("step"),
+        choices=tuple(choices) if isinstance(choices, list) else choices,
+        when=when,
+    )
     errors = _check_range(param) if kind in ("float", "int") else _check_choices(param)
     field_kind = _field_kind(name)
     if not errors and not _type_fits(param, field_kind):
@@ -276,7 +304,7 @@ def _check_range(p: ParamSpec) -> list[str]:
     number = (float, int) if p.type == "float" else (int,)
     if any(not isinstance(v, number) or isinstance(v, bool) for v in (p.low, p.high)):
         return [f"low and high must both be given as {p.type} numbers (got low={p.low!r}, high={p.high!r})"]
-    if any(isinstance(v, float) and not math.isfinite(v) for v in (p.low, p.high, p.step)):   # TOML has inf, nan
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (p.low, p.high, p.step)):  # TOML has inf, nan
         return [f"low, high and step must be finite (got low={p.low!r}, high={p.high!r}, step={p.step!r})"]
     if not isinstance(p.log, bool):
         return [f"log must be true or false (got {p.log!r})"]
@@ -299,7 +327,7 @@ def _check_choices(p: ParamSpec) -> list[str]:
     if p.type == "bool":
         return []
     if not isinstance(p.choices, tuple) or not p.choices:
-        return ["choices must be a non-empty list, e.g. choices = [\"adam\", \"adamw\"]"]
+        return ['choices must be a non-empty list, e.g. choices = ["adam", "adamw"]']
     labels = p.labels
     if len(set(map(json.dumps, labels))) != len(labels):
         return [f"choices repeat a value: {list(p.choices)}"]
@@ -311,8 +339,7 @@ def _check_choices(p: ParamSpec) -> list[str]:
 def _type_fits(p: ParamSpec, field_kind: str) -> bool:
     if p.type in ("float", "int", "bool"):
         return {"float": "float", "int": "int", "bool": "bool"}[p.type] == field_kind
-    return all(_value_kind(c) == field_kind or (field_kind == "float" and _value_kind(c) == "int")
-               for c in p.choices)
+    return all(_value_kind(c) == field_kind or (field_kind == "float" and _value_kind(c) == "int") for c in p.choices)
 
 
 def _check_values(p: ParamSpec) -> list[str]:
@@ -355,8 +382,7 @@ def _check_when(params: dict[str, ParamSpec]) -> list[str]:
             elif target is None:
                 problems.append(f"{where}: no parameter {other!r} in this spec; declare it or remove the condition")
             elif target.type not in ("categorical", "bool") or _has_lists(target.choices):
-                problems.append(f"{where}: conditions can only name a categorical (of single values) or bool "
-                                f"parameter")
+                problems.append(f"{where}: conditions can only name a categorical (of single values) or bool parameter")
             else:
                 possible = [target.decode(c) for c in target.labels]
                 for value in wanted if isinstance(wanted, list) else [wanted]:
@@ -370,23 +396,28 @@ def _check_when(params: dict[str, ParamSpec]) -> list[str]:
 
 def _cycle(params: dict[str, ParamSpec]) -> str | None:
     """The name of a parameter whose `when` chain leads back to itself, if any."""
+
     def reaches(name: str, target: str, seen: set[str]) -> bool:
         for parent in params[name].when or {}:
-            if parent == target or (parent in params and parent not in seen
-                                    and reaches(parent, target, seen | {parent})):
+            if parent == target or (
+                parent in params and parent not in seen and reaches(parent, target, seen | {parent})
+            ):
                 return True
         return False
+
     return next((name for name in params if reaches(name, name, set())), None)
 
 
 def _sampling_order(params: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
     """Declaration order, except that a `when` target is sampled before the parameters that name it."""
     ordered: dict[str, ParamSpec] = {}
+
     def visit(name: str) -> None:
         if name not in ordered:
             for parent in params[name].when or {}:
                 visit(parent)
             ordered[name] = params[name]
+
     for name in params:
         visit(name)
     return ordered
@@ -394,8 +425,9 @@ def _sampling_order(params: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
 
 # --- TrainConfig field types ---------------------------------------------------------------------------
 
+
 def _field_kind(name: str) -> str:
-    """"bool" | "int" | "float" | "str" | "list" for a TrainConfig field (None-able fields: the other type)."""
+    """ "bool" | "int" | "float" | "str" | "list" for a TrainConfig field (None-able fields: the other type)."""
     if name in WIDTH_PARAMS:
         return "int"
     hint = typing.get_type_hints(TrainConfig)[name]
@@ -417,7 +449,12 @@ def _value_kind(value: Any) -> str:
 
 def _field_type(name: str, value: Any) -> Any:
     """TOML/JSON numbers -> the field's type (0 for a float field becomes 0.0)."""
-    if name in field_names() and _field_kind(name) == "float" and isinstance(value, int) and not isinstance(value, bool):
+    if (
+        name in field_names()
+        and _field_kind(name) == "float"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
         return float(value)
     return value
 

@@ -1,6 +1,7 @@
 """The search spaces shipped inside the package (hpsearch/studies/*.toml), and what `--spec` accepts: a
 path to a TOML file, or the bare name of a shipped spec (`default`, `future_work`, ...), so that it works
 from any folder and after `pip install`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,10 @@ def find_spec(spec: str | Path) -> Path:
         shipped = SHIPPED / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
         if shipped.is_file():
             return shipped
-    raise SpecError(f"no study spec {str(spec)!r}: no such file, and no shipped spec of that name; pass --spec "
-                    f"with a path to a .toml file or one of: {', '.join(shipped_names())}")
+    raise SpecError(
+        f"no study spec {str(spec)!r}: no such file, and no shipped spec of that name; pass --spec "
+        f"with a path to a .toml file or one of: {', '.join(shipped_names())}"
+    )
 
 
 def load(spec: str | Path) -> StudySpec:

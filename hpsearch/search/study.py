@@ -5,6 +5,7 @@ lines that say what happened.
 Both the Optuna engine and the keras-tuner engine record into an Optuna study with the same schema
 (record/keys.py), so the same reports, `confirm` and resumes read either.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,29 +25,38 @@ from hpsearch.record.storage import StorageError, mask_url
 from hpsearch.search.space import StudySpec, parse_spec
 from hpsearch.versions import versions
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)      # what `--trials` counts: FAIL produced nothing, it is retried
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what `--trials` counts: FAIL produced nothing, it is retried
 
 
-OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}    # the objectives a study may have
-ALIASES = {"accuracy": "val_accuracy", "val_accuracy": "val_accuracy", "seconds": "train_seconds",
-           "time": "train_seconds", "train_seconds": "train_seconds"}
+OBJECTIVES = {"val_accuracy": "maximize", "train_seconds": "minimize"}  # the objectives a study may have
+ALIASES = {
+    "accuracy": "val_accuracy",
+    "val_accuracy": "val_accuracy",
+    "seconds": "train_seconds",
+    "time": "train_seconds",
+    "train_seconds": "train_seconds",
+}
 
 
 # --- objectives and names ------------------------------------------------------------------------------
 
+
 def parse_objectives(text: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """"accuracy,train_seconds" -> ["val_accuracy", "train_seconds"]."""
+    """ "accuracy,train_seconds" -> ["val_accuracy", "train_seconds"]."""
     names = text.split(",") if isinstance(text, str) else list(text or [keys.VAL_ACCURACY])
     out = []
     for name in (n.strip() for n in names if n.strip()):
         if name not in ALIASES:
-            raise HpsearchError(f"unknown objective {name!r}; choose from: accuracy (val_accuracy, maximised), "
-                                f"train_seconds (minimised), e.g. --objectives accuracy,train_seconds")
+            raise HpsearchError(
+                f"unknown objective {name!r}; choose from: accuracy (val_accuracy, maximised), "
+                f"train_seconds (minimised), e.g. --objectives accuracy,train_seconds"
+            )
         if ALIASES[name] not in out:
             out.append(ALIASES[name])
     if not out or out[0] != keys.VAL_ACCURACY:
-        raise HpsearchError("the first objective must be accuracy (validation accuracy), "
-                            "e.g. --objectives accuracy,train_seconds")
+        raise HpsearchError(
+            "the first objective must be accuracy (validation accuracy), e.g. --objectives accuracy,train_seconds"
+        )
     return out
 
 
@@ -70,29 +80,57 @@ def max_epochs(spec: StudySpec, base: TrainConfig) -> int:
 
 # --- the study: its attrs, created once and checked on every resume ----------------------------------------
 
-def study_attrs(spec: StudySpec, base: TrainConfig, *, engine: str, profile: str | None, objectives: list[str],
-                directions: list[str], pruner: dict | None, sampler: dict) -> dict[str, Any]:
+
+def study_attrs(
+    spec: StudySpec,
+    base: TrainConfig,
+    *,
+    engine: str,
+    profile: str | None,
+    objectives: list[str],
+    directions: list[str],
+    pruner: dict | None,
+    sampler: dict,
+) -> dict[str, Any]:
     """The study's user attrs: how it was made, so that a resume, a report or `confirm` can tell."""
-    return {keys.SPEC_PATH: spec.path, keys.SPEC_TEXT: spec.text, keys.DESCRIPTION: spec.description,
-            keys.PROFILE: profile, keys.OBJECTIVES: objectives, keys.DIRECTIONS: directions, keys.PRUNER: pruner,
-            keys.MAX_EPOCHS: max_epochs(spec, base), keys.VERSIONS: versions(), keys.ENGINE: engine, keys.BACKEND: backend(),
-            keys.BASE_CONFIG: jsonable(base.to_dict()), keys.SAMPLER: sampler}
+    return {
+        keys.SPEC_PATH: spec.path,
+        keys.SPEC_TEXT: spec.text,
+        keys.DESCRIPTION: spec.description,
+        keys.PROFILE: profile,
+        keys.OBJECTIVES: objectives,
+        keys.DIRECTIONS: directions,
+        keys.PRUNER: pruner,
+        keys.MAX_EPOCHS: max_epochs(spec, base),
+        keys.VERSIONS: versions(),
+        keys.ENGINE: engine,
+        keys.BACKEND: backend(),
+        keys.BASE_CONFIG: jsonable(base.to_dict()),
+        keys.SAMPLER: sampler,
+    }
 
 
 def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **create_kwargs) -> optuna.Study:
     """Create the study with `attrs` (study_attrs), or load it after checking that it was made the same way
     (engine, sampler, objectives, base settings, search space, pruner)."""
     try:
-        study = optuna.create_study(storage=storage, study_name=study_name, directions=attrs[keys.DIRECTIONS],
-                                    load_if_exists=True, **create_kwargs)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            directions=attrs[keys.DIRECTIONS],
+            load_if_exists=True,
+            **create_kwargs,
+        )
     except Exception as exc:  # the database went away between opening and creating
-        raise StorageError(f"cannot create or load study {study_name!r}: {type(exc).__name__}: "
-                           f"{mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else '')}") from None
+        raise StorageError(
+            f"cannot create or load study {study_name!r}: {type(exc).__name__}: "
+            f"{mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else '')}"
+        ) from None
     stored = study.user_attrs
     if keys.ENGINE not in stored:
         for key, value in attrs.items():
             study.set_user_attr(key, value)
-        with warnings.catch_warnings():      # ExperimentalWarning: the API optuna-dashboard reads names from
+        with warnings.catch_warnings():  # ExperimentalWarning: the API optuna-dashboard reads names from
             warnings.simplefilter("ignore")
             study.set_metric_names(list(attrs[keys.OBJECTIVES]))
         return study
@@ -104,38 +142,52 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
     fix = "rerun with the same options, or pass a new --study-name"
     if stored.get(keys.ENGINE) != wanted[keys.ENGINE]:
         raise HpsearchError(f"study {name!r} was run with --engine {stored.get(keys.ENGINE)}; {fix}")
-    ran_on = stored.get(keys.BACKEND, DEFAULT_BACKEND)     # studies from before backends were recorded ran on TF
+    ran_on = stored.get(keys.BACKEND, DEFAULT_BACKEND)  # studies from before backends were recorded ran on TF
     if ran_on != wanted[keys.BACKEND]:
-        raise HpsearchError(f"study {name!r} was run on backend {ran_on}; rerun with --backend {ran_on}, "
-                            f"or pass a new --study-name")
+        raise HpsearchError(
+            f"study {name!r} was run on backend {ran_on}; rerun with --backend {ran_on}, or pass a new --study-name"
+        )
     if stored.get(keys.OBJECTIVES) != wanted[keys.OBJECTIVES]:
-        raise HpsearchError(f"study {name!r} has objectives {stored.get(keys.OBJECTIVES)}, "
-                            f"not {wanted[keys.OBJECTIVES]}; {fix}")
+        raise HpsearchError(
+            f"study {name!r} has objectives {stored.get(keys.OBJECTIVES)}, not {wanted[keys.OBJECTIVES]}; {fix}"
+        )
     if (stored.get(keys.SAMPLER) or {}).get("name") != wanted[keys.SAMPLER]["name"]:
         raise HpsearchError(f"study {name!r} was run with {(stored.get(keys.SAMPLER) or {}).get('name')}; {fix}")
     if stored.get(keys.BASE_CONFIG) != wanted[keys.BASE_CONFIG]:
-        raise HpsearchError(f"study {name!r} was created at profile {stored.get(keys.PROFILE)!r} with other base "
-                            f"settings; its trials would not be comparable with these; {fix}")
+        raise HpsearchError(
+            f"study {name!r} was created at profile {stored.get(keys.PROFILE)!r} with other base "
+            f"settings; its trials would not be comparable with these; {fix}"
+        )
     try:
         same_space = parse_spec(stored.get(keys.SPEC_TEXT, ""), stored.get(keys.SPEC_PATH, "")).params == spec.params
     except HpsearchError:
         same_space = False
     if not same_space:
-        raise HpsearchError(f"study {name!r} was created from another search space ({stored.get(keys.SPEC_PATH)}); "
-                            f"pass that --spec to resume it, or a new --study-name")
+        raise HpsearchError(
+            f"study {name!r} was created from another search space ({stored.get(keys.SPEC_PATH)}); "
+            f"pass that --spec to resume it, or a new --study-name"
+        )
     if stored.get(keys.PRUNER) != wanted[keys.PRUNER]:
-        raise HpsearchError(f"study {name!r} was pruned with {stored.get(keys.PRUNER)}, not {wanted[keys.PRUNER]}; "
-                            f"pass the same --prune-margin/--prune-warmup, or a new --study-name")
+        raise HpsearchError(
+            f"study {name!r} was pruned with {stored.get(keys.PRUNER)}, not {wanted[keys.PRUNER]}; "
+            f"pass the same --prune-margin/--prune-warmup, or a new --study-name"
+        )
 
 
 # --- a trial's attrs ----------------------------------------------------------------------------------------
 
-def trial_attrs(epochs: list[dict], *, seconds: float | None = None, pruned_at: int | None = None,
-                fail_reason: str | None = None) -> dict[str, Any]:
+
+def trial_attrs(
+    epochs: list[dict], *, seconds: float | None = None, pruned_at: int | None = None, fail_reason: str | None = None
+) -> dict[str, Any]:
     """A finished trial's user attrs: its epochs (as they came), how many, where it was pruned, its training
     seconds (the sum of its epochs' when not given) and, for a FAIL trial, why."""
-    attrs = {keys.EPOCHS: jsonable(epochs), keys.EPOCHS_RUN: len(epochs), keys.PRUNED_AT: pruned_at,
-             keys.TRAIN_SECONDS: seconds if seconds is not None else sum(e.get("seconds") or 0 for e in epochs)}
+    attrs = {
+        keys.EPOCHS: jsonable(epochs),
+        keys.EPOCHS_RUN: len(epochs),
+        keys.PRUNED_AT: pruned_at,
+        keys.TRAIN_SECONDS: seconds if seconds is not None else sum(e.get("seconds") or 0 for e in epochs),
+    }
     if fail_reason:
         attrs[keys.FAIL_REASON] = fail_reason
     return jsonable(attrs)
@@ -143,8 +195,15 @@ def trial_attrs(epochs: list[dict], *, seconds: float | None = None, pruned_at: 
 
 # --- what is said ---------------------------------------------------------------------------------------------
 
-def summary_line(number: int, state: TrialState, values: list[float] | None, epochs_run: int,
-                 is_baseline: bool = False, reason: str | None = None) -> str:
+
+def summary_line(
+    number: int,
+    state: TrialState,
+    values: list[float] | None,
+    epochs_run: int,
+    is_baseline: bool = False,
+    reason: str | None = None,
+) -> str:
     """One rich-markup line for a finished trial (stored text escaped)."""
     label = f"trial {number}" + (" (baseline)" if is_baseline else "")
     if state == TrialState.COMPLETE:

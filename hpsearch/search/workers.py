@@ -10,6 +10,7 @@ when it starts (the one place that knows those knobs) and a set of CPU cores:
   would not fit without this), TensorFlow grows its memory as needed, PyTorch's allocator is told to expand
   segments rather than hold fragments. Several GPUs: workers go round-robin over them (CUDA_VISIBLE_DEVICES).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,11 +24,11 @@ from pathlib import Path
 
 from hpsearch.errors import HpsearchError
 
-CORES_PER_CPU_WORKER = 2     # --workers auto on a CPU: one worker per this many cores (README: bench --study)
-GIB_PER_GPU_WORKER = 8       # --workers auto on a GPU: one worker per this much GPU memory ...
-MAX_PER_GPU = 4              # ... and at most this many on one GPU (more only queue on its SMs)
-CORES_PER_GPU_WORKER = 2     # a GPU worker's host side (data pipeline, Python) needs cores of its own
-GPU_MEMORY_FRACTION = 0.9    # of a GPU, split between the workers on it (the rest: CUDA contexts, the driver)
+CORES_PER_CPU_WORKER = 2  # --workers auto on a CPU: one worker per this many cores (README: bench --study)
+GIB_PER_GPU_WORKER = 8  # --workers auto on a GPU: one worker per this much GPU memory ...
+MAX_PER_GPU = 4  # ... and at most this many on one GPU (more only queue on its SMs)
+CORES_PER_GPU_WORKER = 2  # a GPU worker's host side (data pipeline, Python) needs cores of its own
+GPU_MEMORY_FRACTION = 0.9  # of a GPU, split between the workers on it (the rest: CUDA contexts, the driver)
 
 # the child command; the worker's own argv follows (tests put a stand-in for training here)
 WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
@@ -35,26 +36,30 @@ WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
 
 @dataclass(frozen=True)
 class Gpu:
-    index: str                   # as nvidia-smi numbers it (the workers get CUDA_DEVICE_ORDER=PCI_BUS_ID)
+    index: str  # as nvidia-smi numbers it (the workers get CUDA_DEVICE_ORDER=PCI_BUS_ID)
     name: str = "GPU"
     memory_mib: int | None = None
 
 
 @dataclass(frozen=True)
 class Worker:
-    number: int                  # 1-based, the prefix of its console lines
+    number: int  # 1-based, the prefix of its console lines
     cores: tuple[int, ...]
     gpu: str | None = None
-    gpu_share: int = 1           # how many workers share its GPU
+    gpu_share: int = 1  # how many workers share its GPU
     env: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
-        where = f"GPU {self.gpu}" + (f" (1/{self.gpu_share} of its memory)" if self.gpu_share > 1 else "") \
-            if self.gpu is not None else "CPU"
+        where = (
+            f"GPU {self.gpu}" + (f" (1/{self.gpu_share} of its memory)" if self.gpu_share > 1 else "")
+            if self.gpu is not None
+            else "CPU"
+        )
         return f"worker {self.number}: {where}, cores {_ranges(self.cores)}"
 
 
 # --- how many, and what each gets ---------------------------------------------------------------------
+
 
 def parse_workers(text: str) -> int | str:
     """argparse type of --workers: a positive number or "auto"."""
@@ -79,8 +84,13 @@ def visible_gpus() -> list[Gpu]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        text = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-                              capture_output=True, text=True, timeout=20, check=True).stdout
+        text = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     found = []
@@ -88,7 +98,7 @@ def visible_gpus() -> list[Gpu]:
         index, name, memory = (part.strip() for part in line.split(",", 2))
         found.append(Gpu(index, name, int(memory) if memory.isdigit() else None))
     allowed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if allowed is not None:        # numbers as nvidia-smi's (the workers get CUDA_DEVICE_ORDER=PCI_BUS_ID)
+    if allowed is not None:  # numbers as nvidia-smi's (the workers get CUDA_DEVICE_ORDER=PCI_BUS_ID)
         keep = {g.strip() for g in allowed.split(",")}
         found = [g for g in found if g.index in keep]
     return found
@@ -98,21 +108,26 @@ def auto_count(cores: int, gpus: list[Gpu]) -> tuple[int, str]:
     """--workers auto: how many workers this hardware runs well at once, and why, in one line."""
     if not gpus:
         n = max(1, cores // CORES_PER_CPU_WORKER)
-        return n, (f"{n} worker{'s' if n != 1 else ''}: no GPU, {cores} cores, one worker per "
-                   f"{CORES_PER_CPU_WORKER} cores")
+        return n, (
+            f"{n} worker{'s' if n != 1 else ''}: no GPU, {cores} cores, one worker per {CORES_PER_CPU_WORKER} cores"
+        )
     per_gpu = []
     for gpu in gpus:
         by_memory = (gpu.memory_mib // 1024) // GIB_PER_GPU_WORKER if gpu.memory_mib else 1
         per_gpu.append(max(1, min(MAX_PER_GPU, by_memory)))
     n = min(sum(per_gpu), max(len(gpus), cores // CORES_PER_GPU_WORKER))
-    memory = ", ".join(f"GPU {g.index} {g.name} {g.memory_mib / 1024:.0f} GiB" if g.memory_mib else f"GPU {g.index}"
-                       for g in gpus)
-    return n, (f"{n} worker{'s' if n != 1 else ''}: {memory}; one per {GIB_PER_GPU_WORKER} GiB of GPU memory, at "
-               f"most {MAX_PER_GPU} per GPU and one per {CORES_PER_GPU_WORKER} of the {cores} cores")
+    memory = ", ".join(
+        f"GPU {g.index} {g.name} {g.memory_mib / 1024:.0f} GiB" if g.memory_mib else f"GPU {g.index}" for g in gpus
+    )
+    return n, (
+        f"{n} worker{'s' if n != 1 else ''}: {memory}; one per {GIB_PER_GPU_WORKER} GiB of GPU memory, at "
+        f"most {MAX_PER_GPU} per GPU and one per {CORES_PER_GPU_WORKER} of the {cores} cores"
+    )
 
 
-def plan(workers: int | str, gpus: list[str] | None = None, *, cores: list[int] | None = None,
-         found: list[Gpu] | None = None) -> tuple[list[Worker], str]:
+def plan(
+    workers: int | str, gpus: list[str] | None = None, *, cores: list[int] | None = None, found: list[Gpu] | None = None
+) -> tuple[list[Worker], str]:
     """The workers to start and a line that says what was picked and why. `gpus`: --gpus (None: every visible
     GPU; [] would mean none). `cores` and `found` default to this machine's (given by tests)."""
     cores = sorted(os.sched_getaffinity(0)) if cores is None else list(cores)
@@ -127,12 +142,15 @@ def plan(workers: int | str, gpus: list[str] | None = None, *, cores: list[int] 
     else:
         n, why = int(workers), f"{workers} worker{'s' if workers != 1 else ''} (--workers)"
     if gpus is not None and workers != "auto" and n < len(gpus):
-        raise HpsearchError(f"--gpus names {len(gpus)} GPUs but --workers is {n}; pass --workers {len(gpus)} "
-                            f"(or more), or fewer GPUs")
+        raise HpsearchError(
+            f"--gpus names {len(gpus)} GPUs but --workers is {n}; pass --workers {len(gpus)} (or more), or fewer GPUs"
+        )
     on_gpu = [use[i % len(use)].index for i in range(n)] if use else [None] * n
     shares = {g: on_gpu.count(g) for g in set(on_gpu)}
-    return [Worker(i + 1, part, gpu, shares[gpu], worker_env(len(part), gpu, shares[gpu]))
-            for i, (part, gpu) in enumerate(zip(split_cores(cores, n), on_gpu))], why
+    return [
+        Worker(i + 1, part, gpu, shares[gpu], worker_env(len(part), gpu, shares[gpu]))
+        for i, (part, gpu) in enumerate(zip(split_cores(cores, n), on_gpu))
+    ], why
 
 
 def split_cores(cores: list[int], n: int) -> list[tuple[int, ...]]:
@@ -151,32 +169,42 @@ def split_cores(cores: list[int], n: int) -> list[tuple[int, ...]]:
 
 def worker_env(n_cores: int, gpu: str | None, gpu_share: int) -> dict[str, str]:
     """The environment one worker's backend reads at start-up: its thread pools and its GPU (see module doc)."""
-    env = {"OMP_NUM_THREADS": str(n_cores), "MKL_NUM_THREADS": str(n_cores),
-           "TF_NUM_INTRAOP_THREADS": str(n_cores), "TF_NUM_INTEROP_THREADS": str(min(2, n_cores))}
+    env = {
+        "OMP_NUM_THREADS": str(n_cores),
+        "MKL_NUM_THREADS": str(n_cores),
+        "TF_NUM_INTRAOP_THREADS": str(n_cores),
+        "TF_NUM_INTEROP_THREADS": str(min(2, n_cores)),
+    }
     if gpu is not None:
-        env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=gpu)    # nvidia-smi's numbers
+        env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=gpu)  # nvidia-smi's numbers
         if gpu_share > 1:
-            env.update(TF_FORCE_GPU_ALLOW_GROWTH="true",
-                       XLA_PYTHON_CLIENT_MEM_FRACTION=f"{GPU_MEMORY_FRACTION / gpu_share:.3f}",
-                       PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True")
+            env.update(
+                TF_FORCE_GPU_ALLOW_GROWTH="true",
+                XLA_PYTHON_CLIENT_MEM_FRACTION=f"{GPU_MEMORY_FRACTION / gpu_share:.3f}",
+                PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
+            )
     return env
 
 
 def _ranges(cores: tuple[int, ...]) -> str:
-    return ",".join(map(str, cores)) if len(cores) < 3 or cores[-1] - cores[0] + 1 != len(cores) \
+    return (
+        ",".join(map(str, cores))
+        if len(cores) < 3 or cores[-1] - cores[0] + 1 != len(cores)
         else f"{cores[0]}-{cores[-1]}"
+    )
 
 
 # --- the parent ----------------------------------------------------------------------------------------
+
 
 def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120) -> dict[int, int]:
     """Start every worker (WORKER_COMMAND + argv + --worker-number), relay their lines prefixed "wN: " through
     `say(line)`, wait for all, and return {number: exit code}. The first Ctrl-C (SIGINT) or SIGTERM is passed
     on to every worker, which then records its running trial as failed and stops; a second one kills them
     (their trials are then failed and retried by the next start, as for any killed worker)."""
-    package_root = str(Path(__file__).resolve().parents[2])      # the workers run this same copy of hpsearch
+    package_root = str(Path(__file__).resolve().parents[2])  # the workers run this same copy of hpsearch
     procs: dict[int, subprocess.Popen] = {}
-    lock = threading.RLock()                # the signal handler runs in the main thread, maybe inside say()
+    lock = threading.RLock()  # the signal handler runs in the main thread, maybe inside say()
     signals = {"count": 0}
 
     def stop(signum, frame):
@@ -184,25 +212,38 @@ def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120
         live = [p for p in procs.values() if p.poll() is None]
         if signals["count"] == 1:
             with lock:
-                say(f"stopping {len(live)} worker(s): each records its running trial as failed; "
-                    f"press Ctrl-C again to kill them")
+                say(
+                    f"stopping {len(live)} worker(s): each records its running trial as failed; "
+                    f"press Ctrl-C again to kill them"
+                )
         for p in live:
             p.send_signal(signum if signals["count"] == 1 else signal.SIGKILL)
 
-    main = threading.current_thread() is threading.main_thread()      # only it may set signal handlers
+    main = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     relays = []
     try:
         for w in workers:
             if signals["count"]:
-                break                       # stopped while starting: start no more
-            env = {**os.environ, **w.env, "COLUMNS": str(width), "PYTHONUNBUFFERED": "1",
-                   "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+                break  # stopped while starting: start no more
+            env = {
+                **os.environ,
+                **w.env,
+                "COLUMNS": str(width),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+            }
             # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
             # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)
-            procs[w.number] = p = subprocess.Popen([*WORKER_COMMAND, *argv, "--worker-number", str(w.number)],
-                                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                   text=True, start_new_session=True, preexec_fn=_pin(w.cores))
+            procs[w.number] = p = subprocess.Popen(
+                [*WORKER_COMMAND, *argv, "--worker-number", str(w.number)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_pin(w.cores),
+            )
             relays.append(threading.Thread(target=_relay, args=(w.number, p.stdout, say, lock), daemon=True))
             relays[-1].start()
         codes = {n: p.wait() for n, p in procs.items()}

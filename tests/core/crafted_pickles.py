@@ -1,6 +1,7 @@
 """A tiny pickle assembler for tests: builds files opcode by opcode, so a test can write what no honest
 pickler would (a dtype state with object fields, a shape the bytes do not fill, a call to os.system) and
 what old picklers did (Python 2's CIFAR-10 batches), without ever unpickling anything unsafely itself."""
+
 from __future__ import annotations
 
 import struct
@@ -8,24 +9,24 @@ import struct
 NONE, FALSE, TRUE = b"N", b"\x89", b"\x88"
 
 
-def text(s: str) -> bytes:                       # BINUNICODE: a Python 3 str
+def text(s: str) -> bytes:  # BINUNICODE: a Python 3 str
     data = s.encode("utf-8")
     return b"X" + struct.pack("<I", len(data)) + data
 
 
-def raw(b: bytes) -> bytes:                      # BINBYTES: bytes
+def raw(b: bytes) -> bytes:  # BINBYTES: bytes
     return b"B" + struct.pack("<I", len(b)) + b
 
 
-def py2str(b: bytes) -> bytes:                   # BINSTRING: a Python 2 str, loaded as bytes by encoding="bytes"
+def py2str(b: bytes) -> bytes:  # BINSTRING: a Python 2 str, loaded as bytes by encoding="bytes"
     return b"T" + struct.pack("<i", len(b)) + b
 
 
-def integer(n: int) -> bytes:                    # INT (protocol 0 text): any size, any sign
+def integer(n: int) -> bytes:  # INT (protocol 0 text): any size, any sign
     return b"I%d\n" % n
 
 
-def glob(module: str, name: str) -> bytes:      # GLOBAL
+def glob(module: str, name: str) -> bytes:  # GLOBAL
     return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
@@ -49,16 +50,17 @@ def dct(*pairs: tuple[bytes, bytes]) -> bytes:
     return b"}(" + b"".join(k + v for k, v in pairs) + b"u"
 
 
-def call(fn: bytes, *args: bytes) -> bytes:     # REDUCE
+def call(fn: bytes, *args: bytes) -> bytes:  # REDUCE
     return fn + tup(*args) + b"R"
 
 
-def build(obj: bytes, state: bytes) -> bytes:   # BUILD: obj.__setstate__(state)
+def build(obj: bytes, state: bytes) -> bytes:  # BUILD: obj.__setstate__(state)
     return obj + state + b"b"
 
 
-def dtype_state(order: str = "|", names: bytes = NONE, fields: bytes = NONE, elsize: int = -1,
-                alignment: int = -1, flags: int = 0) -> bytes:
+def dtype_state(
+    order: str = "|", names: bytes = NONE, fields: bytes = NONE, elsize: int = -1, alignment: int = -1, flags: int = 0
+) -> bytes:
     return tup(integer(3), text(order), NONE, names, fields, integer(elsize), integer(alignment), integer(flags))
 
 
@@ -67,8 +69,13 @@ def dtype(name: bytes, state: bytes | None = None) -> bytes:
     return build(call(glob("numpy", "dtype"), name, FALSE, TRUE), state if state is not None else dtype_state())
 
 
-def array(shape: tuple[int, ...], dtype_op: bytes, data_op: bytes, fortran: bytes = FALSE,
-          module: str = "numpy._core.multiarray") -> bytes:
+def array(
+    shape: tuple[int, ...],
+    dtype_op: bytes,
+    data_op: bytes,
+    fortran: bytes = FALSE,
+    module: str = "numpy._core.multiarray",
+) -> bytes:
     """_reconstruct(ndarray, (0,), b'b') then BUILD((1, shape, dtype, fortran, data)), as numpy pickles an array."""
     shell = call(glob(module, "_reconstruct"), glob("numpy", "ndarray"), tup(integer(0)), raw(b"b"))
     return build(shell, tup(integer(1), tup(*map(integer, shape)), dtype_op, fortran, data_op))

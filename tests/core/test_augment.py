@@ -1,4 +1,5 @@
 """Augmentation and TTA views: the pixels, on numpy and on this process's backend through keras.ops."""
+
 import keras
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ def _by_hand(images, flips, offsets, pad):
     for image, f, (dy, dx) in zip(images, flips, offsets):
         image = image[:, ::-1] if f else image
         padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        out.append(padded[dy:dy + 32, dx:dx + 32])
+        out.append(padded[dy : dy + 32, dx : dx + 32])
     return np.stack(out)
 
 
@@ -63,13 +64,16 @@ def test_keras_ops_give_the_same_pixels_as_numpy(pad):
     draws = draw(np.random.default_rng(pad), 20, True, pad)
     tensor = keras.ops.convert_to_tensor(x)
     assert np.array_equal(keras.ops.convert_to_numpy(apply(tensor, draws, pad, xp=keras.ops)), apply(x, draws, pad))
-    assert np.array_equal(keras.ops.convert_to_numpy(flip_where(tensor, draws.flips, xp=keras.ops)),
-                          flip_where(x, draws.flips))
-    assert np.array_equal(keras.ops.convert_to_numpy(crop(tensor, draws.offsets, pad, xp=keras.ops)),
-                          crop(x, draws.offsets, pad))
+    assert np.array_equal(
+        keras.ops.convert_to_numpy(flip_where(tensor, draws.flips, xp=keras.ops)), flip_where(x, draws.flips)
+    )
+    assert np.array_equal(
+        keras.ops.convert_to_numpy(crop(tensor, draws.offsets, pad, xp=keras.ops)), crop(x, draws.offsets, pad)
+    )
     for flip, dy, dx in tta_views(True, ((0, 0), (1, 1), (-1, -1), (2, -1))):
-        assert np.array_equal(keras.ops.convert_to_numpy(view(tensor, flip, dy, dx, xp=keras.ops)),
-                              view(x, flip, dy, dx))
+        assert np.array_equal(
+            keras.ops.convert_to_numpy(view(tensor, flip, dy, dx, xp=keras.ops)), view(x, flip, dy, dx)
+        )
 
 
 def test_draws_hold_what_apply_needs():

@@ -1,6 +1,6 @@
 """Every installed backend, each in its own process (Keras takes one backend per process): the same
 pixels from the batch pipeline and the TTA views, and a smoke study through the command line."""
-import json
+
 import os
 import subprocess
 import sys
@@ -39,8 +39,9 @@ np.savez(sys.argv[2], **out)
 
 def _run(args, tmp_path, backend, timeout=600):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.slow
@@ -57,41 +58,63 @@ def test_pipeline_and_tta_views_give_the_same_pixels_on_every_backend(tmp_path):
         assert arrays[backend].keys() == arrays[first].keys()
         for key, value in arrays[first].items():
             assert np.array_equal(arrays[backend][key], value), f"{key} differs on {backend} and {first}"
-    assert not np.array_equal(arrays[first]["train_0_0"], arrays[first]["train_1_0"])   # epochs differ
+    assert not np.array_equal(arrays[first]["train_0_0"], arrays[first]["train_1_0"])  # epochs differ
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_smoke_study_runs_and_records_its_backend(backend, cifar_dir, tmp_path):
     spec = tmp_path / "tiny.toml"
-    spec.write_text('[study]\ndescription = "one knob"\n[params]\n'
-                    'label_smoothing = { type = "float", low = 0.0, high = 0.2 }\n')
-    args = ["-m", "hpsearch.cli", "study", "--backend", backend, "--profile", "smoke", "--trials", "2", "--spec", str(spec),
-            "--data-dir", str(cifar_dir), "--out", str(tmp_path / "out"), "--study-name", "s"]
-    proc = _run(args, tmp_path, "tensorflow" if backend != "tensorflow" else "jax")   # --backend wins
+    spec.write_text(
+        '[study]\ndescription = "one knob"\n[params]\nlabel_smoothing = { type = "float", low = 0.0, high = 0.2 }\n'
+    )
+    args = [
+        "-m",
+        "hpsearch.cli",
+        "study",
+        "--backend",
+        backend,
+        "--profile",
+        "smoke",
+        "--trials",
+        "2",
+        "--spec",
+        str(spec),
+        "--data-dir",
+        str(cifar_dir),
+        "--out",
+        str(tmp_path / "out"),
+        "--study-name",
+        "s",
+    ]
+    proc = _run(args, tmp_path, "tensorflow" if backend != "tensorflow" else "jax")  # --backend wins
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"backend {backend}" in proc.stdout
     import optuna
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
-        str(tmp_path / "out" / "s.journal")))
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "out" / "s.journal"))
+    )
     study = optuna.load_study(study_name="s", storage=storage)
     assert study.user_attrs["backend"] == backend
     assert len([t for t in study.trials if t.state.is_finished()]) >= 2
     other = next((b for b in BACKENDS if b != backend), None)
-    if other:                                                    # resuming on another backend is refused
+    if other:  # resuming on another backend is refused
         args[args.index(backend)] = other
         refused = _run(args, tmp_path, other)
         ours = [line for line in refused.stderr.splitlines() if line.startswith("hpsearch:")]
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
-        assert ours == [f"hpsearch: study 's' was run on backend {backend}; rerun with --backend {backend}, "
-                        f"or pass a new --study-name"]
+        assert ours == [
+            f"hpsearch: study 's' was run on backend {backend}; rerun with --backend {backend}, "
+            f"or pass a new --study-name"
+        ]
 
 
 def test_a_backend_that_is_not_installed_is_one_line_naming_the_extra(monkeypatch, capsys):
     from hpsearch import cli
     from hpsearch.core import device
+
     monkeypatch.setattr(device, "is_installed", lambda name: name == "tensorflow")
     code = cli.main(["baseline", "--backend", "torch", "--profile", "smoke"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "hpsearch[torch]" in err[0]
-

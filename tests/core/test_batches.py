@@ -1,5 +1,6 @@
 """The batch pipeline's use of augmentation: every image once per epoch, flipped about half the time,
 cropped at every offset, the same for the same seed, unaugmented for validation."""
+
 import numpy as np
 import pytest
 
@@ -28,9 +29,18 @@ def _pixels(batch):
 def _source_flip_offset(part, out):
     i = int(out[0, 0, 2])
     image = part.images[i].astype(np.int64)
-    hits = [(f, dy, dx) for f in (False, True) for dy in range(2 * PAD + 1) for dx in range(2 * PAD + 1)
-            if np.array_equal(out, np.pad(image[:, ::-1] if f else image, ((PAD, PAD), (PAD, PAD), (0, 0)),
-                                          mode="reflect")[dy:dy + 32, dx:dx + 32])]
+    hits = [
+        (f, dy, dx)
+        for f in (False, True)
+        for dy in range(2 * PAD + 1)
+        for dx in range(2 * PAD + 1)
+        if np.array_equal(
+            out,
+            np.pad(image[:, ::-1] if f else image, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="reflect")[
+                dy : dy + 32, dx : dx + 32
+            ],
+        )
+    ]
     assert len(hits) == 1, f"output is not exactly one window of image {i}"
     return i, hits[0]
 
@@ -43,13 +53,13 @@ def _epoch(batches, epoch):
 def test_training_batches_are_every_image_once_flipped_about_half_and_cropped_at_every_offset():
     part = _split()
     batches = Batches(part, MEAN, STD, 32, training=True, seed=5, flip=True, pad=PAD)
-    assert len(batches) == 8                                     # 250 = 7 x 32 + 26: the last batch is partial
+    assert len(batches) == 8  # 250 = 7 x 32 + 26: the last batch is partial
     x, y = _epoch(batches, 0)
     assert x.dtype == np.float32 and x.shape == (N, 32, 32, 3) and y.shape == (N, 10)
     seen = [_source_flip_offset(part, out) for out in _pixels(x)]
     sources = [i for i, _ in seen]
-    assert sorted(sources) == list(range(N)) and sources != list(range(N))     # a shuffled permutation
-    assert np.array_equal(y.argmax(1), part.labels[sources])                    # labels follow their images
+    assert sorted(sources) == list(range(N)) and sources != list(range(N))  # a shuffled permutation
+    assert np.array_equal(y.argmax(1), part.labels[sources])  # labels follow their images
     flips = sum(f for _, (f, _, _) in seen)
     assert 90 < flips < 160
     assert {(dy, dx) for _, (_, dy, dx) in seen} == {(dy, dx) for dy in range(5) for dx in range(5)}
@@ -61,12 +71,12 @@ def test_epochs_differ_and_the_same_seed_repeats_them():
     b = Batches(part, MEAN, STD, 50, training=True, seed=5)
     c = Batches(part, MEAN, STD, 50, training=True, seed=6)
     first = a[0]
-    a.on_epoch_end()                                             # what Keras calls after each epoch
+    a.on_epoch_end()  # what Keras calls after each epoch
     assert a.epoch == 1 and not np.array_equal(a[0][0], first[0])
     assert np.array_equal(b[0][0], first[0]) and np.array_equal(b.batch(1, 3)[0], a[3][0])
     assert not np.array_equal(c[0][0], first[0])
-    sources = [_pixels(_epoch(a, epoch)[0])[:, 0, 0, 2].tolist() for epoch in (0, 1)]   # channel 2 names the image
-    assert sorted(sources[1]) == list(range(N)) and sources[1] != sources[0]            # reshuffled, not re-augmented only
+    sources = [_pixels(_epoch(a, epoch)[0])[:, 0, 0, 2].tolist() for epoch in (0, 1)]  # channel 2 names the image
+    assert sorted(sources[1]) == list(range(N)) and sources[1] != sources[0]  # reshuffled, not re-augmented only
 
 
 def test_validation_batches_are_in_order_and_unaugmented():
@@ -84,7 +94,7 @@ def test_make_batches_takes_the_configs_augmentation():
     off = make_batches(part, MEAN, STD, TrainConfig(batch_size=N, flip=False, pad=0), training=True)
     x, _ = off[0]
     order = _pixels(x)[:, 0, 0, 2]
-    assert np.array_equal(_pixels(x), part.images[order].astype(np.int64))     # shuffled, not flipped or cropped
+    assert np.array_equal(_pixels(x), part.images[order].astype(np.int64))  # shuffled, not flipped or cropped
     flip_only = make_batches(part, MEAN, STD, TrainConfig(batch_size=N, flip=True, pad=0), training=True)
     x = _pixels(flip_only[0][0])
     flipped = [np.array_equal(out, part.images[out[0, 0, 2]][:, ::-1]) for out in x]
@@ -99,6 +109,7 @@ def test_an_index_past_the_end_raises_index_error():
 def test_the_training_pipeline_on_real_splits_is_deterministic_and_reshuffles_each_epoch(cifar):
     """(Moved from test_data.py with the pipeline.)"""
     from hpsearch.core.data import normalize, split
+
     config = TrainConfig(val_size=100, batch_size=50, seed=3)
     s = split(cifar, config)
     first = make_batches(s.train, s.mean, s.std, config, training=True)
@@ -108,14 +119,16 @@ def test_the_training_pipeline_on_real_splits_is_deterministic_and_reshuffles_ea
     first.on_epoch_end()
     assert not np.array_equal(epoch1, first[0][0])
     x, y = make_batches(s.val, s.mean, s.std, config, training=False)[0]
-    assert x.shape == (100, 32, 32, 3) and y.shape == (100, 10)      # the 100 val images in one batch of one shape
+    assert x.shape == (100, 32, 32, 3) and y.shape == (100, 10)  # the 100 val images in one batch of one shape
     assert np.allclose(x, normalize(s.val.images, s.mean, s.std), atol=1e-5)
 
 
-@pytest.mark.parametrize("n, size", [(5000, 500), (2000, 500), (10000, 500), (100, 100), (250, 250), (600, 300),
-                                     (1009, 500), (7, 7)])
+@pytest.mark.parametrize(
+    "n, size", [(5000, 500), (2000, 500), (10000, 500), (100, 100), (250, 250), (600, 300), (1009, 500), (7, 7)]
+)
 def test_evaluation_batches_have_one_shape_where_a_divisor_allows(n, size):
     from hpsearch.core.data import eval_batch_size
+
     assert eval_batch_size(n) == size
     part = Split(np.zeros((n, 32, 32, 3), np.uint8), np.arange(n) % 10)
     batches = make_batches(part, MEAN, STD, TrainConfig(), training=False)

@@ -18,22 +18,37 @@ def test_replace_rejects_unknown_fields_by_name():
         TrainConfig().replace(learning_rate=0.1)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"epochs": 0}, "epochs"), ({"label_smoothing": 1.5}, "label_smoothing"), ({"optimizer": "sgd"}, "optimizer"),
-    ({"widths": (8, 16)}, "widths"), ({"lr_boundaries": (0.7, 0.4)}, "lr_boundaries"),
-    ({"lr_schedule": "cosine"}, "lr_schedule"), ({"whitening_patch_size": 9}, "whitening_patch_size"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"label_smoothing": 1.5}, "label_smoothing"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"widths": (8, 16)}, "widths"),
+        ({"lr_boundaries": (0.7, 0.4)}, "lr_boundaries"),
+        ({"lr_schedule": "cosine"}, "lr_schedule"),
+        ({"whitening_patch_size": 9}, "whitening_patch_size"),
+    ],
+)
 def test_invalid_values_are_rejected_with_the_field_name(changes, field):
     with pytest.raises(ConfigError, match=field):
         TrainConfig().replace(**changes)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"epochs": "3"}, "epochs"), ({"label_smoothing": "0.1"}, "label_smoothing"), ({"lookahead": 1}, "lookahead"),
-    ({"train_size": 2.5}, "train_size"), ({"epochs": True}, "epochs"), ({"widths": 128}, "widths"),
-    ({"lr_values": ["a", "b", "c"]}, "lr_values"), ({"tta_shifts": [[0, "x"]]}, "tta_shifts"),
-    ({"widths": [8.5, 16, 16]}, "widths"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"epochs": "3"}, "epochs"),
+        ({"label_smoothing": "0.1"}, "label_smoothing"),
+        ({"lookahead": 1}, "lookahead"),
+        ({"train_size": 2.5}, "train_size"),
+        ({"epochs": True}, "epochs"),
+        ({"widths": 128}, "widths"),
+        ({"lr_values": ["a", "b", "c"]}, "lr_values"),
+        ({"tta_shifts": [[0, "x"]]}, "tta_shifts"),
+        ({"widths": [8.5, 16, 16]}, "widths"),
+    ],
+)
 def test_wrong_types_are_rejected_with_the_field_name(changes, field):
     with pytest.raises(ConfigError, match=f"{field} must be"):
         TrainConfig().replace(**changes)
@@ -54,9 +69,10 @@ def test_profiles_only_resize_the_run():
         assert not recipe & set(overrides), name
         config = TrainConfig.from_profile(name).to_dict()
         expected = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-        assert {k: v for k, v in config.items() if v != baseline[k]} == \
-            {k: v for k, v in expected.items() if v != baseline[k]}, name      # exactly the overrides, applied
-    assert TrainConfig.from_profile("smoke", epochs=2).epochs == 2       # overrides win over the profile
+        assert {k: v for k, v in config.items() if v != baseline[k]} == {
+            k: v for k, v in expected.items() if v != baseline[k]
+        }, name  # exactly the overrides, applied
+    assert TrainConfig.from_profile("smoke", epochs=2).epochs == 2  # overrides win over the profile
     assert TrainConfig.from_profile("cpu").train_size == 10000
 
 
@@ -68,22 +84,47 @@ def test_unknown_profile_names_the_choices():
 NAN, INF = float("nan"), float("inf")
 
 
-@pytest.mark.parametrize("field, value", [
-    ("bn_epsilon", NAN), ("bn_epsilon", INF), ("min_lr", NAN), ("min_lr", -INF), ("peak_lr", INF), ("peak_lr", NAN),
-    ("lr_values", (0.001, INF, 0.0005)), ("lr_values", (NAN, 0.001, 0.0005)), ("lr_boundaries", (0.4, NAN)),
-    ("whitening_eps", INF), ("weight_decay", INF), ("label_smoothing", NAN), ("max_model_gb", INF),
-    ("plateau_factor", NAN), ("lookahead_alpha", NAN),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("bn_epsilon", NAN),
+        ("bn_epsilon", INF),
+        ("min_lr", NAN),
+        ("min_lr", -INF),
+        ("peak_lr", INF),
+        ("peak_lr", NAN),
+        ("lr_values", (0.001, INF, 0.0005)),
+        ("lr_values", (NAN, 0.001, 0.0005)),
+        ("lr_boundaries", (0.4, NAN)),
+        ("whitening_eps", INF),
+        ("weight_decay", INF),
+        ("label_smoothing", NAN),
+        ("max_model_gb", INF),
+        ("plateau_factor", NAN),
+        ("lookahead_alpha", NAN),
+    ],
+)
 def test_every_float_field_must_be_finite(field, value):
     with pytest.raises(ConfigError, match=f"{field} must be finite"):
         TrainConfig().replace(**{field: value})
 
 
-@pytest.mark.parametrize("field, value, ok", [
-    ("seed", -1, False), ("seed", 2**32, False), ("seed", 0, True), ("seed", 2**32 - 1, True),
-    ("split_seed", -5, False), ("split_seed", 2**40, False), ("split_seed", 2**32 - 1, True),
-    ("bn_epsilon", 0.0, False), ("bn_epsilon", -1e-3, False), ("min_lr", -1e-6, False), ("min_lr", 0.0, True),
-])
+@pytest.mark.parametrize(
+    "field, value, ok",
+    [
+        ("seed", -1, False),
+        ("seed", 2**32, False),
+        ("seed", 0, True),
+        ("seed", 2**32 - 1, True),
+        ("split_seed", -5, False),
+        ("split_seed", 2**40, False),
+        ("split_seed", 2**32 - 1, True),
+        ("bn_epsilon", 0.0, False),
+        ("bn_epsilon", -1e-3, False),
+        ("min_lr", -1e-6, False),
+        ("min_lr", 0.0, True),
+    ],
+)
 def test_seeds_and_epsilons_are_in_range(field, value, ok):
     if ok:
         assert getattr(TrainConfig().replace(**{field: value}), field) == value
@@ -92,10 +133,15 @@ def test_seeds_and_epsilons_are_in_range(field, value, ok):
             TrainConfig().replace(**{field: value})
 
 
-@pytest.mark.parametrize("changes", [
-    {}, {"whitening_patch_size": 1, "widths": (4, 8, 12)}, {"whitening_patch_size": 3, "widths": (8, 4, 16)},
-    {"whitening_patch_size": 5, "widths": (6, 6, 6)},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"whitening_patch_size": 1, "widths": (4, 8, 12)},
+        {"whitening_patch_size": 3, "widths": (8, 4, 16)},
+        {"whitening_patch_size": 5, "widths": (6, 6, 6)},
+    ],
+)
 def test_model_size_is_the_built_models(changes):
     """The arithmetic estimate must follow model.py: a change to the network shows here."""
     import numpy as np
@@ -116,20 +162,28 @@ def test_a_model_too_large_is_refused_with_the_limit_to_raise():
         TrainConfig().replace(widths=(20000, 8, 8))
     message = str(err.value)
     assert "max_model_gb = 16" in message and "widths (20000, 8, 8)" in message and len(message) < 400
-    assert re.search(r"need about 1\d\d\.\d GB", message)         # 119.5 GB: weights plus activations
+    assert re.search(r"need about 1\d\d\.\d GB", message)  # 119.5 GB: weights plus activations
     with pytest.raises(ConfigError, match="batch_size 100000"):
         TrainConfig().replace(batch_size=100_000)
     assert TrainConfig().replace(widths=(20000, 8, 8), max_model_gb=200.0).widths == (20000, 8, 8)
-    assert model_memory_gb(TrainConfig()) < 1 and model_memory_gb(TrainConfig(batch_size=256)) > model_memory_gb(TrainConfig())
+    assert model_memory_gb(TrainConfig()) < 1 and model_memory_gb(TrainConfig(batch_size=256)) > model_memory_gb(
+        TrainConfig()
+    )
     for name in profiles():
         assert model_memory_gb(TrainConfig.from_profile(name)) < TrainConfig().max_model_gb
 
 
-@pytest.mark.parametrize("changes", [
-    {f"field_{i}": 1 for i in range(100_000)},
-    {"lr_values": tuple([0.001] * 1_000_000)}, {"optimizer": "x" * 1_000_000}, {"epochs": 10**5000},
-    {"widths": (10**5000, 8, 8)}, {"seed": -(10**100)},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {f"field_{i}": 1 for i in range(100_000)},
+        {"lr_values": tuple([0.001] * 1_000_000)},
+        {"optimizer": "x" * 1_000_000},
+        {"epochs": 10**5000},
+        {"widths": (10**5000, 8, 8)},
+        {"seed": -(10**100)},
+    ],
+)
 def test_error_messages_stay_one_short_line(changes):
     with pytest.raises(ConfigError) as err:
         TrainConfig().replace(**changes)

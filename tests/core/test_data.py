@@ -8,8 +8,17 @@ import pytest
 
 from hpsearch.core import data as data_module
 from hpsearch.core.config import TrainConfig
-from hpsearch.core.data import (MAX_BATCH_BYTES, MAX_META_BYTES, DataError, _class_names, load_cifar10,
-                                normalize, read_batch, split, write_synthetic_cifar10)
+from hpsearch.core.data import (
+    MAX_BATCH_BYTES,
+    MAX_META_BYTES,
+    DataError,
+    _class_names,
+    load_cifar10,
+    normalize,
+    read_batch,
+    split,
+    write_synthetic_cifar10,
+)
 
 
 def test_reads_the_official_format(cifar):
@@ -21,7 +30,7 @@ def test_reads_the_official_format(cifar):
 
 def test_channel_major_rows_become_hwc_images(tmp_path):
     image = np.zeros((32, 32, 3), np.uint8)
-    image[..., 0], image[0, 0, 2] = 200, 7           # red plane, one blue pixel
+    image[..., 0], image[0, 0, 2] = 200, 7  # red plane, one blue pixel
     row = image.transpose(2, 0, 1).reshape(1, -1)
     with open(tmp_path / "b", "wb") as f:
         pickle.dump({b"data": row, b"labels": [3]}, f)
@@ -61,14 +70,24 @@ def test_reads_batches_as_python_2_wrote_them_and_at_protocol_5(tmp_path):
     """The official files: Python 2 str (bytes here) for keys, dtype names and the pixels, the dtype pickled
     as ('u1', 0, 1), numpy.core.multiarray; and labels that are a big-endian array, for once."""
     rows = np.random.default_rng(0).integers(0, 256, (3, 3072), dtype=np.uint8)
-    u1 = cp.dtype(cp.py2str(b"u1"), cp.tup(cp.integer(3), cp.py2str(b"|"), cp.NONE, cp.NONE, cp.NONE,
-                                           cp.integer(-1), cp.integer(-1), cp.integer(0)))
+    u1 = cp.dtype(
+        cp.py2str(b"u1"),
+        cp.tup(
+            cp.integer(3), cp.py2str(b"|"), cp.NONE, cp.NONE, cp.NONE, cp.integer(-1), cp.integer(-1), cp.integer(0)
+        ),
+    )
     labels = np.array([7, 0, 9], ">i8")
-    blob = cp.pickle_of(cp.dct(
-        (cp.py2str(b"batch_label"), cp.py2str(b"training batch 1 of 5")),
-        (cp.py2str(b"data"), cp.array((3, 3072), u1, cp.py2str(rows.tobytes()), module="numpy.core.multiarray")),
-        (cp.py2str(b"labels"), cp.array((3,), cp.dtype(cp.text("i8"), cp.dtype_state(">")), cp.raw(labels.tobytes())))))
-    assert np.array_equal(pickle.loads(blob, encoding="bytes")[b"data"], rows)   # what numpy itself reads
+    blob = cp.pickle_of(
+        cp.dct(
+            (cp.py2str(b"batch_label"), cp.py2str(b"training batch 1 of 5")),
+            (cp.py2str(b"data"), cp.array((3, 3072), u1, cp.py2str(rows.tobytes()), module="numpy.core.multiarray")),
+            (
+                cp.py2str(b"labels"),
+                cp.array((3,), cp.dtype(cp.text("i8"), cp.dtype_state(">")), cp.raw(labels.tobytes())),
+            ),
+        )
+    )
+    assert np.array_equal(pickle.loads(blob, encoding="bytes")[b"data"], rows)  # what numpy itself reads
     (tmp_path / "py2").write_bytes(blob)
     x, y = read_batch(tmp_path / "py2")
     assert np.array_equal(x.transpose(0, 3, 1, 2).reshape(3, -1), rows) and y.tolist() == [7, 0, 9]
@@ -84,25 +103,31 @@ def _dump(path, obj):
         pickle.dump(obj, f)
 
 
-@pytest.mark.parametrize("content, problem", [
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, r"label 0 is b'cat'"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": 3}, "labels are of type int"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.0, 2.7]}, "label 0 is 1.0"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1.0, 2.7])}, "dtype 'f8'"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, "label 1 is 10"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([-1, 3])}, "label 0 is -1"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([3, 12], np.uint8)}, "label 1 is 12"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "label 0 is True"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "3 labels for 2 images"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)}, r"labels have shape \(2, 1\)"),
-    ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, r"shape \(0, 3072\)"),
-    ({b"data": np.zeros((2, 3072), np.int64), b"labels": [1, 2]}, "dtype 'i8'"),
-    ({b"data": np.zeros((2, 32, 32, 3), np.uint8), b"labels": [1, 2]}, r"shape \(2, 32, 32, 3\)"),
-    ({b"data": np.asfortranarray(np.zeros((2, 3072), np.uint8)), b"labels": [1, 2]}, "not in C order"),
-    ({b"data": [[0] * 3072] * 2, b"labels": [1, 2]}, "data is of type list"),
-    ({b"labels": [1, 2]}, "no 'data'"),
-    ([1, 2, 3], "expected a dict"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, r"label 0 is b'cat'"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": 3}, "labels are of type int"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.0, 2.7]}, "label 0 is 1.0"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1.0, 2.7])}, "dtype 'f8'"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, "label 1 is 10"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([-1, 3])}, "label 0 is -1"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([3, 12], np.uint8)}, "label 1 is 12"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "label 0 is True"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "3 labels for 2 images"),
+        (
+            {b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)},
+            r"labels have shape \(2, 1\)",
+        ),
+        ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, r"shape \(0, 3072\)"),
+        ({b"data": np.zeros((2, 3072), np.int64), b"labels": [1, 2]}, "dtype 'i8'"),
+        ({b"data": np.zeros((2, 32, 32, 3), np.uint8), b"labels": [1, 2]}, r"shape \(2, 32, 32, 3\)"),
+        ({b"data": np.asfortranarray(np.zeros((2, 3072), np.uint8)), b"labels": [1, 2]}, "not in C order"),
+        ({b"data": [[0] * 3072] * 2, b"labels": [1, 2]}, "data is of type list"),
+        ({b"labels": [1, 2]}, "no 'data'"),
+        ([1, 2, 3], "expected a dict"),
+    ],
+)
 def test_each_malformed_batch_is_a_data_error_naming_the_file_and_the_problem(tmp_path, content, problem):
     _dump(tmp_path / "data_batch_2", content)
     with pytest.raises(DataError, match=f"data_batch_2.*{problem}"):
@@ -113,6 +138,7 @@ def test_each_malformed_batch_is_a_data_error_naming_the_file_and_the_problem(tm
 def test_a_file_that_reports_no_size_is_read_no_further_than_the_limit(tmp_path, monkeypatch):
     """A pipe (or /proc file) says size 0 and streams on: the read itself must stop at the limit."""
     import threading
+
     monkeypatch.setattr(data_module, "MAX_BATCH_BYTES", 2**20)
     fifo = tmp_path / "data_batch_1"
     os.mkfifo(fifo)
@@ -121,17 +147,18 @@ def test_a_file_that_reports_no_size_is_read_no_further_than_the_limit(tmp_path,
     def feed():
         try:
             with open(fifo, "wb") as f:
-                for _ in range(256):                              # 16 MiB at most
+                for _ in range(256):  # 16 MiB at most
                     f.write(bytes(2**16))
                     written.append(2**16)
-        except BrokenPipeError:                                   # the reader stopped: what we want
+        except BrokenPipeError:  # the reader stopped: what we want
             pass
+
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     with pytest.raises(DataError, match="data_batch_1 is larger than any batch"):
         read_batch(fifo)
     writer.join(timeout=60)
-    assert sum(written) <= 2**20 + 2**18                          # the limit and the pipe's buffer, not 16 MiB
+    assert sum(written) <= 2**20 + 2**18  # the limit and the pipe's buffer, not 16 MiB
 
 
 @pytest.mark.parametrize("claimed, held", [(2, 3), (3, 2)])
@@ -142,13 +169,16 @@ def test_an_array_must_hold_exactly_the_bytes_its_shape_claims(tmp_path, claimed
         read_batch(tmp_path / "data_batch_1")
 
 
-@pytest.mark.parametrize("meta, problem", [
-    ({b"label_names": [b"cat", b"dog"]}, "10 class names"),
-    ({b"label_names": b"airplane"}, "10 class names"),
-    ({b"label_names": [b"x" * 100] * 10}, "10 class names"),
-    ({b"label_names": [f"c{i}\x1b[2J".encode() for i in range(10)]}, "control characters"),
-    ([b"airplane"] * 10, "expected a dict"),
-])
+@pytest.mark.parametrize(
+    "meta, problem",
+    [
+        ({b"label_names": [b"cat", b"dog"]}, "10 class names"),
+        ({b"label_names": b"airplane"}, "10 class names"),
+        ({b"label_names": [b"x" * 100] * 10}, "10 class names"),
+        ({b"label_names": [f"c{i}\x1b[2J".encode() for i in range(10)]}, "control characters"),
+        ([b"airplane"] * 10, "expected a dict"),
+    ],
+)
 def test_a_malformed_meta_file_is_a_data_error(tmp_path, meta, problem):
     folder = write_synthetic_cifar10(tmp_path / "c", n_train=50, n_test=20)
     _dump(folder / "batches.meta", meta)
@@ -159,7 +189,7 @@ def test_a_malformed_meta_file_is_a_data_error(tmp_path, meta, problem):
 def test_files_larger_than_the_format_are_refused_before_reading(tmp_path):
     folder = write_synthetic_cifar10(tmp_path / "c", n_train=50, n_test=20)
     with open(folder / "data_batch_4", "r+b") as f:
-        f.truncate(MAX_BATCH_BYTES + 1)           # sparse: no disk used, a valid pickle at its start
+        f.truncate(MAX_BATCH_BYTES + 1)  # sparse: no disk used, a valid pickle at its start
     with pytest.raises(DataError, match="data_batch_4 is larger than any batch"):
         load_cifar10(folder, download=False)
     (folder / "batches.meta").write_bytes(b"\x80\x02" + b"N" * (MAX_META_BYTES + 10))
@@ -208,8 +238,9 @@ def test_a_failed_download_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
     import keras
 
     def broken(**kwargs):
-        (tmp_path / "keras-home" / "datasets").mkdir(parents=True)   # as Keras does before fetching
+        (tmp_path / "keras-home" / "datasets").mkdir(parents=True)  # as Keras does before fetching
         raise OSError("connection reset")
+
     monkeypatch.setattr(data_module, "_reachable", lambda url: True)
     monkeypatch.setattr(keras.utils, "get_file", broken)
     with pytest.raises(DataError, match="internet"):
@@ -227,12 +258,13 @@ def test_a_download_is_checked_against_its_hash_and_read_from_where_keras_put_it
         target = Path(cache_dir) / "datasets" / fname
         write_synthetic_cifar10(target / "cifar-10-batches-py", n_train=50, n_test=20)
         return str(target)
+
     monkeypatch.setattr(data_module, "_reachable", lambda url: True)
     monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
     data = load_cifar10(None, download=True)
     assert calls == [(data_module.ORIGIN, True, data_module.ORIGIN_SHA256)]
     assert len(data.train_labels) == 50
-    assert load_cifar10(None, download=False).source == data.source   # the next run finds it in the cache
+    assert load_cifar10(None, download=False).source == data.source  # the next run finds it in the cache
 
 
 def test_finds_the_data_in_the_keras_cache_and_via_the_environment(tmp_path, monkeypatch):
@@ -241,7 +273,7 @@ def test_finds_the_data_in_the_keras_cache_and_via_the_environment(tmp_path, mon
     assert load_cifar10(download=False).source == str(cache)
     parent = tmp_path / "mine"
     write_synthetic_cifar10(parent / "cifar-10-batches-py", n_train=50, n_test=20)
-    monkeypatch.setenv("HPSEARCH_DATA_DIR", str(parent))   # a parent of the batches folder is fine too
+    monkeypatch.setenv("HPSEARCH_DATA_DIR", str(parent))  # a parent of the batches folder is fine too
     assert load_cifar10(download=False).source == str(parent / "cifar-10-batches-py")
 
 

@@ -13,10 +13,10 @@ def test_cpu_defaults_are_the_measured_ones(monkeypatch):
     for has_bf16 in (True, False):
         monkeypatch.setattr(device, "cpu_has_bf16", lambda has=has_bf16: has)
         chosen = device.setup(TrainConfig())
-        assert chosen.kind == "CPU" and chosen.backend == name          # CI and the tests have no GPU
-        bf16 = has_bf16 and name in ("tensorflow", "torch")             # JAX's CPU convolutions: float32 (README)
+        assert chosen.kind == "CPU" and chosen.backend == name  # CI and the tests have no GPU
+        bf16 = has_bf16 and name in ("tensorflow", "torch")  # JAX's CPU convolutions: float32 (README)
         assert chosen.precision == ("mixed_bfloat16" if bf16 else "float32")
-        assert chosen.jit_compile is (name == "jax")                    # XLA only where the backend needs it
+        assert chosen.jit_compile is (name == "jax")  # XLA only where the backend needs it
         assert str(chosen).startswith("CPU: ") and f"({name}, " in str(chosen)
     device.reset_state()
 
@@ -33,7 +33,9 @@ def test_cpu_has_bf16_reads_the_flags(tmp_path):
 def test_explicit_settings_win():
     chosen = device.setup(TrainConfig(jit_compile=True, precision="float32"))
     assert chosen.jit_compile is True and chosen.precision == "float32"
-    assert str(chosen).endswith(f"({chosen.backend}, {'torch.compile' if chosen.backend == 'torch' else 'XLA'}, float32)")
+    assert str(chosen).endswith(
+        f"({chosen.backend}, {'torch.compile' if chosen.backend == 'torch' else 'XLA'}, float32)"
+    )
     device.reset_state()
 
 
@@ -45,20 +47,25 @@ def test_choose_backend_refuses_unknown_missing_and_switched_backends(monkeypatc
         device.choose_backend("jax")
     monkeypatch.setattr(device, "is_installed", lambda name: True)
     import keras  # noqa: F401  (this process already runs on a backend)
+
     other = next(b for b in device.BACKENDS if b != device.backend())
     with pytest.raises(device.BackendError, match=f"already running on '{device.backend()}'"):
         device.choose_backend(other)
     monkeypatch.setenv("KERAS_BACKEND", device.backend())
-    assert device.choose_backend(None) == device.backend()       # KERAS_BACKEND is honoured
+    assert device.choose_backend(None) == device.backend()  # KERAS_BACKEND is honoured
 
 
 def test_the_backend_is_chosen_before_keras_loads(monkeypatch):
     """The command line parses without importing Keras, so --backend can still take effect."""
     import subprocess
-    code = ("import sys; from hpsearch import cli; cli.build_parser().parse_args(['study', '--backend', 'jax']); "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+
+    code = (
+        "import sys; from hpsearch import cli; cli.build_parser().parse_args(['study', '--backend', 'jax']); "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    )
     import os
     from pathlib import Path
+
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"

@@ -31,10 +31,10 @@ def _views_by_hand(images, flip, shifts):
     """Each TTA view with plain numpy slicing: mirror, then reflect-pad and crop at (dy, dx)."""
     views = []
     for dy, dx in shifts:
-        for mirrored in ((False, True) if flip else (False,)):
+        for mirrored in (False, True) if flip else (False,):
             x = images[:, :, ::-1] if mirrored else images
             padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-            views.append(padded[:, 1 + dy:33 + dy, 1 + dx:33 + dx])
+            views.append(padded[:, 1 + dy : 33 + dy, 1 + dx : 33 + dx])
     return views
 
 
@@ -49,7 +49,7 @@ def test_tta_is_the_mean_over_exactly_the_configured_views():
         np.testing.assert_allclose(got, expected, atol=1e-6)
         plain = predict(model, images, config, tta=False)
         np.testing.assert_allclose(plain, model.predict(images, verbose=0), atol=1e-6)
-        assert np.abs(got - plain).max() > 1e-3                  # TTA changed the answer of this model
+        assert np.abs(got - plain).max() > 1e-3  # TTA changed the answer of this model
 
 
 def test_tta_and_plain_accuracy_are_those_of_their_predictions(cifar):

@@ -1,6 +1,7 @@
 """Hostile CIFAR-10 batches: each is refused with a DataError, runs nothing (a marker file it would create
 stays absent) and does not crash the process. The payloads that attack numpy itself (crafted dtypes,
 shapes the bytes do not fill) are read in a subprocess, so a segfault shows as its exit code."""
+
 import os
 import re
 import subprocess
@@ -29,12 +30,15 @@ def _code_payloads(marker: Path) -> dict[str, bytes]:
         "subprocess.call": cp.call(cp.glob("subprocess", "call"), cp.lst(cp.text("touch"), cp.text(m))),
         "subprocess.Popen": cp.call(cp.glob("subprocess", "Popen"), cp.lst(cp.text("touch"), cp.text(m))),
         "importlib.import_module": cp.call(cp.glob("importlib", "import_module"), cp.text("hpsearch_evil_module")),
-        "numpy runstring": cp.call(cp.glob("numpy.testing._private.utils", "runstring"),
-                                   cp.text(f"open({m!r}, 'w').close()"), cp.dct()),
-        "nested pickle.loads": cp.call(cp.glob("pickle", "loads"),
-                                       cp.raw(cp.pickle_of(cp.call(cp.glob("os", "system"), cp.text(f"touch {m}"))))),
-        "copyreg._reconstructor": cp.call(cp.glob("copyreg", "_reconstructor"), cp.glob("os", "system"),
-                                          cp.glob("builtins", "object"), cp.NONE),
+        "numpy runstring": cp.call(
+            cp.glob("numpy.testing._private.utils", "runstring"), cp.text(f"open({m!r}, 'w').close()"), cp.dct()
+        ),
+        "nested pickle.loads": cp.call(
+            cp.glob("pickle", "loads"), cp.raw(cp.pickle_of(cp.call(cp.glob("os", "system"), cp.text(f"touch {m}"))))
+        ),
+        "copyreg._reconstructor": cp.call(
+            cp.glob("copyreg", "_reconstructor"), cp.glob("os", "system"), cp.glob("builtins", "object"), cp.NONE
+        ),
     }
 
 
@@ -75,32 +79,52 @@ def _object_dtype(name: str = "V8") -> bytes:
     return cp.dtype(cp.text(name), cp.dtype_state(names=cp.tup(cp.text("x")), fields=fields, elsize=8, alignment=1))
 
 
-_POINTERS = cp.raw(b"\x41" * 16)                            # two "pointers" to 0x4141414141414141
+_POINTERS = cp.raw(b"\x41" * 16)  # two "pointers" to 0x4141414141414141
 _NUMPY_ATTACKS = {
     "object-field dtype as labels": (cp.batch(ROWS, cp.array((2,), _object_dtype(), _POINTERS)), "dtype 'V8'"),
-    "object fields under an int name": (cp.batch(ROWS, cp.array((2,), _object_dtype("i8"), _POINTERS)),
-                                        "dtype 'i8' with fields"),
+    "object fields under an int name": (
+        cp.batch(ROWS, cp.array((2,), _object_dtype("i8"), _POINTERS)),
+        "dtype 'i8' with fields",
+    ),
     "object-field dtype as data": (cp.batch(cp.array((2,), _object_dtype(), _POINTERS), cp.lst()), "dtype 'V8'"),
-    "object array (pickled list)": (cp.batch(ROWS, cp.array((2,), cp.dtype(cp.text("O8")),
-                                                            cp.lst(cp.integer(1), cp.integer(2)))), "dtype 'O8'"),
+    "object array (pickled list)": (
+        cp.batch(ROWS, cp.array((2,), cp.dtype(cp.text("O8")), cp.lst(cp.integer(1), cp.integer(2)))),
+        "dtype 'O8'",
+    ),
     # itemsize 0: zero strides, so 10^9 claimed images need no bytes, until someone copies them (2.8 TiB)
-    "zero strides": (cp.batch(cp.array((10**9, 3072), cp.dtype(cp.text("u1"), cp.dtype_state(elsize=0)), cp.raw(b"")),
-                              cp.lst()), "dtype 'u1' with fields, a subarray, a custom size"),
-    "huge claimed shape": (cp.batch(cp.array((3_000_000, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(3072))),
-                                    cp.lst()), r"claiming shape \(3000000, 3072\).*3072 bytes"),
-    "absurd shape": (cp.batch(cp.array((2**62, 2**62), cp.dtype(cp.text("u1")), cp.raw(b"")), cp.lst()),
-                     "array shape"),
-    "negative shape": (cp.batch(cp.array((-1, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(3072))), cp.lst()),
-                       "array shape"),
-    "Fortran order": (cp.batch(cp.array((2, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(6144)), fortran=cp.TRUE),
-                               cp.lst(cp.integer(0), cp.integer(1))), "not in C order"),
-    "dtype filled twice": (cp.batch(ROWS, cp.array((2,), cp.build(cp.dtype(cp.text("i8")), cp.dtype_state()),
-                                                   cp.raw(bytes(16)))), "filled in twice"),
+    "zero strides": (
+        cp.batch(cp.array((10**9, 3072), cp.dtype(cp.text("u1"), cp.dtype_state(elsize=0)), cp.raw(b"")), cp.lst()),
+        "dtype 'u1' with fields, a subarray, a custom size",
+    ),
+    "huge claimed shape": (
+        cp.batch(cp.array((3_000_000, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(3072))), cp.lst()),
+        r"claiming shape \(3000000, 3072\).*3072 bytes",
+    ),
+    "absurd shape": (cp.batch(cp.array((2**62, 2**62), cp.dtype(cp.text("u1")), cp.raw(b"")), cp.lst()), "array shape"),
+    "negative shape": (
+        cp.batch(cp.array((-1, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(3072))), cp.lst()),
+        "array shape",
+    ),
+    "Fortran order": (
+        cp.batch(
+            cp.array((2, 3072), cp.dtype(cp.text("u1")), cp.raw(bytes(6144)), fortran=cp.TRUE),
+            cp.lst(cp.integer(0), cp.integer(1)),
+        ),
+        "not in C order",
+    ),
+    "dtype filled twice": (
+        cp.batch(ROWS, cp.array((2,), cp.build(cp.dtype(cp.text("i8")), cp.dtype_state()), cp.raw(bytes(16)))),
+        "filled in twice",
+    ),
     "BUILD on a stand-in class": (cp.batch(cp.build(cp.glob("numpy", "dtype"), cp.dct()), cp.lst()), "corrupt"),
-    "dtype made without its constructor": (cp.batch(ROWS, cp.array((2,), cp.glob("numpy", "dtype") + cp.tup() + b"\x81",
-                                                                  cp.raw(bytes(16)))), "expected a name"),
-    "dtype name of a megabyte": (cp.batch(ROWS, cp.array((2,), cp.dtype(cp.text("u" * 2**20)), cp.raw(bytes(16)))),
-                                 r"dtype 'u{20}' \(expected"),
+    "dtype made without its constructor": (
+        cp.batch(ROWS, cp.array((2,), cp.glob("numpy", "dtype") + cp.tup() + b"\x81", cp.raw(bytes(16)))),
+        "expected a name",
+    ),
+    "dtype name of a megabyte": (
+        cp.batch(ROWS, cp.array((2,), cp.dtype(cp.text("u" * 2**20)), cp.raw(bytes(16)))),
+        r"dtype 'u{20}' \(expected",
+    ),
 }
 
 _READER = """
@@ -121,8 +145,13 @@ def test_a_batch_that_attacks_numpy_is_refused_without_crashing(tmp_path, name):
     blob, problem = _NUMPY_ATTACKS[name]
     (tmp_path / "test_batch").write_bytes(blob)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", _READER, str(tmp_path / "test_batch")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _READER, str(tmp_path / "test_batch")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"exit {done.returncode} (-11 is a segfault): {done.stdout}{done.stderr[-2000:]}"
     assert "DataError:" in done.stdout and "test_batch" in done.stdout
     assert re.search(problem, done.stdout), done.stdout

@@ -1,4 +1,5 @@
 """Lookahead: checked against the update rule computed by hand from an unwrapped inner optimiser."""
+
 import keras
 import numpy as np
 import pytest
@@ -32,16 +33,16 @@ def test_fast_weights_follow_the_inner_optimizer_then_sync_by_hand():
     plain = run(keras.optimizers.Adam(0.05), k)
     wrapped = Lookahead(keras.optimizers.Adam(0.05), k=k, alpha=alpha)
     looked = run(wrapped, k)
-    for step in range(k - 1):   # between syncs: exactly the inner optimiser
+    for step in range(k - 1):  # between syncs: exactly the inner optimiser
         np.testing.assert_allclose(looked[step], plain[step], rtol=1e-6, atol=1e-7)
-    expected = W0 + alpha * (plain[k - 1] - W0)          # slow + alpha * (fast_k - slow), slow = W0
+    expected = W0 + alpha * (plain[k - 1] - W0)  # slow + alpha * (fast_k - slow), slow = W0
     np.testing.assert_allclose(looked[k - 1], expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(wrapped.slow_weights[0].numpy(), expected, rtol=1e-6, atol=1e-7)
-    assert not np.allclose(looked[k - 1], plain[k - 1])   # the sync really moved the weights
+    assert not np.allclose(looked[k - 1], plain[k - 1])  # the sync really moved the weights
 
 
 def test_several_cycles_match_a_numpy_reference_with_sgd():
-    k, alpha, lr, steps = 3, 0.6, 0.02, 11                # 3 syncs and a partial cycle
+    k, alpha, lr, steps = 3, 0.6, 0.02, 11  # 3 syncs and a partial cycle
     fast = W0.astype("float64").copy()
     slow = fast.copy()
     expected = []
@@ -64,7 +65,7 @@ def test_k1_alpha1_is_the_inner_optimizer():
 def test_learning_rate_and_iterations_are_the_inner_optimizers():
     inner = keras.optimizers.Adam(0.01)
     opt = Lookahead(inner, k=2)
-    opt.learning_rate = 0.003                             # what ReduceLROnPlateau does
+    opt.learning_rate = 0.003  # what ReduceLROnPlateau does
     assert float(inner.learning_rate.numpy()) == pytest.approx(0.003)
     run(opt, 3)
     assert int(opt.iterations.numpy()) == int(inner.iterations.numpy()) == 3
@@ -84,9 +85,12 @@ def _tiny_data():
 def test_trains_inside_fit_compiled():
     x, y = _tiny_data()
     model = _tiny_model()
-    model.compile(Lookahead(keras.optimizers.Adam(0.02), k=4, alpha=0.5),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile="auto")
-    history = model.fit(x, y, batch_size=16, epochs=5, verbose=0, shuffle=False)   # 4 steps/epoch
+    model.compile(
+        Lookahead(keras.optimizers.Adam(0.02), k=4, alpha=0.5),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile="auto",
+    )
+    history = model.fit(x, y, batch_size=16, epochs=5, verbose=0, shuffle=False)  # 4 steps/epoch
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
     assert int(model.optimizer.iterations.numpy()) == 20
@@ -123,15 +127,18 @@ def test_mixed_precision_wraps_lookahead_in_loss_scaling():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = _tiny_model()
-        model.compile(Lookahead(keras.optimizers.Adam(0.02), k=2),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile="auto")
+        model.compile(
+            Lookahead(keras.optimizers.Adam(0.02), k=2),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile="auto",
+        )
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         assert isinstance(model.optimizer.inner_optimizer, Lookahead)
         history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False, callbacks=[checker])
     finally:
         reset_state()
     assert np.isfinite(history.history["loss"]).all()
-    applied = int(model.optimizer.inner_optimizer.iterations.numpy())   # steps with finite gradients only
+    applied = int(model.optimizer.inner_optimizer.iterations.numpy())  # steps with finite gradients only
     assert 0 < applied <= 12
     assert checker.synced >= 1 and checker.between >= 1 and checker.synced + checker.between == 12
 
@@ -140,9 +147,11 @@ def test_mixed_precision_wraps_lookahead_in_loss_scaling():
 def test_saves_and_loads_with_its_slow_weights(tmp_path):
     x, y = _tiny_data()
     model = _tiny_model()
-    model.compile(Lookahead(keras.optimizers.Adam(0.02), k=3, alpha=0.4),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0)   # 4 steps: slow != fast now
+    model.compile(
+        Lookahead(keras.optimizers.Adam(0.02), k=3, alpha=0.4),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 4 steps: slow != fast now
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     opt = loaded.optimizer

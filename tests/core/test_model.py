@@ -14,7 +14,9 @@ def test_baseline_has_the_original_parameter_count_and_shapes():
     assert model.count_params() == 4_611_394
     assert model.get_layer("whitening_conv").output.shape == (None, 31, 31, 24)
     assert model.get_layer("dense").output.shape == (None, 10)
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.name != "whitening_conv"]
+    convs = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.name != "whitening_conv"
+    ]
     assert [c.filters for c in convs] == [128, 128, 256, 256, 512, 512]
     assert all(not c.use_bias and c.kernel_size == (3, 3) and c.padding == "same" for c in convs)
 
@@ -24,8 +26,10 @@ def test_widths_and_patch_size_come_from_the_config(p, widths):
     model = build_model(TrainConfig(whitening_patch_size=p, widths=widths), IMAGES)
     assert model.get_layer("whitening_conv").output.shape == (None, 33 - p, 33 - p, 6 * p * p)
     assert model.output.shape == (None, 10)
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.name != "whitening_conv"]
-    assert [c.filters for c in convs] == [w for w in widths for _ in range(2)]   # both convs of each stage
+    convs = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.name != "whitening_conv"
+    ]
+    assert [c.filters for c in convs] == [w for w in widths for _ in range(2)]  # both convs of each stage
 
 
 def test_aptx_values():
@@ -87,11 +91,12 @@ def _summary_rows(text: str) -> list[tuple[str, ...]]:
 
 
 def test_the_printed_summary_is_the_originals_row_for_row():
-    build_model(TrainConfig(), IMAGES)                    # a second build must not shift the names
+    build_model(TrainConfig(), IMAGES)  # a second build must not shift the names
     lines = []
     build_model(TrainConfig(), IMAGES).summary(print_fn=lambda line, **_: lines.append(line), line_length=80)
     text = "\n".join(lines)
     assert _summary_rows(text) == [
-        (f"{name} ({kind})", str(shape), f"{params:,}") for name, kind, shape, params in ORIGINAL_SUMMARY]
+        (f"{name} ({kind})", str(shape), f"{params:,}") for name, kind, shape, params in ORIGINAL_SUMMARY
+    ]
     assert sum(p for *_, p in ORIGINAL_SUMMARY) == 4_611_394
     assert "Total params: 4,611,394" in text

@@ -1,6 +1,7 @@
 """On-device augmentation (ondevice.py): the same draws as the host pipeline, so the same distribution of
 flips and offsets (every offset occurs, about half flipped, every crop a window of the reflect-padded
 image), the same pixels for a seed, and a training run that learns with it. Runs on the current backend."""
+
 import numpy as np
 from test_batches import MEAN, PAD, STD, _pixels, _source_flip_offset, _split
 
@@ -14,6 +15,7 @@ SMOKE = TrainConfig.from_profile("smoke")
 
 def _device_epoch(part, batch_size=50, seed=5, epoch=0):
     import keras
+
     draws = DrawBatches(part, MEAN, STD, batch_size, training=True, seed=seed, flip=True, pad=PAD)
     layer = DeviceAugment(part.images, MEAN, STD, PAD)
     xs, ys = zip(*((layer(x), y) for x, y in (draws.batch(epoch, i) for i in range(len(draws)))))
@@ -24,7 +26,7 @@ def test_device_batches_are_every_image_once_flipped_about_half_and_cropped_at_e
     part = _split()
     x, y = _device_epoch(part)
     assert x.dtype == np.float32 and x.shape == (len(part.labels), 32, 32, 3)
-    seen = [_source_flip_offset(part, out) for out in _pixels(x)]   # each output is one window of one image
+    seen = [_source_flip_offset(part, out) for out in _pixels(x)]  # each output is one window of one image
     sources = [i for i, _ in seen]
     assert sorted(sources) == list(range(len(part.labels))) and sources != list(range(len(part.labels)))
     assert np.array_equal(y.argmax(1), part.labels[sources])
@@ -50,8 +52,9 @@ def _metrics(result):
 def test_training_on_device_learns_is_deterministic_and_saves_only_the_network(cifar, tmp_path):
     config = SMOKE.replace(augment_on_device=True)
     a = train(config, cifar, out_dir=tmp_path)
-    assert "augment on device" in a.device and a.val_accuracy > 0.3       # chance is 0.1
+    assert "augment on device" in a.device and a.val_accuracy > 0.3  # chance is 0.1
     assert _metrics(train(config, cifar)) == _metrics(a)
     assert a.model.name == "hpsearch_baseline" and not any("train_images" in w.path for w in a.model.weights)
     from hpsearch.core.model import load_model
+
     assert load_model(tmp_path / "best.keras").count_params() == a.model.count_params()

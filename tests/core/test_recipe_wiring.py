@@ -1,5 +1,6 @@
 """The recipe as wired: what TrainConfig says is what the compiled model, its optimiser, its schedule and
 its callbacks do. Each test fails if one knob is dropped on the way (a default used instead)."""
+
 import math
 
 import keras
@@ -14,7 +15,7 @@ from hpsearch.core.schedules import build_schedule
 from hpsearch.core.train import compile_model
 from hpsearch.core.whitening import whitening_weights
 
-STEPS = 10   # steps per epoch in these tests
+STEPS = 10  # steps per epoch in these tests
 
 
 def _compiled(**changes):
@@ -31,8 +32,8 @@ def test_the_loss_carries_the_configured_label_smoothing(smoothing):
     assert model.loss.label_smoothing == pytest.approx(smoothing)
     y_true = np.eye(10, dtype="float32")[[3, 7]]
     y_pred = np.full((2, 10), 0.05, "float32")
-    y_pred[:, 0] = 0.55                                  # rows sum to 1; the true class gets 0.05
-    target = y_true * (1 - smoothing) + smoothing / 10   # what smoothing does to a one-hot target
+    y_pred[:, 0] = 0.55  # rows sum to 1; the true class gets 0.05
+    target = y_true * (1 - smoothing) + smoothing / 10  # what smoothing does to a one-hot target
     expected = -(target * np.log(y_pred)).sum(1).mean()
     assert float(model.loss(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
 
@@ -42,15 +43,18 @@ def _lr_at(optimizer, step: int) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
-@pytest.mark.parametrize("changes, kind, decay", [
-    ({}, keras.optimizers.Adam, None),
-    ({"optimizer": "adamw", "weight_decay": 0.03}, keras.optimizers.AdamW, 0.03),
-    ({"optimizer": "adamw", "weight_decay": 0.0007, "lr_schedule": "one_cycle"}, keras.optimizers.AdamW, 0.0007),
-])
+@pytest.mark.parametrize(
+    "changes, kind, decay",
+    [
+        ({}, keras.optimizers.Adam, None),
+        ({"optimizer": "adamw", "weight_decay": 0.03}, keras.optimizers.AdamW, 0.03),
+        ({"optimizer": "adamw", "weight_decay": 0.0007, "lr_schedule": "one_cycle"}, keras.optimizers.AdamW, 0.0007),
+    ],
+)
 def test_the_optimizer_is_the_configured_one_with_the_configured_schedule(changes, kind, decay):
     config, model, schedule = _compiled(**changes)
     optimizer = model.optimizer
-    assert type(optimizer) is kind                       # AdamW is an Adam: the exact class is the check
+    assert type(optimizer) is kind  # AdamW is an Adam: the exact class is the check
     if decay is not None:
         assert optimizer.weight_decay == pytest.approx(decay)
     else:
@@ -64,8 +68,9 @@ def test_the_optimizer_is_the_configured_one_with_the_configured_schedule(change
 
 
 def test_lookahead_wraps_the_configured_optimizer_with_its_k_and_alpha():
-    config, model, schedule = _compiled(optimizer="adamw", weight_decay=0.02, lookahead=True, lookahead_k=7,
-                                        lookahead_alpha=0.3)
+    config, model, schedule = _compiled(
+        optimizer="adamw", weight_decay=0.02, lookahead=True, lookahead_k=7, lookahead_alpha=0.3
+    )
     optimizer = model.optimizer
     assert isinstance(optimizer, Lookahead) and (optimizer.k, optimizer.alpha) == (7, pytest.approx(0.3))
     assert type(optimizer.inner_optimizer) is keras.optimizers.AdamW
@@ -94,29 +99,30 @@ def test_triangular_and_one_cycle_have_their_own_shapes(kind):
     for step in (0, 10, 20, 30, 40, 60, 80, 99):
         assert float(schedule(step)) == pytest.approx(_peaked(kind, step), rel=1e-5), step
     other = "one_cycle" if kind == "triangular" else "triangular"
-    assert float(schedule(40)) != pytest.approx(_peaked(other, 40), rel=1e-2)   # 25 % into the fall:
-    assert float(schedule(80)) != pytest.approx(_peaked(other, 80), rel=1e-2)   # 85 % vs 75 %, 15 % vs 25 %
+    assert float(schedule(40)) != pytest.approx(_peaked(other, 40), rel=1e-2)  # 25 % into the fall:
+    assert float(schedule(80)) != pytest.approx(_peaked(other, 80), rel=1e-2)  # 85 % vs 75 %, 15 % vs 25 %
 
 
 def test_plateau_scale_halves_after_patience_flat_epochs_and_never_goes_below_min_lr():
-    _, model, schedule = _compiled()                      # step schedule: 1.5e-3 at step 0
+    _, model, schedule = _compiled()  # step schedule: 1.5e-3 at step 0
     callback = PlateauScale(schedule, "val_loss", factor=0.5, patience=2, min_lr=1e-4)
     callback.set_model(model)
 
     def epoch(val_loss: float) -> float:
         callback.on_epoch_end(0, {"val_loss": val_loss})
         return float(schedule.scale.numpy())
-    assert epoch(1.0) == 1.0                              # a new best
-    assert epoch(1.0) == 1.0                              # one flat epoch: patience not yet used up
-    assert epoch(1.1) == 0.5                              # two: halved
-    assert epoch(0.9) == 0.5                              # a new best resets the count
+
+    assert epoch(1.0) == 1.0  # a new best
+    assert epoch(1.0) == 1.0  # one flat epoch: patience not yet used up
+    assert epoch(1.1) == 0.5  # two: halved
+    assert epoch(0.9) == 0.5  # a new best resets the count
     assert epoch(0.95) == 0.5
     assert epoch(0.95) == 0.25
     assert [epoch(0.95) for _ in range(4)] == [0.25, 0.125, 0.125, pytest.approx(1e-4 / 1.5e-3)]
-    for _ in range(6):                                    # at the floor: lr == min_lr, never below
+    for _ in range(6):  # at the floor: lr == min_lr, never below
         epoch(0.95)
     assert float(schedule(0)) == pytest.approx(1e-4, rel=1e-5)
-    callback.on_epoch_end(0, {"loss": 0.5})              # no val_loss this epoch: nothing changes
+    callback.on_epoch_end(0, {"loss": 0.5})  # no val_loss this epoch: nothing changes
     assert float(schedule(0)) == pytest.approx(1e-4, rel=1e-5)
 
 
@@ -125,4 +131,4 @@ def test_build_model_initialises_whitening_conv_with_the_configured_eps():
     config = TrainConfig(whitening_eps=0.01, widths=(4, 4, 4))
     kernel = build_model(config, images).get_layer("whitening_conv").get_weights()[0]
     np.testing.assert_allclose(kernel, whitening_weights(images, 2, 0.01), rtol=1e-6)
-    assert not np.allclose(kernel, whitening_weights(images, 2), rtol=1e-3)   # the default eps differs here
+    assert not np.allclose(kernel, whitening_weights(images, 2), rtol=1e-3)  # the default eps differs here

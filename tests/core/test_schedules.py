@@ -13,7 +13,11 @@ def _lrs(config, steps_per_epoch=10):
 def test_step_schedule_is_the_originals():
     lrs, _ = _lrs(TrainConfig())
     per_epoch = lrs.reshape(10, 10)
-    assert np.allclose(per_epoch[:4], 0.0015) and np.allclose(per_epoch[4:7], 0.0012) and np.allclose(per_epoch[7:], 0.0005)
+    assert (
+        np.allclose(per_epoch[:4], 0.0015)
+        and np.allclose(per_epoch[4:7], 0.0012)
+        and np.allclose(per_epoch[7:], 0.0005)
+    )
 
 
 def test_triangular_and_one_cycle_peak_after_warmup_and_end_low():
@@ -63,7 +67,7 @@ def test_a_lowered_scale_reaches_the_compiled_training_step():
 
         model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False, callbacks=[Record()])
         assert all(np.array_equal(a, b) for a, b in zip(weights[1], weights[2])), f"lookahead={lookahead}"
-        assert not np.allclose(weights[0][0], weights[1][0])          # before the change, epochs move them
+        assert not np.allclose(weights[0][0], weights[1][0])  # before the change, epochs move them
 
 
 def test_plateau_scale_halves_after_patience_flat_epochs_and_stops_at_min_lr():

@@ -22,7 +22,7 @@ def test_smoke_run_learns_and_reports_every_epoch(cifar):
     assert [e for e, _ in seen] == list(range(1, SMOKE.epochs + 1))
     assert all(set(logs) == set(EPOCH_KEYS) for _, logs in seen)
     assert result.val_accuracy == max(e["val_accuracy"] for e in result.epochs)
-    assert result.val_accuracy > 0.3   # chance is 0.1
+    assert result.val_accuracy > 0.3  # chance is 0.1
     assert [round(e["lr"], 6) for e in result.epochs] == [0.0015, 0.0015, 0.0012, 0.0005]
     assert result.images_per_second > 0 and result.train_seconds > 0 and result.stopped_reason == "completed"
 
@@ -59,6 +59,7 @@ def test_on_epoch_can_stop_a_run_by_raising(cifar):
     def stop_at_two(epoch, logs):
         if epoch == 2:
             raise Stop(epoch)
+
     with pytest.raises(Stop):
         train(SMOKE, cifar, on_epoch=stop_at_two)
 
@@ -71,6 +72,7 @@ def test_a_diverging_run_raises_with_the_reason(cifar):
 
 def test_checkpoint_holds_the_best_model(cifar, tmp_path):
     from hpsearch.core.model import load_model
+
     result = train(SMOKE.replace(lookahead=True), cifar, out_dir=tmp_path)
     loaded = load_model(result.model_path)
     x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
@@ -79,10 +81,11 @@ def test_checkpoint_holds_the_best_model(cifar, tmp_path):
 
 def test_to_dict_is_json_ready(cifar):
     import json
+
     result = train(SMOKE.replace(epochs=1), cifar)
     d = json.loads(json.dumps(result.to_dict()))
     assert d["config"]["widths"] == list(SMOKE.widths) and len(d["epochs"]) == 1
-    assert d["backend"] == backend() and f"({backend()}, " in d["device"]          # metrics.json names it
+    assert d["backend"] == backend() and f"({backend()}, " in d["device"]  # metrics.json names it
     assert all(math.isfinite(v) for v in d["epochs"][0].values())
 
 
@@ -90,12 +93,14 @@ def test_early_stopping_watches_val_accuracy_with_the_configured_patience(cifar,
     """Keras's EarlyStopping is what stops a run; the config's patience must reach it (not Keras's default
     or a constant), on val_accuracy, restoring the best weights."""
     import keras
+
     made = []
 
     class Recording(keras.callbacks.EarlyStopping):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             made.append(self)
+
     monkeypatch.setattr(keras.callbacks, "EarlyStopping", Recording)
     train(SMOKE.replace(epochs=1, early_stopping_patience=7), cifar)
     [stopper] = made

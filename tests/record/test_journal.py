@@ -1,5 +1,6 @@
 """Journal integrity: a torn last record (made by truncating a real journal) is set aside and nothing finished
 is lost; a journal that cannot be decoded is one line naming the file, the line and the fix."""
+
 import sqlite3
 
 import optuna
@@ -26,17 +27,17 @@ def test_a_torn_tail_is_set_aside_and_every_finished_trial_kept(tmp_path, capsys
     path = _real_journal(tmp_path)
     before = _complete(path)
     whole = path.read_bytes()
-    path.write_bytes(whole[:-40])                     # a crash mid-write: the last record lacks its end
+    path.write_bytes(whole[:-40])  # a crash mid-write: the last record lacks its end
     capsys.readouterr()
     study = optuna.load_study(study_name="s", storage=storage.open_storage(path))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "torn" in err[0] and f"{path}.torn" in err[0]
-    last_record = whole[whole.rstrip(b"\n").rfind(b"\n") + 1:]
+    last_record = whole[whole.rstrip(b"\n").rfind(b"\n") + 1 :]
     assert (tmp_path / "studies" / "s.journal.torn").read_bytes() == last_record[:-40] + b"\n"
-    study.enqueue_trial({})                           # appending after the repair keeps the journal readable
+    study.enqueue_trial({})  # appending after the repair keeps the journal readable
     study.tell(study.ask(), 0.5)
     after = _complete(path)
-    assert after[:len(before) - 1] == before[:len(before) - 1] and after[-1][1] == [0.5]
+    assert after[: len(before) - 1] == before[: len(before) - 1] and after[-1][1] == [0.5]
     assert path.read_bytes().endswith(b"\n")
 
 
@@ -46,8 +47,8 @@ def test_without_the_repair_optuna_loses_the_whole_journal(tmp_path):
     path.write_bytes(path.read_bytes()[:-40])
     plain = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     study = optuna.load_study(study_name="s", storage=plain)
-    study.set_user_attr("x", 1)                       # appended onto the torn line
-    with pytest.raises(ValueError):                   # the next read (before any write) fails, and stays failing
+    study.set_user_attr("x", 1)  # appended onto the torn line
+    with pytest.raises(ValueError):  # the next read (before any write) fails, and stays failing
         study.set_user_attr("y", 2)
 
 
@@ -70,7 +71,7 @@ def test_report_repairs_a_torn_journal_and_writes(tmp_path, capsys):
 def test_a_broken_record_inside_the_journal_is_one_line_naming_file_and_line(tmp_path, capsys):
     path = _real_journal(tmp_path)
     lines = path.read_bytes().splitlines(keepends=True)
-    lines[3] = lines[3][:20] + lines[4]               # a torn record with the next one appended (old damage)
+    lines[3] = lines[3][:20] + lines[4]  # a torn record with the next one appended (old damage)
     path.write_bytes(b"".join(lines))
     assert main(["report", "--study-name", "s", "--storage", str(path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

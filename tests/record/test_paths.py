@@ -1,4 +1,5 @@
 """One path rule: ROOT/studies/<safe name>.journal and ROOT/reports/<safe name>/, one safe name for both."""
+
 from pathlib import Path
 
 import pytest

@@ -1,6 +1,7 @@
 """On a real PostgreSQL server (HPSEARCH_TEST_POSTGRES_URL, which scripts/test sets up): the plain
 postgresql:// URL works with the driver the `postgres` extra installs (psycopg 3), in hpsearch, in Optuna
 itself and in optuna-dashboard's storage opener; reading creates nothing."""
+
 import os
 import uuid
 
@@ -13,8 +14,10 @@ from hpsearch.record import storage
 from tests.report.report_fakes import build_study
 
 URL = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not URL, reason="HPSEARCH_TEST_POSTGRES_URL is not set (scripts/test sets it)")]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not URL, reason="HPSEARCH_TEST_POSTGRES_URL is not set (scripts/test sets it)"),
+]
 
 
 def _snapshot(url):
@@ -36,12 +39,12 @@ def study_name():
 
 
 def test_optuna_and_optuna_dashboard_read_the_study_by_its_plain_url(study_name):
-    pytest.importorskip("psycopg")                         # what SQLAlchemy 2.1 maps postgresql:// to
+    pytest.importorskip("psycopg")  # what SQLAlchemy 2.1 maps postgresql:// to
     ours = optuna.load_study(study_name=study_name, storage=storage.open_storage(URL))
     plain = optuna.load_study(study_name=study_name, storage=URL)
     assert [t.values for t in plain.trials] == [t.values for t in ours.trials] and len(ours.trials) >= 4
     dashboard = pytest.importorskip("optuna_dashboard._storage_url")
-    opened = dashboard.get_storage(URL)                    # what `optuna-dashboard URL` opens
+    opened = dashboard.get_storage(URL)  # what `optuna-dashboard URL` opens
     summaries = {s.study_name: s for s in optuna.get_all_study_summaries(opened)}
     assert summaries[study_name].n_trials == len(ours.trials)
 

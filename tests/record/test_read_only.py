@@ -1,5 +1,6 @@
 """`report` and `confirm` only read: a storage that holds no such study is left exactly as it was (no tables,
 no journal, no folder), and the message says what to do."""
+
 import sqlite3
 
 import pytest
@@ -17,7 +18,7 @@ def _sqlite_with_other_tables(path):
 
 
 def _names(folder):
-    return sorted(p.name for p in folder.iterdir() if p.name != "keras-home")    # conftest's KERAS_HOME
+    return sorted(p.name for p in folder.iterdir() if p.name != "keras-home")  # conftest's KERAS_HOME
 
 
 @pytest.mark.parametrize("command", ["report", "confirm"])
@@ -36,7 +37,7 @@ def test_missing_storages_are_not_created(command, tmp_path, capsys):
     out = tmp_path / "out"
     for where in (f"sqlite:///{tmp_path / 'none.db'}", str(tmp_path / "j" / "none.journal")):
         assert main([command, "--study-name", "s", "--storage", where, "--out", str(out)]) == 2
-    assert main([command, "--study-name", "s", "--out", str(out)]) == 2             # the default journal
+    assert main([command, "--study-name", "s", "--out", str(out)]) == 2  # the default journal
     assert capsys.readouterr().err.count("does not exist") == 3
     assert _names(tmp_path) == []
 

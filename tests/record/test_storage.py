@@ -1,4 +1,5 @@
 """Storages: passwords masked wherever one is named, clear errors, the default journal file, reading only."""
+
 import optuna
 import pytest
 
@@ -14,7 +15,7 @@ def test_storage_passwords_are_masked():
 
 def test_an_unreachable_database_is_a_clear_error_without_the_password():
     with pytest.raises(storage.StorageError) as info:
-        storage.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")     # nothing listens on port 1
+        storage.open_storage("postgresql://alice:s3cret@127.0.0.1:1/hp")  # nothing listens on port 1
     message = str(info.value)
     assert "cannot open storage postgresql://alice:***@127.0.0.1:1/hp" in message and "s3cret" not in message
 
@@ -42,15 +43,16 @@ def test_a_trial_id_is_found_by_public_api(tmp_path):
     opened = storage.open_storage(tmp_path / "s.journal")
     study = optuna.create_study(storage=opened, study_name="s")
     trial = study.ask()
-    assert storage.trial_id(opened, study, trial.number) == trial._trial_id   # noqa: SLF001 - the check itself
+    assert storage.trial_id(opened, study, trial.number) == trial._trial_id  # noqa: SLF001 - the check itself
 
 
 def test_postgresql_uses_psycopg_3_and_falls_back_to_psycopg2(monkeypatch):
     find_spec = storage.importlib.util.find_spec
     if find_spec("psycopg"):
         assert storage._with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
-    monkeypatch.setattr(storage.importlib.util, "find_spec",
-                        lambda name: None if name == "psycopg" else find_spec(name))
+    monkeypatch.setattr(
+        storage.importlib.util, "find_spec", lambda name: None if name == "psycopg" else find_spec(name)
+    )
     if find_spec("psycopg2"):
         assert storage._with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert storage._with_driver("sqlite:///x.db") == "sqlite:///x.db"
@@ -59,8 +61,10 @@ def test_postgresql_uses_psycopg_3_and_falls_back_to_psycopg2(monkeypatch):
 def test_a_driver_error_that_repeats_the_password_is_scrubbed(monkeypatch):
     """No server needed: the database layer is stubbed to fail the way a driver may, echoing the password
     outside any URL; the message must keep the reason and lose the password."""
+
     def refuse(url, **kwargs):
         raise RuntimeError('FATAL: password "s3cret" rejected for user alice (dsn host=db password=s3cret)')
+
     monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
     with pytest.raises(storage.StorageError) as info:
         storage.open_storage("postgresql://alice:s3cret@db:5432/hp")

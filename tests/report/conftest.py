@@ -1,4 +1,5 @@
 """Fixtures for the report tests: fake studies and run folders (see report_fakes.py)."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ def make_study():
 def journal_study(tmp_path):
     """(storage path, study name) of a fake study stored in a journal file, as `hpsearch study` leaves it."""
     from optuna.storages.journal import JournalFileBackend, JournalStorage
+
     path = tmp_path / "studies" / "cpu-demo.journal"
     path.parent.mkdir(parents=True)
     build_study("cpu-demo", JournalStorage(JournalFileBackend(str(path))))

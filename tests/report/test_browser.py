@@ -6,6 +6,7 @@ study-report-top.png (headline to learning curves: docs/report-example.png is th
 
     HPSEARCH_SCREENSHOT_DIR=shots python -m pytest tests/report/test_browser.py -m browser
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,15 @@ from hpsearch.report import write_run_report, write_study_reports
 from report_fakes import add_confirm, tables_best
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,8 +41,13 @@ def browser(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 900},
+            device_scale_factor=1,
+        )
         yield context
         context.close()
 
@@ -57,8 +70,14 @@ def open_page(browser, page_path: Path, width: int | None = None):
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
     page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url} {req.failure}"))
-    page.on("request", lambda req: None if req.url.startswith(("file:", "data:", "blob:", "about:"))
-            else problems.append(f"network request: {req.url}"))
+    page.on(
+        "request",
+        lambda req: (
+            None
+            if req.url.startswith(("file:", "data:", "blob:", "about:"))
+            else problems.append(f"network request: {req.url}")
+        ),
+    )
     page.goto(page_path.resolve().as_uri(), wait_until="load")
     page.wait_for_selector("html[data-figures-drawn]", timeout=60_000)
     return page, problems
@@ -69,8 +88,9 @@ def check_figures(page) -> int:
     figures = page.locator("div.figure").count()
     drawn = page.evaluate("document.documentElement.getAttribute('data-figures-drawn')")
     assert int(drawn) == figures > 0
-    with_svg = page.evaluate("Array.from(document.querySelectorAll('div.figure'))"
-                             ".filter(d => d.querySelector('svg.main-svg')).length")
+    with_svg = page.evaluate(
+        "Array.from(document.querySelectorAll('div.figure')).filter(d => d.querySelector('svg.main-svg')).length"
+    )
     assert with_svg == figures
     assert page.locator("div.figure > .plot-container svg.main-svg").count() >= figures
     return figures
@@ -86,8 +106,11 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     assert "beats the baseline at this profile" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
     curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves
-    page.screenshot(path=str(screenshot_dir / "study-report-top.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1280, "height": curves["y"] + curves["height"] + 60})
+    page.screenshot(
+        path=str(screenshot_dir / "study-report-top.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1280, "height": curves["y"] + curves["height"] + 60},
+    )
     page.close()
     assert problems == []
 

@@ -1,4 +1,5 @@
 """Console output: tables people read at the end of a run or a study, and the live study progress."""
+
 import io
 
 import pytest
@@ -75,11 +76,12 @@ def test_progress_after_a_resume_counts_the_study_and_estimates_the_rest():
     """Resumed with 6 of 10 finished and a study-wide best of 0.8: the display counts toward 10, keeps 0.8 as the
     best until beaten, and estimates the rest from the trials' times and the workers."""
     console = Console(file=io.StringIO(), width=120, force_terminal=False)
-    with StudyProgress(4, max_epochs=5, console=console, done=6, best=0.8, durations=(60.0,) * 6,
-                       workers=2) as progress:
+    with StudyProgress(
+        4, max_epochs=5, console=console, done=6, best=0.8, durations=(60.0,) * 6, workers=2
+    ) as progress:
         assert (progress.total, progress.eta_seconds()) == (10, 60.0 * 4 / 2)
         progress.start_trial(7)
         progress.finish_trial("COMPLETE", 0.75)
-        progress.finish_trial("FAIL")                                  # retried: does not count toward --trials
+        progress.finish_trial("FAIL")  # retried: does not count toward --trials
     assert (progress.done, progress.best, progress.finished) == (7, 0.8, 2)
     assert progress.eta_seconds() == pytest.approx(sum(progress.durations) / 7 * 3 / 2)

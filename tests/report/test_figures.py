@@ -1,4 +1,5 @@
 """Study figures: which panels appear, and the guards that turn a plot into a note instead of an error."""
+
 import optuna
 from optuna.trial import TrialState, create_trial
 
@@ -11,8 +12,13 @@ def titles(panels):
 
 def test_single_objective_panels(make_study):
     panels = figures.study_panels(make_study("cpu-demo"))
-    assert titles(panels) == ["Optimisation history", "Learning curves against the baseline",
-                              "Parameter importances", "Parallel coordinates", "Slices"]
+    assert titles(panels) == [
+        "Optimisation history",
+        "Learning curves against the baseline",
+        "Parameter importances",
+        "Parallel coordinates",
+        "Slices",
+    ]
 
 
 def test_multi_objective_adds_the_pareto_front(make_study):
@@ -25,23 +31,24 @@ def pareto_study(baseline_on_front: bool) -> optuna.Study:
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_user_attr("objectives", ["val_accuracy", "train_seconds"])
     study.add_trial(create_trial(values=[0.70, 50.0], user_attrs={"is_baseline": True}))
-    study.add_trial(create_trial(values=[0.80, 160.0]))                   # better, 3.2x slower
+    study.add_trial(create_trial(values=[0.80, 160.0]))  # better, 3.2x slower
     study.add_trial(create_trial(values=[0.60, 40.0] if baseline_on_front else [0.72, 45.0]))
-    study.add_trial(create_trial(values=[0.65, 90.0]))                    # dominated
+    study.add_trial(create_trial(values=[0.65, 90.0]))  # dominated
     return study
 
 
 def test_the_pareto_page_marks_the_baseline_as_optuna_says():
     from hpsearch.report.verdict import study_verdict
+
     for on_front in (True, False):
         study = pareto_study(on_front)
-        assert (0 in {t.number for t in study.best_trials}) == on_front          # what Optuna says
+        assert (0 in {t.number for t in study.best_trials}) == on_front  # what Optuna says
         fig = figures.pareto_panel(study).figure
         (base,) = [t for t in fig.data if t.name.startswith("baseline")]
-        assert (base.x[0], base.y[0]) == (50.0, 0.70)                          # drawn where it stands
+        assert (base.x[0], base.y[0]) == (50.0, 0.70)  # drawn where it stands
         assert base.name == f"baseline ({'on' if on_front else 'not on'} the Pareto set)"
         front = next(t for t in fig.data if t.name == "Pareto set")
-        assert sorted(front.customdata) == sorted(t.number for t in study.best_trials)   # red = Optuna's set
+        assert sorted(front.customdata) == sorted(t.number for t in study.best_trials)  # red = Optuna's set
         text = study_verdict(study).text
         assert text.startswith("Pareto set: trials") and not study_verdict(study).is_win
         assert ("is on it" in text) == on_front and ("is not on it" in text) == (not on_front)

@@ -1,4 +1,5 @@
 """`hpsearch report`: arguments, default storage, and errors for people."""
+
 import argparse
 
 import pytest

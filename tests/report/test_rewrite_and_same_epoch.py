@@ -1,5 +1,6 @@
 """The page's own "rewrite this page" command writes the page being read; a trial stopped early (a pruner, a
 Hyperband budget) is compared with the baseline at the epoch it stopped."""
+
 import html
 import re
 import shlex
@@ -24,10 +25,13 @@ def test_the_rewrite_command_writes_the_page_being_read(journal_study, tmp_path)
 def test_a_trial_stopped_early_is_compared_at_its_own_epoch(make_study):
     """The keras-tuner case: Hyperband stopped the only search trial at epoch 2 of 5, ahead of the baseline's
     epoch 2; no completed trial beat the baseline, and the verdict says both."""
-    study = make_study("kt", n_trials=1, confirm=False, failed=False, running=False)     # the baseline alone
+    study = make_study("kt", n_trials=1, confirm=False, failed=False, running=False)  # the baseline alone
     curve = dict(study.trials[0].intermediate_values)
-    study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: curve[1], 2: curve[2] + 0.02},
-                                 user_attrs={"pruned_at": 2}))
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED, intermediate_values={1: curve[1], 2: curve[2] + 0.02}, user_attrs={"pruned_at": 2}
+        )
+    )
     ((number, epoch, lead),) = ahead_at_same_epoch(study)
     assert (number, epoch) == (1, 2) and abs(lead - 0.02) < 1e-9
     verdict = study_verdict(study)

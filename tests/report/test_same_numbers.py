@@ -1,5 +1,6 @@
 """The same number everywhere: the stored study, trials.csv, the console and the page agree for COMPLETE, PRUNED
 and FAIL trials, per cent with one decimal (hpsearch.numbers)."""
+
 import io
 import re
 
@@ -26,12 +27,20 @@ def test_console_csv_html_and_storage_agree_for_every_state(make_study, tmp_path
     csv = pd.read_csv(page.parent / "trials.csv").set_index("number")
     console = Console(file=io.StringIO(), width=400, color_system=None)
     console.print(trials_table(tables.trials_frame(study), every=True))
-    console_rows = {int(line.split("│")[1]): line.split("│")[3].strip()
-                    for line in console.file.getvalue().splitlines() if re.match(r"│\s*\d+\s*│", line)}
+    console_rows = {
+        int(line.split("│")[1]): line.split("│")[3].strip()
+        for line in console.file.getvalue().splitlines()
+        if re.match(r"│\s*\d+\s*│", line)
+    }
     html = page.read_text().split("Every trial (")[1]
-    html_rows = {int(m.group(1)): m.group(3) for m in re.finditer(
-        r'<tr class="[a-z]*"><td class="text nowrap">(\d+)[^<]*</td><td class="text nowrap">([A-Z]+)</td><td class="">'
-        r'([^<]*)</td>', html)}
+    html_rows = {
+        int(m.group(1)): m.group(3)
+        for m in re.finditer(
+            r'<tr class="[a-z]*"><td class="text nowrap">(\d+)[^<]*</td><td class="text nowrap">([A-Z]+)</td><td class="">'
+            r"([^<]*)</td>",
+            html,
+        )
+    }
     states = set()
     for trial in study.trials:
         if not trial.intermediate_values:

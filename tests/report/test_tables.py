@@ -1,4 +1,5 @@
 """The study as tables: one row per trial in the schema's terms, honest pruning savings, the best trial."""
+
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
@@ -17,7 +18,7 @@ def study(make_study):
 def test_one_row_per_trial_with_every_param(study):
     frame = tables.trials_frame(study)
     assert len(frame) == len(study.trials)
-    assert list(frame.columns[:len(tables.TRIAL_COLUMNS)]) == list(tables.TRIAL_COLUMNS)
+    assert list(frame.columns[: len(tables.TRIAL_COLUMNS)]) == list(tables.TRIAL_COLUMNS)
     assert {c for c in frame.columns if c.startswith("param_")} == {f"param_{p}" for p in SPACE}
     assert frame["number"].tolist() == [t.number for t in study.trials]
     assert frame["is_baseline"].tolist() == [t.user_attrs["is_baseline"] for t in study.trials]
@@ -44,6 +45,7 @@ def test_rows_say_how_each_trial_ended(study):
 
 def pd_na():
     import pandas as pd
+
     return pd.NA
 
 
@@ -89,8 +91,11 @@ def test_best_params_name_the_confirmed_trial_once_confirm_ran(make_study):
     study = make_study("c", confirm=False)
     best = record.best_params(study)
     assert best["chosen_by"] == "best val accuracy" and best["trial"] == record.best_trial(study).number
-    other = next(t for t in study.trials if t.state == TrialState.COMPLETE and t.number != best["trial"]
-                 and not t.user_attrs.get("is_baseline"))
+    other = next(
+        t
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and t.number != best["trial"] and not t.user_attrs.get("is_baseline")
+    )
     add_confirm(study, "cpu", other.number, [0.70, 0.71], [0.72, 0.74])
     again = record.best_params(study)
     assert again["trial"] == other.number and again["chosen_by"] == "confirm"
@@ -106,8 +111,9 @@ def test_top_trials_are_complete_and_sorted(study):
 
 def test_a_study_with_only_a_running_trial():
     study = optuna.create_study(study_name="just-started", directions=["maximize"])
-    study.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True},
-                                 intermediate_values={1: 0.3}))
+    study.add_trial(
+        create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True}, intermediate_values={1: 0.3})
+    )
     frame = tables.trials_frame(study)
     assert frame["state"].tolist() == ["RUNNING"] and frame["val_accuracy"].tolist() == [0.3]
     assert record.best_trial(study) is None

@@ -1,4 +1,5 @@
 """write_study_reports / write_run_report: the files, one self-contained page, escaping, safe paths."""
+
 import html
 import json
 import math
@@ -55,8 +56,13 @@ def test_writes_the_four_files_and_confirm_json_once_confirm_ran(make_study, tmp
     page = write_study_reports(study, "cpu-demo", tmp_path)
     folder = tmp_path / "reports" / "cpu-demo"
     assert page == folder / "report.html"
-    assert {p.name for p in folder.iterdir()} == {"trials.csv", "summary.csv", "best_params.json", "report.html",
-                                                  "confirm.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "trials.csv",
+        "summary.csv",
+        "best_params.json",
+        "report.html",
+        "confirm.json",
+    }
     stored = json.loads((folder / "confirm.json").read_text())
     assert stored["confirms"] == {"cpu": study.user_attrs["confirm:cpu"]}
     assert [c["profile"] for c in stored["comparisons"]] == ["cpu"]
@@ -86,8 +92,11 @@ def test_every_figure_has_its_data(make_study, tmp_path):
     page = write_study_reports(make_study("cpu-demo"), "cpu-demo", tmp_path)
     tags = parse(page)
     figure_ids = [a["id"] for t, a in tags.tags if t == "div" and "figure" in (a.get("class") or "").split()]
-    data = {attrs["data-target"]: json.loads(text) for attrs, text in tags.scripts
-            if attrs.get("type") == "application/json"}
+    data = {
+        attrs["data-target"]: json.loads(text)
+        for attrs, text in tags.scripts
+        if attrs.get("type") == "application/json"
+    }
     assert figure_ids and sorted(figure_ids) == sorted(data)
     assert all(fig["data"] for fig in data.values())
 
@@ -106,8 +115,11 @@ def test_stored_strings_are_escaped(make_study, tmp_path):
 def test_figure_json_cannot_close_its_script(make_study, tmp_path):
     study = make_study("cpu-demo")
     study.set_user_attr("objectives", ["val_accuracy"])
-    trial = create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "</script><script>alert(3)</script>"},
-                         intermediate_values={1: 0.5})
+    trial = create_trial(
+        state=TrialState.FAIL,
+        user_attrs={"fail_reason": "</script><script>alert(3)</script>"},
+        intermediate_values={1: 0.5},
+    )
     study.add_trial(trial)
     text = write_study_reports(study, "cpu-demo", tmp_path).read_text()
     assert "alert(3)</script>" not in text
@@ -158,8 +170,9 @@ def test_sqlite_storage(make_study, tmp_path):
 def test_running_and_interrupted_studies(tmp_path):
     """Only a RUNNING trial, or a baseline and a FAIL: the page says so instead of breaking."""
     study = optuna.create_study(study_name="early")
-    study.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True},
-                                 intermediate_values={1: 0.31}))
+    study.add_trial(
+        create_trial(state=TrialState.RUNNING, user_attrs={"is_baseline": True}, intermediate_values={1: 0.31})
+    )
     text = write_study_reports(study, "early", tmp_path).read_text()
     assert "No trial has completed yet" in text
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "interrupted"}))
@@ -176,11 +189,20 @@ def test_multi_objective_page_has_the_pareto_front(make_study, tmp_path):
 
 def test_headline_comes_first(make_study, tmp_path):
     text = write_study_reports(make_study("cpu-demo"), "cpu-demo", tmp_path).read_text()
-    order = [text.index(s) for s in ('id="headline"', "<h2>Top trials</h2>", "<h2>Evidence</h2>",
-                                     "<h2>Compute saved by pruning</h2>", "<h3>Spec</h3>", "<h3>Profile</h3>",
-                                     "<h3>Versions</h3>")]
+    order = [
+        text.index(s)
+        for s in (
+            'id="headline"',
+            "<h2>Top trials</h2>",
+            "<h2>Evidence</h2>",
+            "<h2>Compute saved by pruning</h2>",
+            "<h3>Spec</h3>",
+            "<h3>Profile</h3>",
+            "<h3>Versions</h3>",
+        )
+    ]
     assert order == sorted(order)
-    head = text[text.index('id="headline"'):text.index("<h2>Top trials</h2>")]
+    head = text[text.index('id="headline"') : text.index("<h2>Top trials</h2>")]
     assert "beats the baseline at this profile" in head and "Welch p = " in head and "Evidence by fidelity" in head
 
 
@@ -215,15 +237,20 @@ def test_run_report_needs_metrics(tmp_path):
         write_run_report(tmp_path)
 
 
-@pytest.mark.parametrize("best, says, win", [
-    ([0.781, 0.785, 0.774], "not significant at the 5% level", False),        # +0.1 pts, p ~ 0.9
-    ([0.79], "Too few seeds", False),                                          # one seed: no test
-    ([0.801, 0.797, 0.806], "beats the baseline at this profile", True),
-    ([0.761, 0.757, 0.766], "the baseline is better", False)])
+@pytest.mark.parametrize(
+    "best, says, win",
+    [
+        ([0.781, 0.785, 0.774], "not significant at the 5% level", False),  # +0.1 pts, p ~ 0.9
+        ([0.79], "Too few seeds", False),  # one seed: no test
+        ([0.801, 0.797, 0.806], "beats the baseline at this profile", True),
+        ([0.761, 0.757, 0.766], "the baseline is better", False),
+    ],
+)
 def test_confirm_verdicts(make_study, tmp_path, best, says, win):
     """The page's headline, the console's last lines and summary.csv state the same verdict; only a confirmed,
     significant gain is coloured as a win."""
     from hpsearch.report.console import verdict_text
+
     study = make_study("cpu-demo", confirm=False)
     add_confirm(study, "cpu", tables_best(study), [0.781, 0.776, 0.784], best)
     page = write_study_reports(study, "cpu-demo", tmp_path)
@@ -255,6 +282,7 @@ def test_figure_json_escapes_every_angle_bracket_and_ampersand_and_still_parses(
     import plotly.graph_objects as go
 
     from hpsearch.report.html import figure_json
+
     name = "a & b </script><!-- c -->"
     text = figure_json(go.Figure(go.Scatter(x=[1], y=[2], name=name)))
     assert not {"<", ">", "&"} & set(text)

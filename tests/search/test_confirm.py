@@ -1,4 +1,5 @@
 """hpsearch confirm: the winner and the baseline retrained over seeds, Welch's t-test, stored and written."""
+
 import json
 import math
 import statistics
@@ -26,8 +27,13 @@ SMOOTHING = FloatDistribution(0.0, 0.2)
 
 
 def _trial(config, value, state=TrialState.COMPLETE, baseline=False, **params):
-    return create_trial(state=state, value=value, params=params, distributions={k: SMOOTHING for k in params},
-                        user_attrs={"is_baseline": baseline, "config": _jsonable(config.to_dict())})
+    return create_trial(
+        state=state,
+        value=value,
+        params=params,
+        distributions={k: SMOOTHING for k in params},
+        user_attrs={"is_baseline": baseline, "config": _jsonable(config.to_dict())},
+    )
 
 
 def make_study(path, best_value=0.6):
@@ -48,8 +54,24 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     journal = str(tmp_path / "tiny.journal")
     make_study(journal)
     out = tmp_path / "out"
-    assert main(["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "2",
-                 "--data-dir", str(cifar_dir), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "confirm",
+                "--study-name",
+                "tiny",
+                "--storage",
+                journal,
+                "--seeds",
+                "2",
+                "--data-dir",
+                str(cifar_dir),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
     stored = optuna.load_study(study_name="tiny", storage=open_storage(journal)).user_attrs["confirm:smoke"]
     assert stored["seeds"] == [42, 43] and stored["metric"] == "test_accuracy_tta" and stored["trials"] == [1]
@@ -65,8 +87,9 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     assert row["trial"] == 1 and row["seeds"] == 2 and row["best_mean"] == pytest.approx(statistics.fmean(trial_1))
     assert row["best_std"] == pytest.approx(statistics.stdev(trial_1))
     assert row["p_value"] == confirms.welch(trial_1, baseline)[2]
-    assert row["baseline_mean"] == pytest.approx(statistics.fmean(r["test_accuracy_tta"] for r in stored["runs"]
-                                                                  if r["trial"] is None))
+    assert row["baseline_mean"] == pytest.approx(
+        statistics.fmean(r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] is None)
+    )
     best = json.loads((folder / "best_params.json").read_text())
     assert best["params"] == {"label_smoothing": 0.0} and best["profile"] == "smoke"
     assert best["study"] == "tiny" and best["values"]["val_accuracy"] == pytest.approx(0.6) and best["trial"] == 1
@@ -103,10 +126,9 @@ def test_each_seed_run_is_stored_as_it_finishes_and_a_rerun_continues(tmp_path, 
     trained.clear()
     monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (trained.append(c.seed), fake_score(c, d))[1])
     assert main(args) == 0
-    assert trained == [43, 44, 44]                      # only the missing runs: trial 1 at 43, both at 44
+    assert trained == [43, 44, 44]  # only the missing runs: trial 1 at 43, both at 44
     stored = load_study(journal, "tiny").user_attrs["confirm:smoke"]["runs"]
-    assert sorted((r["trial"] or 0, r["seed"]) for r in stored) == sorted(
-        (t, s) for t in (0, 1) for s in (42, 43, 44))
+    assert sorted((r["trial"] or 0, r["seed"]) for r in stored) == sorted((t, s) for t in (0, 1) for s in (42, 43, 44))
 
 
 def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, monkeypatch):
@@ -122,7 +144,7 @@ def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, mo
     assert main(base + ["--profile", "cpu"]) == 0
     cpu = TrainConfig.from_profile("cpu")
     assert configs[-2:] == [cpu.replace(seed=43), cpu.replace(seed=43, label_smoothing=0.0)]
-    assert configs[0].epochs == 2 and configs[-1].epochs == cpu.epochs      # the study's own config, then cpu's
+    assert configs[0].epochs == 2 and configs[-1].epochs == cpu.epochs  # the study's own config, then cpu's
 
     study = load_study(journal, "tiny")
     assert {"confirm:smoke", "confirm:cpu"} <= set(study.user_attrs)
@@ -137,21 +159,21 @@ def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, mo
 def test_welch_p_value():
     assert welch_p_value([0.70, 0.71, 0.72], [0.70, 0.71, 0.72]) == pytest.approx(1.0)
     assert welch_p_value([0.80, 0.81, 0.82, 0.80], [0.70, 0.71, 0.69, 0.70]) < 0.001
-    assert welch_p_value([0.8], [0.7, 0.71]) is None                  # one run: no variance to test with
-    assert welch_p_value([0.8, 0.8], [0.7, 0.7]) is None              # no variance at all
+    assert welch_p_value([0.8], [0.7, 0.71]) is None  # one run: no variance to test with
+    assert welch_p_value([0.8, 0.8], [0.7, 0.7]) is None  # no variance at all
     # Welch by hand, with unequal variances and sizes, where Student's pooled t-test disagrees:
     # t = 2.370, Welch-Satterthwaite df = 2.04, two-sided p = 0.139 (Student's, df 6: p = 0.018)
     high, low = [0.80, 0.84, 0.88], [0.78, 0.79, 0.78, 0.79, 0.785]
     vh, vl = statistics.variance(high) / 3, statistics.variance(low) / 5
     t = (statistics.fmean(high) - statistics.fmean(low)) / math.sqrt(vh + vl)
-    df = (vh + vl) ** 2 / (vh ** 2 / 2 + vl ** 2 / 4)
+    df = (vh + vl) ** 2 / (vh**2 / 2 + vl**2 / 4)
     assert welch_p_value(high, low) == pytest.approx(2 * scipy.stats.t.sf(t, df), rel=1e-9)
     assert welch_p_value(high, low) == pytest.approx(0.1389, abs=1e-4)
 
 
 def test_nothing_to_confirm_is_an_error_for_people(tmp_path, capsys):
     journal = str(tmp_path / "tiny.journal")
-    study = make_study(journal, best_value=0.4)                         # the baseline (0.5) stays the best
+    study = make_study(journal, best_value=0.4)  # the baseline (0.5) stays the best
     with pytest.raises(HpsearchError, match="baseline itself"):
         pick_trial(study)
     assert pick_trial(study, 1).number == 1
@@ -168,9 +190,10 @@ def test_nothing_to_confirm_is_an_error_for_people(tmp_path, capsys):
 
 def test_top_k_picks_the_best_non_baseline_trials(tmp_path):
     from hpsearch.search.confirm import pick_trials
+
     study = make_study(str(tmp_path / "tiny.journal"))
     base = TrainConfig.from_profile("smoke", epochs=2)
     study.add_trial(_trial(base.replace(label_smoothing=0.05), 0.55, label_smoothing=0.05))
-    assert [t.number for t in pick_trials(study, top=2)] == [1, 3]     # the baseline (0.5) and the pruned one left out
+    assert [t.number for t in pick_trials(study, top=2)] == [1, 3]  # the baseline (0.5) and the pruned one left out
     assert [t.number for t in pick_trials(study, top=5)] == [1, 3]
     assert [t.number for t in pick_trials(study, number=3)] == [3]

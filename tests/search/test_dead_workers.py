@@ -1,6 +1,7 @@
 """Workers that die, share a database across machines, or are interrupted: dead-worker detection by process
 table on a journal file only, a worker whose trial another marked goes on, and any number of Ctrl-C
 leaves no trial RUNNING and queues the interrupted parameters again (as a killed worker's are)."""
+
 from __future__ import annotations
 
 import io
@@ -20,7 +21,7 @@ from rich.console import Console
 from hpsearch.record import storage as storage_module
 from hpsearch.search import optuna_engine as engine
 from tests.search.test_optuna_engine import FakeTrain, dead_pid, finished, study
-from tests.search.test_optuna_engine import fake_train as fake_train      # noqa: PLC0414 - the fixture, shared
+from tests.search.test_optuna_engine import fake_train as fake_train  # noqa: PLC0414 - the fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ def test_the_process_table_is_asked_only_for_a_journal_file(kind, failed, tmp_pa
     url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'hp.db'}"
     s = study(tmp_path, 1, storage=url)
     theirs = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
-    theirs.set_user_attr("worker", f"worker-box:{dead_pid()}")       # the other machine's live worker
+    theirs.set_user_attr("worker", f"worker-box:{dead_pid()}")  # the other machine's live worker
     s = study(tmp_path, 3, storage=url)
     assert (s.trials[theirs.number].state == TrialState.FAIL) is failed
     assert [t.user_attrs.get("retry_of") for t in s.trials].count(theirs.number) == int(failed)
@@ -52,13 +53,14 @@ class _MarkedByAnother(FakeTrain):
             if number == self.at:
                 self._mark()
             on_epoch(number, logs)
+
         result = super().__call__(config, data, on_epoch=epoch)
         if self.at == "end":
             self._mark()
         return result
 
     def _mark(self):
-        if self.marked or len(self.configs) != 2:               # the first trial after the baseline
+        if self.marked or len(self.configs) != 2:  # the first trial after the baseline
             return
         other = storage_module.open_storage(self.url, heartbeat=False)
         theirs = optuna.load_study(study_name="s", storage=other)
@@ -75,7 +77,7 @@ def test_a_worker_whose_trial_another_marked_goes_on(at, tmp_path, monkeypatch):
     fake = _MarkedByAnother(url, at)
     monkeypatch.setattr(engine, "train", fake)
     console = Console(file=io.StringIO(), width=200)
-    s = study(tmp_path, 3, storage=url, console=console, prune_margin=None)   # before: UpdateFinishedTrialError
+    s = study(tmp_path, 3, storage=url, console=console, prune_margin=None)  # before: UpdateFinishedTrialError
     [number] = fake.marked
     assert s.trials[number].state == TrialState.FAIL
     assert s.trials[number].user_attrs["fail_reason"] == "heartbeat stale (marked by another worker)"
@@ -132,14 +134,20 @@ def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.Popen([sys.executable, str(script), str(tmp_path), mode], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), mode],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        for _ in range(1200):                                   # start-up (Keras import) is slow on a busy machine
+        for _ in range(1200):  # start-up (Keras import) is slow on a busy machine
             if (tmp_path / "started").exists() or worker.poll() is not None:
                 break
             time.sleep(0.1)
-        time.sleep(0.5)                                         # inside the trial's first epoch
+        time.sleep(0.5)  # inside the trial's first epoch
         worker.send_signal(signal.SIGINT)
         if mode == "two-ctrl-c":
             time.sleep(0.1)
@@ -154,15 +162,21 @@ def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode
     assert interrupted.state == TrialState.FAIL and "interrupted" in interrupted.user_attrs["fail_reason"]
     [retry] = [t for t in s.trials if t.user_attrs.get("retry_of") == 1]
     assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == interrupted.params
-    assert s.trials[0].state == TrialState.COMPLETE                 # what had finished is kept
+    assert s.trials[0].state == TrialState.COMPLETE  # what had finished is kept
 
 
 def test_ctrl_c_while_a_trial_is_claimed_leaves_nothing_running(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.run([sys.executable, str(script), str(tmp_path), "during-claim"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    worker = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "during-claim"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert worker.returncode == 130, worker.stdout + worker.stderr
     s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
     assert [t.state for t in s.trials] == [TrialState.COMPLETE, TrialState.FAIL]

@@ -16,7 +16,8 @@ from hpsearch.search.specs import SHIPPED
 STUDIES = SHIPPED
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-TINY = parse_spec('''
+TINY = parse_spec(
+    """
 [study]
 description = "tiny"
 [params]
@@ -25,7 +26,9 @@ optimizer = { type = "categorical", choices = ["adam", "adamw"] }
 weight_decay = { type = "float", low = 1e-4, high = 1e-2, log = true, when = { optimizer = "adamw" } }
 lookahead = { type = "bool" }
 lookahead_k = { type = "int", low = 2, high = 4, when = { lookahead = true } }
-''', "tiny.toml")
+""",
+    "tiny.toml",
+)
 
 
 def test_when_becomes_a_keras_tuner_condition():
@@ -38,21 +41,26 @@ def test_when_becomes_a_keras_tuner_condition():
 
 
 def test_sampled_values_become_what_optuna_would_store():
-    spec = parse_spec('''
+    spec = parse_spec("""
 [params]
 widths = { type = "categorical", choices = [[8, 16, 16], [16, 32, 32]] }
 label_smoothing = { type = "categorical", choices = [0, 0.1] }
 optimizer = { type = "categorical", choices = ["adam", "adamw"] }
 weight_decay = { type = "float", low = 1e-4, high = 1e-2, log = true, when = { optimizer = "adamw" } }
-''')
+""")
     choices = {p.name: p for p in hyperparameters(spec).space}
-    assert choices["label_smoothing"].values == [0.0, 0.1]      # one type for KerasTuner
-    values = {"widths": "[16, 32, 32]", "label_smoothing": 0.0, "optimizer": "adam", "weight_decay": 0.001,
-              "tuner/epochs": 2}
+    assert choices["label_smoothing"].values == [0.0, 0.1]  # one type for KerasTuner
+    values = {
+        "widths": "[16, 32, 32]",
+        "label_smoothing": 0.0,
+        "optimizer": "adam",
+        "weight_decay": 0.001,
+        "tuner/epochs": 2,
+    }
     params = sampled_params(spec, values)
-    assert params == {"widths": "[16, 32, 32]", "label_smoothing": 0, "optimizer": "adam"}   # inactive dropped
+    assert params == {"widths": "[16, 32, 32]", "label_smoothing": 0, "optimizer": "adam"}  # inactive dropped
     assert spec.to_config(TrainConfig(), params).widths == (16, 32, 32)
-    for name, value in params.items():                          # Optuna accepts them as trial params
+    for name, value in params.items():  # Optuna accepts them as trial params
         assert distribution(spec.params[name])._contains(distribution(spec.params[name]).to_internal_repr(value))
 
 
@@ -78,11 +86,26 @@ def fake_train(diverge_every: int = 3):
         rows = []
         for epoch in range(1, config.epochs + 1):
             acc = 0.1 * epoch + config.label_smoothing
-            rows.append(dict(epoch=epoch, loss=1 / epoch, accuracy=acc, val_loss=1 / epoch, val_accuracy=acc,
-                             lr=1e-3, seconds=0.01))
+            rows.append(
+                dict(
+                    epoch=epoch,
+                    loss=1 / epoch,
+                    accuracy=acc,
+                    val_loss=1 / epoch,
+                    val_accuracy=acc,
+                    lr=1e-3,
+                    seconds=0.01,
+                )
+            )
             on_epoch(epoch, dict(rows[-1]))
-        return RunResult(config=config, device="fake", epochs=rows, val_accuracy=max(r["val_accuracy"] for r in rows),
-                         train_seconds=0.01 * len(rows), images_per_second=1.0)
+        return RunResult(
+            config=config,
+            device="fake",
+            epochs=rows,
+            val_accuracy=max(r["val_accuracy"] for r in rows),
+            train_seconds=0.01 * len(rows),
+            images_per_second=1.0,
+        )
 
     return train
 
@@ -91,8 +114,9 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     monkeypatch.setattr(kt_engine, "train", fake_train())
     base = TrainConfig.from_profile("smoke", epochs=4)
     storage = f"sqlite:///{tmp_path}/s.db"
-    study = run_kt_study(TINY, None, base, storage, "kt", trials=8, tuner="hyperband", seed=3, out=tmp_path,
-                         profile="smoke", factor=2)
+    study = run_kt_study(
+        TINY, None, base, storage, "kt", trials=8, tuner="hyperband", seed=3, out=tmp_path, profile="smoke", factor=2
+    )
     trials = study.get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 8
@@ -104,7 +128,7 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     for t in pruned:
         assert t.user_attrs["pruned_at"] == t.user_attrs["epochs_run"] == len(t.intermediate_values) < 4
     for t in trials:
-        if t.state == TrialState.FAIL:                  # diverged: recorded with its reason, the search went on
+        if t.state == TrialState.FAIL:  # diverged: recorded with its reason, the search went on
             assert "TrainingDiverged" in t.user_attrs["fail_reason"]
         else:
             assert t.user_attrs["epochs_run"] == len(t.user_attrs["epochs"]) == max(t.intermediate_values)
@@ -113,10 +137,11 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     assert any(t.state == TrialState.FAIL for t in trials)
     assert (tmp_path / "studies" / "keras_tuner" / "kt").is_dir()
 
-    again = run_kt_study(TINY, None, base, storage, "kt", trials=10, tuner="hyperband", seed=3, out=tmp_path,
-                         profile="smoke", factor=2)
+    again = run_kt_study(
+        TINY, None, base, storage, "kt", trials=10, tuner="hyperband", seed=3, out=tmp_path, profile="smoke", factor=2
+    )
     assert len([t for t in again.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 10
-    assert [t.number for t in again.get_trials()][:len(trials)] == [t.number for t in trials]
+    assert [t.number for t in again.get_trials()][: len(trials)] == [t.number for t in trials]
     assert sum(t.user_attrs.get("is_baseline", False) for t in again.get_trials()) == 1
 
 
@@ -131,8 +156,9 @@ def test_resuming_with_other_options_is_refused(tmp_path, monkeypatch):
     with pytest.raises(HpsearchError, match="another search space"):
         run_kt_study(other, None, base, storage, "kt", trials=3, tuner="bayesian", out=tmp_path, profile="smoke")
     with pytest.raises(HpsearchError, match="other base"):
-        run_kt_study(TINY, None, base.replace(epochs=2), storage, "kt", trials=3, tuner="bayesian", out=tmp_path,
-                     profile="smoke")
+        run_kt_study(
+            TINY, None, base.replace(epochs=2), storage, "kt", trials=3, tuner="bayesian", out=tmp_path, profile="smoke"
+        )
 
 
 def test_same_seed_same_trials(tmp_path, monkeypatch):
@@ -140,18 +166,31 @@ def test_same_seed_same_trials(tmp_path, monkeypatch):
     runs = []
     for i in range(2):
         monkeypatch.setattr(kt_engine, "train", fake_train())
-        runs.append(run_kt_study(TINY, None, base, None, "kt", trials=4, tuner="bayesian", seed=0,
-                                 out=tmp_path / str(i), profile="smoke"))
+        runs.append(
+            run_kt_study(
+                TINY, None, base, None, "kt", trials=4, tuner="bayesian", seed=0, out=tmp_path / str(i), profile="smoke"
+            )
+        )
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
-    assert (tmp_path / "0" / "studies" / "kt.journal").is_file()   # the default storage: OUT/studies/<name>.journal
+    assert (tmp_path / "0" / "studies" / "kt.journal").is_file()  # the default storage: OUT/studies/<name>.journal
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tuner", ["hyperband", "bayesian"])
 def test_runs_at_the_smoke_profile(cifar, tmp_path, tuner):
     base = TrainConfig.from_profile("smoke", epochs=2)
-    study = run_kt_study(TINY, cifar, base, f"sqlite:///{tmp_path}/s.db", "kt", trials=3, tuner=tuner,
-                         out=tmp_path, profile="smoke", factor=2)
+    study = run_kt_study(
+        TINY,
+        cifar,
+        base,
+        f"sqlite:///{tmp_path}/s.db",
+        "kt",
+        trials=3,
+        tuner=tuner,
+        out=tmp_path,
+        profile="smoke",
+        factor=2,
+    )
     trials = study.get_trials()
     assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
     assert trials[0].user_attrs["is_baseline"] and trials[0].user_attrs["epochs_run"] >= 1

@@ -1,5 +1,6 @@
 """The Optuna engine with a stand-in for train(): counting, baseline, pruning, failures, resume, dead
 workers, multi-objective, storage errors. Fast: no network is trained here (see test_study_command.py)."""
+
 from __future__ import annotations
 
 import io
@@ -23,18 +24,21 @@ from hpsearch.search.space import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BASE = TrainConfig.from_profile("smoke", epochs=4)
-SPEC = parse_spec('''
+SPEC = parse_spec(
+    """
 [params]
 peak_lr = { type = "float", low = 1e-6, high = 1e-2, log = true }
 lr_schedule = { type = "categorical", choices = ["triangular", "one_cycle"] }
-''', "lr.toml")
+""",
+    "lr.toml",
+)
 
 
 def fake_curve(config: TrainConfig) -> list[float]:
     """Accuracy that climbs with log(peak_lr) (the baseline: like peak_lr = 3e-3)."""
     lr = 0.003 if config.lr_schedule == "step" else config.peak_lr
     ceiling = min(0.9, max(0.1, 0.9 + 0.15 * math.log10(lr / 0.01)))
-    return [ceiling * (1 - 0.5 ** e) for e in range(1, config.epochs + 1)]
+    return [ceiling * (1 - 0.5**e) for e in range(1, config.epochs + 1)]
 
 
 class FakeTrain:
@@ -51,13 +55,26 @@ class FakeTrain:
                 raise TrainingDiverged(f"loss became nan in epoch {epoch} (lr {config.peak_lr:.3g})")
             if self.interrupt_trial is not None and len(self.configs) == self.interrupt_trial + 1 and epoch == 2:
                 raise KeyboardInterrupt
-            row = {"epoch": epoch, "loss": 1 - value, "accuracy": value, "val_loss": 1 - value,
-                   "val_accuracy": value, "lr": 0.001, "seconds": 0.5}
+            row = {
+                "epoch": epoch,
+                "loss": 1 - value,
+                "accuracy": value,
+                "val_loss": 1 - value,
+                "val_accuracy": value,
+                "lr": 0.001,
+                "seconds": 0.5,
+            }
             epochs.append(row)
             if on_epoch:
                 on_epoch(epoch, dict(row))
-        return RunResult(config=config, device="fake", epochs=epochs, val_accuracy=max(r["val_accuracy"] for r in epochs),
-                         train_seconds=0.5 * len(epochs), images_per_second=1.0)
+        return RunResult(
+            config=config,
+            device="fake",
+            epochs=epochs,
+            val_accuracy=max(r["val_accuracy"] for r in epochs),
+            train_seconds=0.5 * len(epochs),
+            images_per_second=1.0,
+        )
 
 
 @pytest.fixture
@@ -68,8 +85,15 @@ def fake_train(monkeypatch):
 
 
 def study(tmp_path, trials, spec=SPEC, **options):
-    options = {"profile": "smoke", "base": BASE, "out": tmp_path, "study_name": "s", "seed": 1,
-               "console": Console(file=io.StringIO()), **options}
+    options = {
+        "profile": "smoke",
+        "base": BASE,
+        "out": tmp_path,
+        "study_name": "s",
+        "seed": 1,
+        "console": Console(file=io.StringIO()),
+        **options,
+    }
     return engine.run_study(spec, None, trials=trials, **options)
 
 
@@ -99,22 +123,25 @@ def test_trial_0_is_the_baseline_and_every_trial_follows_the_schema(tmp_path, fa
 
 
 def test_a_bad_trial_is_pruned_before_its_last_epoch(tmp_path, fake_train):
-    tiny_lr = parse_spec('[params]\npeak_lr = { type = "float", low = 1e-6, high = 2e-6, log = true }\n'
-                         'lr_schedule = { type = "categorical", choices = ["one_cycle"] }', "tiny.toml")
+    tiny_lr = parse_spec(
+        '[params]\npeak_lr = { type = "float", low = 1e-6, high = 2e-6, log = true }\n'
+        'lr_schedule = { type = "categorical", choices = ["one_cycle"] }',
+        "tiny.toml",
+    )
     s = study(tmp_path, 3, spec=tiny_lr)
     assert s.trials[0].state == TrialState.COMPLETE
     for t in s.trials[1:]:
         assert t.state == TrialState.PRUNED
-        assert t.user_attrs["pruned_at"] == t.user_attrs["epochs_run"] == 2 < BASE.epochs   # after the warm-up
+        assert t.user_attrs["pruned_at"] == t.user_attrs["epochs_run"] == 2 < BASE.epochs  # after the warm-up
 
 
 def test_rerunning_resumes_to_the_same_total(tmp_path, fake_train):
     study(tmp_path, 3)
     assert len(fake_train.configs) == 3
     s = study(tmp_path, 5)
-    assert len(finished(s)) == 5 and len(fake_train.configs) == 5        # two more, not five
+    assert len(finished(s)) == 5 and len(fake_train.configs) == 5  # two more, not five
     s = study(tmp_path, 5)
-    assert len(finished(s)) == 5 and len(fake_train.configs) == 5        # nothing left to do
+    assert len(finished(s)) == 5 and len(fake_train.configs) == 5  # nothing left to do
     assert sum(t.user_attrs["is_baseline"] for t in s.trials) == 1
 
 
@@ -123,14 +150,14 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path,
     s = study(tmp_path, 3)
     failed = s.get_trials(states=(TrialState.FAIL,))
     assert failed and all("TrainingDiverged" in t.user_attrs["fail_reason"] for t in failed)
-    assert len(finished(s)) == 3                                         # FAIL does not count
+    assert len(finished(s)) == 3  # FAIL does not count
 
 
 def test_a_study_that_only_fails_gives_up(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "train", FakeTrain(diverge_above=0.0))
     s = study(tmp_path, 3)
-    assert len(finished(s)) == 1                                         # the baseline
-    assert len(s.get_trials(states=(TrialState.FAIL,))) == 4             # more failures than trials: stop
+    assert len(finished(s)) == 1  # the baseline
+    assert len(s.get_trials(states=(TrialState.FAIL,))) == 4  # more failures than trials: stop
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monkeypatch):
@@ -141,7 +168,7 @@ def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monk
     states = [t.state for t in s.trials]
     assert set(states[:2]) <= {TrialState.COMPLETE, TrialState.PRUNED} and TrialState.RUNNING not in states
     assert states[2] == TrialState.FAIL and "interrupted" in s.trials[2].user_attrs["fail_reason"]
-    assert states[3:] == [TrialState.WAITING] and s.trials[3].user_attrs["retry_of"] == 2    # queued again
+    assert states[3:] == [TrialState.WAITING] and s.trials[3].user_attrs["retry_of"] == 2  # queued again
     assert s.trials[3].system_attrs["fixed_params"] == s.trials[2].params
     assert len(finished(s)) == 2
     monkeypatch.setattr(engine, "train", FakeTrain())
@@ -157,7 +184,7 @@ def dead_pid() -> int:
 def test_a_dead_workers_trial_is_failed_and_retried_on_the_next_start(tmp_path, fake_train):
     s = study(tmp_path, 1)
     stuck = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
-    stuck.set_user_attr("worker", f"{storage_module.socket.gethostname()}:{dead_pid()}")   # as if SIGKILLed mid-trial
+    stuck.set_user_attr("worker", f"{storage_module.socket.gethostname()}:{dead_pid()}")  # as if SIGKILLed mid-trial
     s = study(tmp_path, 3)
     trial = s.trials[stuck.number]
     assert trial.state == TrialState.FAIL and "died" in trial.user_attrs["fail_reason"]
@@ -172,13 +199,13 @@ def test_a_live_workers_trial_is_left_alone(tmp_path, fake_train):
     other = s.ask()
     other.set_user_attr("worker", "another-host:1")
     s = study(tmp_path, 3)
-    assert s.trials[other.number].state == TrialState.RUNNING      # counts as running: 1 + 1 + ... = 3
+    assert s.trials[other.number].state == TrialState.RUNNING  # counts as running: 1 + 1 + ... = 3
     assert len(finished(s)) == 2
 
 
 def test_two_queued_baselines_give_one_baseline(tmp_path, fake_train):
     s = study(tmp_path, 1)
-    s.enqueue_trial({}, user_attrs={"is_baseline": True})     # two workers raced to enqueue it
+    s.enqueue_trial({}, user_attrs={"is_baseline": True})  # two workers raced to enqueue it
     s = study(tmp_path, 3)
     assert [t.number for t in s.trials if t.user_attrs["is_baseline"]] == [0]
 
@@ -219,16 +246,16 @@ def test_objectives_are_parsed():
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")   # a broken heartbeat thread
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # a broken heartbeat thread
 def test_on_a_database_a_trial_without_heartbeat_is_failed_and_retried(tmp_path, fake_train, monkeypatch):
     monkeypatch.setattr(storage_module, "HEARTBEAT_INTERVAL", 1)
     monkeypatch.setattr(storage_module, "HEARTBEAT_GRACE", 1)
     url = f"sqlite:///{tmp_path / 'hp.db'}"
     s = study(tmp_path, 1, storage=url)
     stuck = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
-    stuck.set_user_attr("worker", "another-host:1")            # its host cannot be asked: only heartbeats tell
+    stuck.set_user_attr("worker", "another-host:1")  # its host cannot be asked: only heartbeats tell
     storage_module.open_storage(url).record_heartbeat(stuck._trial_id)
-    time.sleep(2.5)                                             # longer than the grace period
+    time.sleep(2.5)  # longer than the grace period
     s = study(tmp_path, 3, storage=url)
     assert s.trials[stuck.number].state == TrialState.FAIL
     assert [t.user_attrs.get("retry_of") for t in s.trials].count(stuck.number) == 1
@@ -244,7 +271,7 @@ def test_a_reused_pid_does_not_keep_a_dead_workers_trial_running(tmp_path, fake_
         alive.set_user_attr("worker", owner)
         alive.set_user_attr("worker_started", storage_module._process_start(sleeper.pid))
         reused.set_user_attr("worker", owner)
-        reused.set_user_attr("worker_started", "1")            # its worker had this pid, but started long ago
+        reused.set_user_attr("worker_started", "1")  # its worker had this pid, but started long ago
         s = study(tmp_path, 4)
         assert s.trials[alive.number].state == TrialState.RUNNING
         assert s.trials[reused.number].state == TrialState.FAIL

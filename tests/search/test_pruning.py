@@ -1,4 +1,5 @@
 """BaselinePruner on hand-made studies: the baseline's curve is the reference, minus a margin, after warm-up."""
+
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
@@ -11,8 +12,14 @@ BASELINE_CURVE = {1: 0.30, 2: 0.50, 3: 0.60, 4: 0.65}
 
 def study_with_baseline(pruner, curve=BASELINE_CURVE, state=TrialState.COMPLETE):
     study = optuna.create_study(direction="maximize", pruner=pruner)
-    study.add_trial(create_trial(state=state, value=max(curve.values()) if state == TrialState.COMPLETE else None,
-                                 intermediate_values=curve, user_attrs={"is_baseline": True}))
+    study.add_trial(
+        create_trial(
+            state=state,
+            value=max(curve.values()) if state == TrialState.COMPLETE else None,
+            intermediate_values=curve,
+            user_attrs={"is_baseline": True},
+        )
+    )
     return study
 
 
@@ -42,14 +49,14 @@ def test_a_trial_within_the_margin_runs_to_the_end():
 
 def test_a_slow_starter_is_judged_at_each_epoch():
     study = study_with_baseline(BaselinePruner(margin=0.05, warmup_epochs=2))
-    assert run_curve(study, {1: 0.1, 2: 0.1, 3: 0.62, 4: 0.70}) is None      # caught up after the warm-up
+    assert run_curve(study, {1: 0.1, 2: 0.1, 3: 0.62, 4: 0.70}) is None  # caught up after the warm-up
     assert run_curve(study, {1: 0.1, 2: 0.1, 3: 0.50, 4: 0.70}) == 3
 
 
 def test_no_reference_never_prunes():
     study = optuna.create_study(direction="maximize", pruner=BaselinePruner())
     assert run_curve(study, {1: 0.0, 2: 0.0, 3: 0.0}) is None
-    running_baseline = study_with_baseline(BaselinePruner(), state=TrialState.FAIL)   # not completed: no reference
+    running_baseline = study_with_baseline(BaselinePruner(), state=TrialState.FAIL)  # not completed: no reference
     assert run_curve(running_baseline, {1: 0.0, 2: 0.0, 3: 0.0}) is None
 
 

@@ -21,8 +21,8 @@ def test_shipped_specs_sample_valid_configs(name):
     for _ in range(20):
         trial = study.ask()
         overrides = spec.suggest(trial)
-        config = spec.to_config(TrainConfig(), trial.params)      # from what Optuna stored ...
-        assert config == TrainConfig().replace(**overrides)        # ... equals what suggest returned
+        config = spec.to_config(TrainConfig(), trial.params)  # from what Optuna stored ...
+        assert config == TrainConfig().replace(**overrides)  # ... equals what suggest returned
         study.tell(trial, 0.0)
 
 
@@ -40,11 +40,11 @@ def test_default_is_the_union_of_the_others():
 
 
 def test_when_conditions_are_respected():
-    spec = parse_spec('''
+    spec = parse_spec("""
         [params]
         optimizer = { type = "categorical", choices = ["adam", "adamw"] }
         weight_decay = { type = "float", low = 1e-5, high = 1e-2, log = true, when = { optimizer = "adamw" } }
-    ''')
+    """)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
     for _ in range(30):
@@ -57,33 +57,33 @@ def test_when_conditions_are_respected():
 
 
 def test_condition_target_is_sampled_first_whatever_the_order():
-    spec = parse_spec('''
+    spec = parse_spec("""
         [params]
         lookahead_k = { type = "int", low = 3, high = 10, when = { lookahead = true } }
         lookahead = { type = "bool" }
-    ''')
+    """)
     assert list(spec.params) == ["lookahead", "lookahead_k"]
 
 
 def test_widths_from_three_stage_params_and_from_a_categorical_of_lists():
-    stages = parse_spec('''
+    stages = parse_spec("""
         [params]
         width_1 = { type = "int", low = 8, high = 16, step = 8 }
         width_2 = { type = "int", low = 16, high = 32, step = 16 }
         width_3 = { type = "categorical", choices = [32, 64] }
-    ''')
+    """)
     config = stages.to_config(TrainConfig(), {"width_1": 8, "width_2": 32, "width_3": 64})
     assert config.widths == (8, 32, 64)
-    lists = parse_spec('''
+    lists = parse_spec("""
         [params]
         widths = { type = "categorical", choices = [[8, 16, 32], [16, 32, 64]] }
         lr_values = { type = "categorical", choices = [[0.003, 0.0015, 0.0005], [0.0015, 0.0012, 0.0005]] }
-    ''')
+    """)
     assert lists.params["widths"].labels == ["[8, 16, 32]", "[16, 32, 64]"]
     trial = optuna.create_study().ask()
     overrides = lists.suggest(trial)
-    assert isinstance(trial.params["widths"], str)                # Optuna stores the JSON text ...
-    assert overrides["widths"] in {(8, 16, 32), (16, 32, 64)}     # ... TrainConfig gets the tuple
+    assert isinstance(trial.params["widths"], str)  # Optuna stores the JSON text ...
+    assert overrides["widths"] in {(8, 16, 32), (16, 32, 64)}  # ... TrainConfig gets the tuple
     assert lists.to_config(TrainConfig(), trial.params).lr_values == overrides["lr_values"]
 
 
@@ -94,39 +94,74 @@ def test_float_fields_get_floats():
 
 
 BAD_SPECS = {
-    "unknown field": ('[params]\npeak_learning_rate = { type = "float", low = 1e-4, high = 1e-2 }',
-                      "peak_learning_rate", "unknown TrainConfig field"),
-    "low above high": ('[params]\npeak_lr = { type = "float", low = 1e-2, high = 1e-4 }',
-                       "peak_lr", "impossible range"),
-    "low equal to high": ('[params]\nbatch_size = { type = "int", low = 64, high = 64 }',
-                          "batch_size", "impossible range"),
-    "log of zero": ('[params]\nweight_decay = { type = "float", low = 0.0, high = 0.1, log = true }',
-                    "weight_decay", "low > 0"),
-    "value the config rejects": ('[params]\nlabel_smoothing = { type = "float", low = 0.0, high = 1.5 }',
-                                 "label_smoothing", "label_smoothing must be in [0, 1)"),
-    "float for an int field": ('[params]\nbatch_size = { type = "float", low = 32, high = 256 }',
-                               "batch_size", "wrong type"),
-    "number for a string field": ('[params]\noptimizer = { type = "categorical", choices = [1, 2] }',
-                                  "optimizer", "wrong type"),
-    "unknown choice": ('[params]\noptimizer = { type = "categorical", choices = ["adam", "sgd"] }',
-                       "optimizer", "'sgd' is not allowed"),
-    "unknown type": ('[params]\npeak_lr = { type = "loguniform", low = 1e-4, high = 1e-2 }',
-                     "peak_lr", "type must be one of"),
-    "typo in a key": ('[params]\npeak_lr = { type = "float", lo = 1e-4, high = 1e-2 }',
-                      "peak_lr", "unknown key(s)"),
+    "unknown field": (
+        '[params]\npeak_learning_rate = { type = "float", low = 1e-4, high = 1e-2 }',
+        "peak_learning_rate",
+        "unknown TrainConfig field",
+    ),
+    "low above high": (
+        '[params]\npeak_lr = { type = "float", low = 1e-2, high = 1e-4 }',
+        "peak_lr",
+        "impossible range",
+    ),
+    "low equal to high": (
+        '[params]\nbatch_size = { type = "int", low = 64, high = 64 }',
+        "batch_size",
+        "impossible range",
+    ),
+    "log of zero": (
+        '[params]\nweight_decay = { type = "float", low = 0.0, high = 0.1, log = true }',
+        "weight_decay",
+        "low > 0",
+    ),
+    "value the config rejects": (
+        '[params]\nlabel_smoothing = { type = "float", low = 0.0, high = 1.5 }',
+        "label_smoothing",
+        "label_smoothing must be in [0, 1)",
+    ),
+    "float for an int field": (
+        '[params]\nbatch_size = { type = "float", low = 32, high = 256 }',
+        "batch_size",
+        "wrong type",
+    ),
+    "number for a string field": (
+        '[params]\noptimizer = { type = "categorical", choices = [1, 2] }',
+        "optimizer",
+        "wrong type",
+    ),
+    "unknown choice": (
+        '[params]\noptimizer = { type = "categorical", choices = ["adam", "sgd"] }',
+        "optimizer",
+        "'sgd' is not allowed",
+    ),
+    "unknown type": (
+        '[params]\npeak_lr = { type = "loguniform", low = 1e-4, high = 1e-2 }',
+        "peak_lr",
+        "type must be one of",
+    ),
+    "typo in a key": ('[params]\npeak_lr = { type = "float", lo = 1e-4, high = 1e-2 }', "peak_lr", "unknown key(s)"),
     "when on a missing parameter": (
         '[params]\nweight_decay = { type = "float", low = 1e-5, high = 1e-2, when = { optimizer = "adamw" } }',
-        "weight_decay", "no parameter 'optimizer'"),
+        "weight_decay",
+        "no parameter 'optimizer'",
+    ),
     "when on a value never sampled": (
         '[params]\noptimizer = { type = "categorical", choices = ["adam"] }\n'
         'weight_decay = { type = "float", low = 1e-5, high = 1e-2, when = { optimizer = "adamw" } }',
-        "weight_decay", "never sampled"),
+        "weight_decay",
+        "never sampled",
+    ),
     "conditions in a cycle": (
         '[params]\nlookahead = { type = "bool", when = { flip = true } }\nflip = { type = "bool", when = { lookahead = true } }',
-        "when", "cycle"),
+        "when",
+        "cycle",
+    ),
     "one stage width alone": ('[params]\nwidth_2 = { type = "int", low = 8, high = 64 }', "width_2", "go together"),
-    "step that does not fit": ('[params]\nbatch_size = { type = "int", low = 32, high = 100, step = 32 }',
-                               "batch_size", "multiple of step"),
+    "step that does not fit": (
+        '[params]\nbatch_size = { type = "int", low = 32, high = 100, step = 32 }',
+        "batch_size",
+        "multiple of step",
+    ),
     "split seed": ('[params]\nsplit_seed = { type = "int", low = 0, high = 9 }', "split_seed", "same validation"),
     "no parameters": ('[study]\ndescription = "x"', "[params]", "no parameters"),
     "bad TOML": ('[params]\npeak_lr = { type = "float"; low = 1e-4 }', "not valid TOML", ""),

@@ -1,4 +1,5 @@
 """`--spec` takes a path or the bare name of a spec shipped inside the package, from any folder."""
+
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from hpsearch.search.space import SpecError
 
 try:
     import tomllib
-except ModuleNotFoundError:      # Python 3.10
+except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,6 @@
 """search/study.py's counting and the lines it prints: what --trials counts, and stored text (study names,
 failure and prune reasons) shown literally, never read as rich markup."""
+
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
@@ -8,7 +9,7 @@ from rich.text import Text
 from hpsearch.search.study import count, status_line, summary_line
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-MARKUP = "[bold]x[/bold] [/]"        # unescaped, rich would drop the tags (and the lone [/] is an error)
+MARKUP = "[bold]x[/bold] [/]"  # unescaped, rich would drop the tags (and the lone [/] is an error)
 
 
 def _study(name="s", states=()):
@@ -23,7 +24,8 @@ def test_finished_is_complete_and_pruned_never_failed():
     assert count(study) == 2
     assert count(study, (TrialState.FAIL,)) == 2
     assert Text.from_markup(status_line(study, 3)).plain == (
-        "study s: 2 of 3 trials finished (1 pruned); run the same command again to continue")
+        "study s: 2 of 3 trials finished (1 pruned); run the same command again to continue"
+    )
 
 
 def test_a_study_name_is_shown_literally():

@@ -1,4 +1,5 @@
 """`hpsearch study` end to end at the smoke profile: real (tiny) training, real worker processes."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ description = "a tiny test space"
 peak_lr = { type = "float", low = 1e-4, high = 1e-2, log = true }
 lr_schedule = { type = "categorical", choices = ["triangular", "one_cycle"] }
 """
-WORKER = ("import argparse, sys; from hpsearch.commands import study; p = argparse.ArgumentParser(); "
-          "study.add_arguments(p); sys.exit(study.run(p.parse_args(sys.argv[1:])))")
+WORKER = (
+    "import argparse, sys; from hpsearch.commands import study; p = argparse.ArgumentParser(); "
+    "study.add_arguments(p); sys.exit(study.run(p.parse_args(sys.argv[1:])))"
+)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 pytestmark = pytest.mark.slow
 
@@ -49,14 +52,33 @@ def spec_file(tmp_path):
 
 
 def worker_args(spec_file, data_dir, out, trials, *extra) -> list[str]:
-    return ["--spec", str(spec_file), "--profile", "smoke", "--data-dir", str(data_dir), "--out", str(out),
-            "--study-name", "w", "--trials", str(trials), *extra]
+    return [
+        "--spec",
+        str(spec_file),
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--study-name",
+        "w",
+        "--trials",
+        str(trials),
+        *extra,
+    ]
 
 
 def start_worker(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WORKER, *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def load(out: Path, name: str = "w") -> optuna.Study:
@@ -89,8 +111,11 @@ def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifa
     from hpsearch.core.config import TrainConfig
     from hpsearch.search.space import parse_spec
 
-    tiny_lr = parse_spec('[params]\npeak_lr = { type = "float", low = 1e-7, high = 2e-7, log = true }\n'
-                         'lr_schedule = { type = "categorical", choices = ["one_cycle"] }', "tiny_lr.toml")
+    tiny_lr = parse_spec(
+        '[params]\npeak_lr = { type = "float", low = 1e-7, high = 2e-7, log = true }\n'
+        'lr_schedule = { type = "categorical", choices = ["one_cycle"] }',
+        "tiny_lr.toml",
+    )
     base = TrainConfig.from_profile("smoke")
     s = engine.run_study(tiny_lr, cifar, trials=2, profile="smoke", out=tmp_path, study_name="bad")
     baseline, bad = s.trials
@@ -119,7 +144,7 @@ def test_a_sigkilled_worker_leaves_nothing_running_after_a_restart(tmp_path, spe
     victim = wait_for_running_trial(out, worker)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    assert load(out).trials[victim].state == TrialState.RUNNING          # stuck, as SIGKILL leaves it
+    assert load(out).trials[victim].state == TrialState.RUNNING  # stuck, as SIGKILL leaves it
     restart = start_worker(args, tmp_path)
     output, _ = restart.communicate(timeout=300)
     assert restart.returncode == 0, output
@@ -137,7 +162,7 @@ def test_ctrl_c_or_sigterm_marks_the_running_trial_failed(tmp_path, spec_file, c
     victim = wait_for_running_trial(out, worker)
     worker.send_signal(stop)
     worker.communicate(timeout=120)
-    assert worker.returncode != 0                                 # it stopped, not finished the study
+    assert worker.returncode != 0  # it stopped, not finished the study
     s = load(out)
     assert not s.get_trials(states=(TrialState.RUNNING,)) and len(s.get_trials(states=FINISHED)) < 3
     trial = s.trials[victim]
@@ -153,7 +178,7 @@ def wait_for_running_trial(out: Path, worker: subprocess.Popen, limit: float = 2
         if (out / "studies" / "w.journal").is_file():
             try:
                 running = [t for t in load(out).trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
-            except KeyError:            # the study is not created yet
+            except KeyError:  # the study is not created yet
                 running = []
             if running:
                 return running[0].number
@@ -166,15 +191,31 @@ def wait_for_running_trial(out: Path, worker: subprocess.Popen, limit: float = 2
 def test_a_study_on_postgresql(tmp_path, spec_file, cifar_dir, capsys):
     url = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
     if not url:
-        pytest.skip("HPSEARCH_TEST_POSTGRES_URL is not set (e.g. postgresql://hpsearch:PASSWORD@localhost/hpsearch_test)")
+        pytest.skip(
+            "HPSEARCH_TEST_POSTGRES_URL is not set (e.g. postgresql://hpsearch:PASSWORD@localhost/hpsearch_test)"
+        )
     name = f"test-{uuid.uuid4().hex[:8]}"
-    args = ["--spec", str(spec_file), "--profile", "smoke", "--data-dir", str(cifar_dir), "--storage", url,
-            "--study-name", name, "--trials", "3", "--out", str(tmp_path / "out")]
+    args = [
+        "--spec",
+        str(spec_file),
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(cifar_dir),
+        "--storage",
+        url,
+        "--study-name",
+        name,
+        "--trials",
+        "3",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert study_command.run(parse(*args)) == 0
     s = optuna.load_study(study_name=name, storage=open_storage(url))
     assert len(s.get_trials(states=FINISHED)) == 3 and s.trials[0].user_attrs["is_baseline"]
     assert s.user_attrs["engine"] == "optuna"
-    assert study_command.run(parse(*args)) == 0                          # resumes: nothing left to do
+    assert study_command.run(parse(*args)) == 0  # resumes: nothing left to do
     assert len(optuna.load_study(study_name=name, storage=open_storage(url)).trials) == 3
     printed = capsys.readouterr().out
     password = re.search(r"://[^:/@]*:([^@]+)@", url)

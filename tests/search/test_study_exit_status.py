@@ -1,4 +1,5 @@
 """`hpsearch study` exits 3 when failed trials stopped it short of --trials, so a script can tell."""
+
 import optuna
 
 from hpsearch.cli import main
@@ -13,11 +14,24 @@ def test_failed_trials_that_stop_the_study_exit_3(tmp_path, cifar_dir, monkeypat
     def diverges(config, data, on_epoch=None, **kwargs):
         raise TrainingDiverged("loss is nan at epoch 1")
 
-    monkeypatch.setattr(optuna_engine, "train", diverges)      # every trial fails at once: no training here
+    monkeypatch.setattr(optuna_engine, "train", diverges)  # every trial fails at once: no training here
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
-    args = ["study", "--spec", str(spec), "--profile", "smoke", "--trials", "2", "--data-dir", str(cifar_dir),
-            "--out", str(tmp_path), "--study-name", "s"]
+    args = [
+        "study",
+        "--spec",
+        str(spec),
+        "--profile",
+        "smoke",
+        "--trials",
+        "2",
+        "--data-dir",
+        str(cifar_dir),
+        "--out",
+        str(tmp_path),
+        "--study-name",
+        "s",
+    ]
     assert main(args) == 3
     assert "stopped short: 0 of 2 trials finished" in capsys.readouterr().out
     study = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "studies" / "s.journal")))

@@ -3,6 +3,7 @@
 The processes are real (a parent `hpsearch study --workers 2` and its workers on one journal file); only
 training is a stand-in that sleeps through its epochs, because here only the bookkeeping matters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,11 +72,12 @@ sys.exit(main(["study", *sys.argv[1:]]))
 
 # --- the plan -----------------------------------------------------------------------------------------------
 
+
 def test_cpu_workers_get_disjoint_cores_covering_the_machine_and_matching_thread_pools():
     plan, why = workers.plan(3, cores=list(range(8)), found=[])
     cores = [set(w.cores) for w in plan]
     assert [len(c) for c in cores] == [3, 3, 2] and set().union(*cores) == set(range(8))
-    assert sum(map(len, cores)) == 8                                          # disjoint
+    assert sum(map(len, cores)) == 8  # disjoint
     assert [w.env["TF_NUM_INTRAOP_THREADS"] for w in plan] == ["3", "3", "2"]
     assert all(w.env["OMP_NUM_THREADS"] == str(len(w.cores)) and w.gpu is None for w in plan)
     assert not any("CUDA_VISIBLE_DEVICES" in w.env for w in plan) and "3 workers" in why
@@ -84,11 +86,12 @@ def test_cpu_workers_get_disjoint_cores_covering_the_machine_and_matching_thread
 def test_workers_sharing_a_gpu_split_its_memory_and_several_gpus_take_turns():
     one, _ = workers.plan(2, cores=list(range(4)), found=[Gpu("0", "H100", 81559)])
     assert [w.env["CUDA_VISIBLE_DEVICES"] for w in one] == ["0", "0"]
-    assert all(w.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.450" and w.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
-               for w in one)
+    assert all(
+        w.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.450" and w.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for w in one
+    )
     two, _ = workers.plan(2, ["2", "3"], cores=list(range(4)), found=[])
     assert [w.env["CUDA_VISIBLE_DEVICES"] for w in two] == ["2", "3"]
-    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in w.env for w in two)       # a GPU each: all of its memory
+    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in w.env for w in two)  # a GPU each: all of its memory
     with pytest.raises(HpsearchError, match="--gpus names 2 GPUs but --workers is 1"):
         workers.plan(1, ["0", "1"], cores=[0], found=[])
 
@@ -99,7 +102,7 @@ def test_auto_says_what_it_picked_and_why():
     assert workers.auto_count(16, [])[0] == 8
     n, why = workers.auto_count(16, [Gpu("0", "H100", 81559)])
     assert n == workers.MAX_PER_GPU and "H100 80 GiB" in why
-    assert workers.auto_count(4, [Gpu("0", "H100", 81559)])[0] == 2          # not more than the cores can feed
+    assert workers.auto_count(4, [Gpu("0", "H100", 81559)])[0] == 2  # not more than the cores can feed
     assert workers.auto_count(16, [Gpu("0", "small", 6000), Gpu("1", "small", 6000)])[0] == 2
 
 
@@ -119,21 +122,46 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_a_worker_gets_every_option_as_given_and_one_worker_each():
-    args = parse("--profile", "smoke", "--trials", "7", "--no-prune", "--prune-warmup", "3", "--workers", "2",
-                 "--gpus", "0,1", "--objectives", "accuracy")
+    args = parse(
+        "--profile",
+        "smoke",
+        "--trials",
+        "7",
+        "--no-prune",
+        "--prune-warmup",
+        "3",
+        "--workers",
+        "2",
+        "--gpus",
+        "0,1",
+        "--objectives",
+        "accuracy",
+    )
     child = parse(*study_command._worker_argv(args))
     assert child.workers is None and child.gpus is None
-    assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus")} == \
-           {k: v for k, v in vars(args).items() if k not in ("workers", "gpus")}
+    assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus")} == {
+        k: v for k, v in vars(args).items() if k not in ("workers", "gpus")
+    }
 
 
 def test_keras_tuner_refuses_several_workers_before_loading_data(tmp_path):
     with pytest.raises(HpsearchError, match="keras-tuner runs one trial at a time"):
-        study_command.run(parse("--engine", "keras-tuner", "--workers", "2", "--data-dir", str(tmp_path / "none"),
-                                "--out", str(tmp_path)))
+        study_command.run(
+            parse(
+                "--engine",
+                "keras-tuner",
+                "--workers",
+                "2",
+                "--data-dir",
+                str(tmp_path / "none"),
+                "--out",
+                str(tmp_path),
+            )
+        )
 
 
 # --- the parent and its workers, as processes -----------------------------------------------------------------
+
 
 @pytest.fixture
 def parent(tmp_path, cifar_dir):
@@ -148,11 +176,35 @@ def parent(tmp_path, cifar_dir):
         barrier.mkdir()
         calls.append(barrier)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-        return subprocess.Popen([sys.executable, str(tmp_path / "parent.py"), str(tmp_path / "fake_worker.py"),
-                                 str(barrier), "--spec", str(tmp_path / "spec.toml"), "--profile", "smoke",
-                                 "--data-dir", str(cifar_dir), "--out", str(tmp_path / "out"), "--study-name", "w",
-                                 "--trials", str(trials), "--no-prune", "--workers", "2"],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                str(tmp_path / "parent.py"),
+                str(tmp_path / "fake_worker.py"),
+                str(barrier),
+                "--spec",
+                str(tmp_path / "spec.toml"),
+                "--profile",
+                "smoke",
+                "--data-dir",
+                str(cifar_dir),
+                "--out",
+                str(tmp_path / "out"),
+                "--study-name",
+                "w",
+                "--trials",
+                str(trials),
+                "--no-prune",
+                "--workers",
+                "2",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
     return start
 
 
@@ -168,7 +220,7 @@ def wait_until(tmp_path, proc, ready, limit=240.0) -> optuna.Study:
             s = load(tmp_path)
             if ready(s):
                 return s
-        except (KeyError, FileNotFoundError):          # the study is not created yet
+        except (KeyError, FileNotFoundError):  # the study is not created yet
             pass
         time.sleep(0.1)
     proc.kill()
@@ -193,9 +245,9 @@ def test_two_workers_finish_the_total_at_once_with_distinct_numbers_and_one_base
     assert len(done) == 5 and len({t.number for t in s.trials}) == len(s.trials)
     assert not s.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert sum(bool(t.user_attrs.get("is_baseline")) for t in done) == 1
-    assert len({t.user_attrs["worker"] for t in done}) == 2                  # both workers trained trials ...
+    assert len({t.user_attrs["worker"] for t in done}) == 2  # both workers trained trials ...
     first, second = sorted(done, key=lambda t: t.datetime_start)[:2]
-    assert second.datetime_start < first.datetime_complete                  # ... at the same time
+    assert second.datetime_start < first.datetime_complete  # ... at the same time
     assert "w1: trial" in output and "w2: trial" in output
     assert (tmp_path / "out" / "reports" / "w" / "report.html").is_file() and output.count("wrote ") == 2
 
@@ -207,7 +259,7 @@ def test_a_sigkilled_workers_trial_is_retried_by_the_other(tmp_path, parent):
     victim = next(t for t in running(s) if not t.user_attrs.get("is_baseline"))
     os.kill(owner_pid(victim), signal.SIGKILL)
     output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, output                                      # the survivor made up for it
+    assert proc.returncode == 0, output  # the survivor made up for it
     assert "killed by signal 9" in output
     s = load(tmp_path)
     assert s.trials[victim.number].state == TrialState.FAIL
@@ -235,7 +287,7 @@ def test_ctrl_c_stops_every_worker_and_loses_nothing(tmp_path, parent):
     assert finished_before <= {t.number for t in s.get_trials(states=FINISHED)}
     stopped = [t for t in s.trials if t.state == TrialState.FAIL]
     assert stopped and all("interrupted" in t.user_attrs["fail_reason"] for t in stopped)
-    again = parent(8)                                                         # the same command resumes
+    again = parent(8)  # the same command resumes
     output, _ = again.communicate(timeout=300)
     assert again.returncode == 0, output
     assert len(load(tmp_path).get_trials(states=FINISHED)) == 8
