@@ -122,7 +122,13 @@ def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
     compiles, i.e. on a GPU). PyTorch: Inductor's cache (torch.compile only)."""
     name = chosen_backend()
     path = cache_root(folder) / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(
+            f"cannot use {path} for compiled programs ({exc.strerror or exc}); pass --cache-dir DIR "
+            f"or set HPSEARCH_CACHE_DIR to a writable folder"
+        ) from None
     if name == "jax":
         import jax
 
