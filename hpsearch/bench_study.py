@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hpsearch.commands.common import profile_choices
 from hpsearch.errors import HpsearchError
 
 # learning rate and schedule: every trial trains the same network on the same images for the same epochs
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default=None,
+        metavar=profile_choices(),
         help="with --study: the trials' profile (default: full with a GPU, else cpu; smoke for a quick check)",
     )
     parser.add_argument("--data-dir", help="with --study: folder holding cifar-10-batches-py/ (default as for study)")
