@@ -92,9 +92,10 @@ def test_a_smoke_study_runs_and_records_its_backend(backend, cifar_dir, tmp_path
     assert f"backend {backend}" in proc.stdout
     import optuna
 
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "out" / "s.journal"))
-    )
+    from hpsearch.commands.common import default_storage
+
+    journal = default_storage(tmp_path / "out", "s")  # the study command's own rule: OUT/studies/s.journal
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     study = optuna.load_study(study_name="s", storage=storage)
     assert study.user_attrs["backend"] == backend
     assert len([t for t in study.trials if t.state.is_finished()]) >= 2
