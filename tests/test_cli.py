@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from hpsearch.cli import main
+from tests.fakes import fake_result
 
 
 def _run(*args, env=None):
@@ -123,7 +124,6 @@ def test_summary_prints_the_model(capsys):
 
 def _fake_train(config, data, on_epoch=None, out_dir=None, callbacks=()):
     """Stands in for core.train.train (the paths do not depend on training): a rising curve, on_epoch called."""
-    from hpsearch.core.result import RunResult
 
     epochs = []
     for epoch in range(1, config.epochs + 1):
@@ -141,14 +141,7 @@ def _fake_train(config, data, on_epoch=None, out_dir=None, callbacks=()):
         )
         if on_epoch:
             on_epoch(epoch, dict(epochs[-1]))
-    return RunResult(
-        config=config,
-        device="fake",
-        epochs=epochs,
-        val_accuracy=max(e["val_accuracy"] for e in epochs),
-        train_seconds=0.1 * len(epochs),
-        images_per_second=1.0,
-    )
+    return fake_result(config, epochs, 0.1)
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from optuna.trial import TrialState
 
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
-from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
 from hpsearch.search import kt_engine
 from hpsearch.search.kt_engine import distribution, hyperparameters, run_kt_study, sampled_params
 from hpsearch.search.space import load_spec, parse_spec
 from hpsearch.search.specs import SHIPPED
+from tests.fakes import fake_result
 
 STUDIES = SHIPPED
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -98,14 +98,7 @@ def fake_train(diverge_every: int = 3):
                 )
             )
             on_epoch(epoch, dict(rows[-1]))
-        return RunResult(
-            config=config,
-            device="fake",
-            epochs=rows,
-            val_accuracy=max(r["val_accuracy"] for r in rows),
-            train_seconds=0.01 * len(rows),
-            images_per_second=1.0,
-        )
+        return fake_result(config, rows, 0.01)
 
     return train
 

@@ -16,11 +16,11 @@ from rich.console import Console
 
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
-from hpsearch.core.result import RunResult
 from hpsearch.errors import HpsearchError
 from hpsearch.record import storage as storage_module
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import parse_spec
+from tests.fakes import fake_result
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BASE = TrainConfig.from_profile("smoke", epochs=4)
@@ -67,14 +67,7 @@ class FakeTrain:
             epochs.append(row)
             if on_epoch:
                 on_epoch(epoch, dict(row))
-        return RunResult(
-            config=config,
-            device="fake",
-            epochs=epochs,
-            val_accuracy=max(r["val_accuracy"] for r in epochs),
-            train_seconds=0.5 * len(epochs),
-            images_per_second=1.0,
-        )
+        return fake_result(config, epochs, 0.5)
 
 
 @pytest.fixture
