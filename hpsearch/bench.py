@@ -1,11 +1,13 @@
 """Benchmark (not a test): training images/s of the baseline network, on one backend or side by side.
 
-  hpsearch path     the real pipeline: host batches + augmentation, this device's defaults (what `train` runs)
+  hpsearch path     the real pipeline with this device's defaults (what `train` runs: host or on-device
+                    augmentation, precision, compilation)
   bare step         the same model's `train_on_batch` on one fixed batch: the ceiling for the pipeline
   plain fit         `model.fit` on in-memory arrays, float32, Adam, no augmentation
   other precision   the hpsearch path at the other precision (float32 <-> mixed_bfloat16): the evidence
                     for the device's default precision
-  XLA forced        the hpsearch path with jit_compile=True (where the default is without; the evidence
+  compiled forced   the hpsearch path with jit_compile=True (XLA; on PyTorch, torch.compile, whose first
+                    compile on a CPU takes minutes) where the default is without it (the evidence
                     for the CPU default)
   other augment     the hpsearch path with the augmentation on the other side (host <-> device, ondevice.py):
                     the evidence for the device's default placement
@@ -35,11 +37,11 @@ import time
 import numpy as np
 
 PATHS = {
-    "hpsearch_path": "hpsearch path (host batches + augmentation, defaults)",
+    "hpsearch_path": "hpsearch path (what train runs: this device's pipeline, precision and compilation)",
     "bare_step": "bare training step (same model, one fixed batch)",
     "plain_fit": "plain model.fit (float32, arrays, no augmentation)",
     "other_precision": "hpsearch path at the other precision",
-    "xla_path": "hpsearch path with XLA forced",
+    "xla_path": "hpsearch path with jit_compile forced",
     "other_augment": "hpsearch path, augmentation on the other side (host <-> device)",
 }
 MATMUL_SIZE = 2048  # 17 GFLOP a product: tens of ms on a CPU, enough to time
@@ -131,8 +133,11 @@ def run_bench(images: int = 1024, batch_size: int = 128, epochs: int = 3) -> dic
         _, fitted, batches = built
         return lambda: fitted.fit(batches, epochs=1, verbose=0)
 
-    def bare_steps(built):
-        return lambda: [built[0].train_on_batch(x[:batch_size], y[:batch_size]) for _ in range(steps)]
+    def bare_steps(built, device):
+        model = built[0]
+        if model is not built[1]:  # augmentation on the device: fit trains a DeviceTrainer around the network
+            compile_model(config, model, steps, device.jit_compile)
+        return lambda: [model.train_on_batch(x[:batch_size], y[:batch_size]) for _ in range(steps)]
 
     default = hpsearch_model(config)[1]
     other = "float32" if default.precision != "float32" else "mixed_bfloat16"
@@ -161,7 +166,7 @@ def run_bench(images: int = 1024, batch_size: int = 128, epochs: int = 3) -> dic
     models["plain_fit"] = lambda: plain.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
     models["plain_fit"]()
     built, device = hpsearch_model(config)  # hpsearch's choice for this device, set up last
-    models["hpsearch_path"], models["bare_step"] = fit_epochs(built), bare_steps(built)
+    models["hpsearch_path"], models["bare_step"] = fit_epochs(built), bare_steps(built, device)
     matmul, matmul_flops = matmul_timer(device.precision)
     seconds = {name: [] for name in [*PATHS, "matmul"] if name in models or name == "matmul"}
     models["matmul"] = matmul
@@ -302,6 +307,7 @@ def bench(args) -> list[dict]:
 def main(argv=None) -> int:
     from hpsearch.commands.common import add_backend_argument
     from hpsearch.core.device import choose_backend, use_compilation_cache
+    from hpsearch.errors import HpsearchError
 
     parser = argparse.ArgumentParser(
         prog="python -m hpsearch.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -310,11 +316,15 @@ def main(argv=None) -> int:
     add_backend_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line")
     args = parser.parse_args(argv)
-    check_arguments(args)
-    if args.backend:
-        choose_backend(args.backend)
-        use_compilation_cache(args.cache_dir)
-    results = bench(args)
+    try:
+        check_arguments(args)
+        if args.backend:
+            choose_backend(args.backend)
+            use_compilation_cache(args.cache_dir)
+        results = bench(args)
+    except HpsearchError as exc:  # as cli.main: one line, status 2
+        print(f"hpsearch: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:

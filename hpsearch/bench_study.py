@@ -25,6 +25,8 @@ from hpsearch.commands.common import profile_choices
 from hpsearch.errors import HpsearchError
 
 # learning rate and schedule: every trial trains the same network on the same images for the same epochs
+FULL_TRAIN_IMAGES = 50_000  # CIFAR-10's training set, the val hold-out included
+
 SPEC = """
 [study]
 description = "hpsearch bench --study: parameters that leave a trial's cost alone"
@@ -81,13 +83,14 @@ def run(args) -> int:
         raise HpsearchError("bench --study compares --workers 1 with --workers N; pass N of 2 or more, or auto")
     profile = args.profile or ("full" if visible_gpus() else "cpu")
     config = TrainConfig.from_profile(profile)
+    images = config.train_size or FULL_TRAIN_IMAGES - config.val_size  # the full profile trains on all the rest
     console = Console()
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-study-") as tmp:
-        data_dir = _synthetic(Path(tmp), config) if args.synthetic else args.data_dir
+        data_dir = _synthetic(Path(tmp), config, images) if args.synthetic else args.data_dir
         (Path(tmp) / "bench.toml").write_text(SPEC)
         console.print(
             f"bench --study: {args.trials} trials of the {profile} profile ({config.epochs} epochs, "
-            f"{config.train_size} images), {'synthetic images' if args.synthetic else 'CIFAR-10'}, "
+            f"{images} images), {'synthetic images' if args.synthetic else 'CIFAR-10'}, "
             f"--workers 1 and --workers {workers}, {args.repeats} run(s) each",
             markup=False,
             highlight=False,
@@ -100,12 +103,12 @@ def run(args) -> int:
     return 0
 
 
-def _synthetic(tmp: Path, config) -> str:
+def _synthetic(tmp: Path, config, images: int) -> str:
     from hpsearch.core.data import write_synthetic_cifar10
 
     return str(
         write_synthetic_cifar10(
-            tmp / "data" / "cifar-10-batches-py", config.train_size + config.val_size, config.test_size or 10_000
+            tmp / "data" / "cifar-10-batches-py", images + config.val_size, config.test_size or 10_000
         )
     )
 
@@ -113,6 +116,7 @@ def _synthetic(tmp: Path, config) -> str:
 def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console) -> dict:
     """One `hpsearch study` run, timed; what its trials stored."""
     from hpsearch.record.storage import load_study
+    from hpsearch.record.trials import epoch_rows
 
     out = tmp / f"workers-{workers}"
     argv = [
@@ -151,20 +155,17 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
         )
     picked = re.search(r"^(\d+) workers?\b", log.read_text(), re.MULTILINE)  # what --workers auto picked
     study = load_study(str(out / "studies" / "bench.journal"), "bench")
-    trials = [t for t in study.trials if t.state.is_finished() and t.user_attrs.get("epochs")]
-    first = [t.user_attrs["epochs"][0]["seconds"] for t in trials]
-    steady = [
-        statistics.median(e["seconds"] for e in t.user_attrs["epochs"][1:])
-        for t in trials
-        if len(t.user_attrs["epochs"]) > 1
-    ]
+    rows = {t.number: epoch_rows(t) for t in study.trials if t.state.is_finished()}
+    trials = [t for t in study.trials if rows.get(t.number)]
+    first = [rows[t.number][0]["seconds"] for t in trials]
+    steady = [statistics.median(e["seconds"] for e in rows[t.number][1:]) for t in trials if len(rows[t.number]) > 1]
     side = {
         "workers": workers,
         "seconds": [seconds],
-        "trials": len(trials),
+        "trials": [len(trials)],
         "first": first,
         "steady": steady,
-        "trial_seconds": [t.user_attrs.get("train_seconds") or 0 for t in trials],
+        "trial_seconds": [t.user_attrs["train_seconds"] for t in trials if t.user_attrs.get("train_seconds")],
         "label": picked.group(1) if workers == "auto" and picked else str(workers),
     }
     console.print(
@@ -176,9 +177,9 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
 
 
 def _pool(runs: list[dict]) -> dict:
-    """One side's runs together: every run's wall seconds, every trial's epochs."""
+    """One side's runs together: every run's trials and wall seconds (paired), every trial's epochs."""
     pooled = dict(runs[0])
-    for key in ("seconds", "first", "steady", "trial_seconds"):
+    for key in ("trials", "seconds", "first", "steady", "trial_seconds"):
         pooled[key] = [v for run in runs for v in run[key]]
     return pooled
 
@@ -200,11 +201,11 @@ def print_results(sides: list[dict], console) -> None:
     for column in ("workers", "trials", "wall s", "trials/h", "first epoch s", "steady epoch s", "train s/trial"):
         table.add_column(column, justify="right")
     for side in sides:
-        per_hour = [side["trials"] * 3600 / s for s in side["seconds"]]
+        per_hour = [n * 3600 / s for n, s in zip(side["trials"], side["seconds"])]  # each run's own
         side["per_hour"] = statistics.median(per_hour)
         table.add_row(
             side["label"],
-            str(side["trials"]),
+            str(sum(side["trials"])),
             _spread(side["seconds"], 0),
             _spread(per_hour, 0),
             _spread(side["first"]),

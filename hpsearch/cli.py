@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from hpsearch import __version__
@@ -35,7 +34,7 @@ COMMANDS = {
     ),
 }
 TRAINS = ("baseline", "study", "confirm", "bench")  # the commands that load a Keras backend
-VERBOSE_HELP = "show the backend's C++ start-up lines (TensorFlow's cuInit / oneDNN notices), hidden by default"
+VERBOSE_HELP = "show the backend's C++ start-up lines (cuInit / oneDNN notices), hidden by default"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +78,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's Python-side chatter
     args = parse(argv)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
@@ -87,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             choose_backend(args.backend)  # before Keras is first imported
             if args.command != "report":  # the commands that compile
                 use_compilation_cache(args.cache_dir)
-            if args.command in TRAINS and not args.verbose:
+            parent = args.command == "study" and module.starts_workers(args)  # the workers load it, not this one
+            if args.command in TRAINS and not args.verbose and not parent:
                 load_quietly()
         return int(module.run(args) or 0)
     except HpsearchError as exc:

@@ -37,6 +37,14 @@ def spread(value: Any) -> str:
 
 
 def p_value(value: Any) -> str:
+    """Two significant digits, three near the 5 % line (0.0496 and 0.0504 must not both read "0.05")."""
     if not is_number(value):
         return "—"
-    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+    if value < 1e-4:
+        return f"{value:.1e}"
+    return f"{value:.3g}" if 0.01 <= value < 0.1 else f"{value:.2g}"
+
+
+def param(value: Any) -> str:
+    """A parameter's value in text and tables (console and page alike): floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

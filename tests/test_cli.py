@@ -107,6 +107,16 @@ def test_bad_params_value_is_named(tmp_path, capsys):
     assert "label_smoothing" in capsys.readouterr().err
 
 
+def test_a_baseline_run_never_writes_into_a_studys_report_folder(tmp_path, capsys):
+    """Runs and studies share OUT/reports/: --name naming a study's folder is refused before any data or training."""
+    study_reports = tmp_path / "reports" / "default-cpu"
+    study_reports.mkdir(parents=True)
+    (study_reports / "trials.csv").write_text("number\n0\n")
+    assert main(["baseline", "--profile", "smoke", "--out", str(tmp_path), "--name", "default-cpu"]) == 2
+    assert "holds a study's reports" in capsys.readouterr().err
+    assert sorted(p.name for p in study_reports.iterdir()) == ["trials.csv"]
+
+
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["baseline", "--epochs", "zero"])

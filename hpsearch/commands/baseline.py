@@ -21,6 +21,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.core.device import backend, cache_in_use, detect, out_of_memory
 from hpsearch.errors import HpsearchError
+from hpsearch.record.paths import run_dir as run_folder
 
 # The layers that load Keras and its backend (hpsearch.baseline, core.callbacks/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -54,6 +55,10 @@ def run(args) -> int:
     from hpsearch.report.console import ProgressLogger, run_table
 
     check_writable(args.out)
+    if args.name and (run_folder(args.out, args.name) / "trials.csv").exists():  # runs and studies share reports/
+        raise HpsearchError(
+            f"--name {args.name}: {run_folder(args.out, args.name)} holds a study's reports; pass another --name"
+        )
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(

@@ -29,6 +29,8 @@ from hpsearch.commands.common import (
 )
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
+from hpsearch.core.device import out_of_memory
+from hpsearch.errors import HpsearchError
 from hpsearch.numbers import pct
 from hpsearch.record import confirms, keys
 from hpsearch.record.storage import load_study
@@ -71,8 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from hpsearch.core.callbacks import TrainingDiverged
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import confirm_table, verdict_text
+    from hpsearch.report.console import confirm_table, evidence_table, verdict_text
     from hpsearch.search.confirm import pick_trials, planned_seeds, run_confirm, study_profile
 
     console = Console()
@@ -105,10 +108,26 @@ def run(args) -> int:
             highlight=False,
         )
 
-    run_confirm(study, data, chosen, profile=profile, seeds=args.seeds, skip=skip, on_run=store)
+    try:
+        run_confirm(study, data, chosen, profile=profile, seeds=args.seeds, skip=skip, on_run=store)
+    except TrainingDiverged as exc:
+        raise HpsearchError(
+            f"a confirm run diverged at profile {profile}: {exc}; the finished runs are stored in the study; "
+            f"confirm another trial (--trial N) or at another --profile"
+        ) from None
+    except Exception as exc:
+        if out_of_memory(exc):
+            raise HpsearchError(
+                f"{out_of_memory(exc)} at profile {profile}; the finished runs are stored in the study; "
+                f"confirm at a smaller --profile, or free the device"
+            ) from None
+        raise
     for comparison in confirms.comparisons(study):
         if comparison.profile == profile and comparison.trial in numbers:
             console.print(confirm_table(comparison))
+    evidence = evidence_table(study)
+    if evidence is not None:
+        console.print(evidence)
     with writing(args.out, kept=f"the confirm runs are stored in the study (user attr {keys.confirm_key(profile)!r})"):
         page = write_study_reports(storage, args.study_name, args.out, study=study)
     console.print(f"stored in the study (user attr {keys.confirm_key(profile)!r})", markup=False, highlight=False)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import trials_table, verdict_text
+    from hpsearch.report.console import evidence_table, trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
 
     storage = args.storage or default_storage(args.out, args.study_name)
@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         page = write_study_reports(storage, args.study_name, args.out, study=study)
     console = Console()
     console.print(trials_table(trials_frame(study)))
+    evidence = evidence_table(study)
+    if evidence is not None:
+        console.print(evidence)
     print_written(console, page.parent)
     console.print(
         f"Browse the storage live: optuna-dashboard {shlex.quote(storage_label(storage))}",

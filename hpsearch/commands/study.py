@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import time
 
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
 from hpsearch.commands.common import (
+    add_backend_argument,
     add_data_dir_argument,
     add_out_argument,
     check_writable,
@@ -81,8 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--study-name",
         type=study_name,
-        help="default <spec>-<profile> (e.g. default-cpu); the same name and "
-        "storage on several machines make them workers of one study",
+        help="default <spec>-<profile> (e.g. default-cpu), with -pareto for two objectives and -hyperband or "
+        "-bayesian for --engine keras-tuner; the same name and storage on several machines make them workers "
+        "of one study",
     )
     parser.add_argument(
         "--engine",
@@ -104,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sampler seed (default 0); every trial trains with "
         "the baseline's own seed, so trials differ only by their parameters",
     )
-    parser.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
+    parser.add_argument("--timeout", type=non_negative, help="start no new trial after this many seconds")
     add_out_argument(parser)
     parser.add_argument(
         "--objectives",
@@ -143,6 +146,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
 
 
+def starts_workers(args) -> bool:
+    """Whether this process is the parent of --workers/--gpus workers (it then loads no Keras backend)."""
+    return args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
+
+
 def run(args) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened to each trial
     console = Console()
@@ -155,7 +163,7 @@ def run(args) -> int:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
     check_writable(args.out)
-    asked = args.worker_number is None and (args.gpus is not None or args.workers not in (None, 1))
+    asked = starts_workers(args)
     if asked and args.engine == "keras-tuner":
         raise HpsearchError(
             "--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use --engine optuna"
@@ -164,6 +172,7 @@ def run(args) -> int:
     parallel = len(workers) > 1 or args.gpus is not None  # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
+    started = time.monotonic()
     try:
         if parallel:
             study = _run_workers(args, workers, why, spec, base, storage, name, mask_url(where), objectives, console)
@@ -202,17 +211,18 @@ def run(args) -> int:
         )
     print_written(console, page.parent)
     console.print(verdict_text(study))  # the last lines: the verdict, in the page's words
-    status = _exit_status(study, args, console)
+    status = _exit_status(study, args, console, time.monotonic() - started)
     return status or (1 if parallel and count(study) < args.trials else 0)  # a worker died short of the total
 
 
 STOPPED_SHORT = 3  # exit status when the study stopped short of --trials because trials failed
 
 
-def _exit_status(study, args, console) -> int:
-    """0, or STOPPED_SHORT when fewer than --trials finished, none is still running elsewhere, no --timeout
-    ended it, and trials failed: a script can tell a finished study from one that gave up."""
-    short = count(study) < args.trials and not count(study, (TrialState.RUNNING,)) and args.timeout is None
+def _exit_status(study, args, console, seconds: float) -> int:
+    """0, or STOPPED_SHORT when fewer than --trials finished, none is still running elsewhere, --timeout (if any)
+    had not run out, and trials failed: a script can tell a finished study from one that gave up."""
+    timed_out = args.timeout is not None and seconds >= args.timeout
+    short = count(study) < args.trials and not count(study, (TrialState.RUNNING,)) and not timed_out
     if short and count(study, (TrialState.FAIL,)):
         console.print(
             f"[red]stopped short: {count(study)} of {args.trials} trials finished; failed trials stopped "
@@ -356,9 +366,12 @@ def _study_after(storage, name):
 
 
 def _worker_argv(args) -> list[str]:
-    """This command's arguments for one of its workers: every option as given, one worker each."""
+    """This command's arguments for one of its workers: every option as given (--backend, --cache-dir and
+    --verbose, which cli.py adds to every command, included), one worker each."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
+    add_backend_argument(parser)
+    parser.add_argument("--verbose", action="store_true")
     argv = []
     for action in parser._actions:  # argparse has no public list of a parser's options
         value = getattr(args, action.dest, None)

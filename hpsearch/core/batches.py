@@ -21,6 +21,9 @@ from hpsearch.core.augment import augment
 from hpsearch.core.data import Split, eval_batch_size, normalize
 
 CLASSES = 10
+# numpy seeds [a, b] and [a, b, 0] alike (SeedSequence pads with zeros), so each stream leads with its own tag:
+# an epoch's shuffle and its batch 0's flips and crops would otherwise draw the same random bits
+SHUFFLE_STREAM, AUGMENT_STREAM = 1, 2
 
 
 class Batches(keras.utils.PyDataset):
@@ -54,7 +57,8 @@ class Batches(keras.utils.PyDataset):
         if not self.training:
             return np.arange(len(self.part.labels))
         if self._order[0] != epoch:
-            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.part.labels)))
+            rng = np.random.default_rng([SHUFFLE_STREAM, self.seed, epoch])
+            self._order = (epoch, rng.permutation(len(self.part.labels)))
         return self._order[1]
 
     def picked(self, epoch: int, index: int) -> np.ndarray:
@@ -65,7 +69,7 @@ class Batches(keras.utils.PyDataset):
 
     def rng(self, epoch: int, index: int) -> np.random.Generator:
         """The generator of batch `index`'s flips and crops in `epoch` (the same on the host and the device)."""
-        return np.random.default_rng([self.seed, epoch, index])
+        return np.random.default_rng([AUGMENT_STREAM, self.seed, epoch, index])
 
     def labels(self, picked: np.ndarray) -> np.ndarray:
         return np.eye(CLASSES, dtype=np.float32)[self.part.labels[picked]]

@@ -46,8 +46,9 @@ class EpochRecorder(keras.callbacks.Callback):
 
 class PlateauScale(keras.callbacks.Callback):
     """ReduceLROnPlateau for a scheduled LR: multiplies the schedule's `scale` by `factor` after `patience`
-    epochs without a better `monitor`, never taking the LR below `min_lr`. (Keras's ReduceLROnPlateau
-    cannot change a schedule, and an epoch-wise LR scheduler would undo its reductions.)"""
+    epochs without a better `monitor`; a reduction never takes the LR of that moment below `min_lr` (the
+    schedule's own decay afterwards can). (Keras's ReduceLROnPlateau cannot change a schedule, and an
+    epoch-wise LR scheduler would undo its reductions.)"""
 
     def __init__(self, schedule, monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5):
         super().__init__()

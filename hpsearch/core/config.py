@@ -39,7 +39,9 @@ class TrainConfig:
     seed: int = 42  # the original's seed: weights, augmentation, shuffling
     split_seed: int = 0  # the train/val hold-out; fixed apart from `seed` so that every
     # trial and every confirm seed is judged on the same images
-    deterministic: bool = True  # TF op determinism: same seed, same machine -> same numbers
+    deterministic: bool = True  # deterministic kernels where the backend needs asking (core/device.py):
+    # same seed, same machine and backend -> same numbers on a CPU; on a GPU, XLA's and cuDNN's kernel
+    # choices can still move the last digits (JAX there needs XLA_FLAGS=--xla_gpu_deterministic_ops=true)
 
     # --- data --------------------------------------------------------------------------------------
     val_size: int = 5000  # stratified hold-out from the 50,000 training images

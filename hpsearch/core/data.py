@@ -30,6 +30,7 @@ META_FILE = "batches.meta"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MAX_BATCH_BYTES = 64 * 2**20  # an official batch is ~31 MB (10,000 x 3,072 bytes plus labels and names)
 MAX_META_BYTES = 64 * 2**10  # batches.meta is ~160 bytes
+TEST_STREAM = 3  # the tag of the test subset's generator (split_seed's other draws: val, then train)
 # Keras's own CIFAR-10 download (keras.datasets.cifar10), fetched without its loader, which unpickles
 # every batch with the unrestricted pickle.
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -440,7 +441,10 @@ def split(data: Cifar10, config) -> Splits:
         train_idx = train_idx[stratified_indices(data.train_labels[train_idx], config.train_size, rng)]
     test_idx = np.arange(len(data.test_labels))
     if config.test_size is not None and config.test_size < len(test_idx):
-        test_idx = stratified_indices(data.test_labels, config.test_size, rng)
+        # a generator of its own: the same test images whatever train_size is
+        test_idx = stratified_indices(
+            data.test_labels, config.test_size, np.random.default_rng([TEST_STREAM, config.split_seed])
+        )
     train = Split(data.train_images[train_idx], data.train_labels[train_idx])
     pixels = train.images.reshape(-1, 3).astype(np.float64) / 255.0
     return Splits(

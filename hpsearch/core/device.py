@@ -10,8 +10,9 @@ Defaults per backend and device, as measured with `hpsearch bench` (README, "Spe
 - CPU, TensorFlow: no XLA (TensorFlow 2.21's XLA CPU backend ran this network at half the speed of the
   oneDNN kernels that run without it); mixed bfloat16 where the CPU has bf16 instructions (avx512_bf16 or
   AMX): float32 variables, bfloat16 convolutions.
-- CPU, JAX: always XLA (without jit Keras runs the smoke network's epochs 5x slower, measured); float32
-  (provisional: XLA's CPU convolutions are not known to use AMX; to confirm with `hpsearch bench`).
+- CPU, JAX: always XLA (without jit Keras runs the smoke network's epochs 5x slower, measured); float32:
+  mixed bfloat16 gained nothing (48.1 vs 48.8 images/s on a 2-core Xeon with AMX, `hpsearch bench`;
+  XLA's CPU convolutions do not use the bf16 units).
 - CPU, PyTorch: eager (torch.compile's first compile of this network costs minutes); mixed bfloat16 where
   the CPU has bf16 instructions (provisional: oneDNN, as for TensorFlow; to confirm with `hpsearch bench`).
 """
@@ -67,6 +68,8 @@ def choose_backend(name: str | None = None) -> str:
                 f"with --backend {name} (or KERAS_BACKEND={name})"
             )
     os.environ["KERAS_BACKEND"] = name
+    if name == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # its Python-side chatter (--verbose shows the C++ lines)
     if name == "jax":
         # allocate GPU memory as needed instead of 75 % up front, so several runs can share one GPU
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -285,12 +288,38 @@ def set_op_determinism(enable: bool) -> None:
         torch.backends.cudnn.benchmark = not enable
 
 
+def share_environment(n_cores: int, gpu: str | None, memory_fraction: float | None) -> dict[str, str]:
+    """Environment variables that give a process started with them (a study worker) `n_cores` threads and, with
+    `gpu`, that GPU (nvidia-smi's numbering); with `memory_fraction`, at most that share of its memory:
+    JAX preallocates 75 % by default (two would not fit), TensorFlow grows as needed, PyTorch's allocator
+    expands segments rather than hold fragments. Read by the backend when it starts, so set before."""
+    env = {
+        "OMP_NUM_THREADS": str(n_cores),
+        "MKL_NUM_THREADS": str(n_cores),
+        "TF_NUM_INTRAOP_THREADS": str(n_cores),
+        "TF_NUM_INTEROP_THREADS": str(min(2, n_cores)),
+    }
+    if gpu is not None:
+        env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=gpu)
+        if memory_fraction is not None:
+            env.update(
+                TF_FORCE_GPU_ALLOW_GROWTH="true",
+                XLA_PYTHON_CLIENT_MEM_FRACTION=f"{memory_fraction:.3f}",
+                PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
+            )
+    return env
+
+
 def reset_state() -> None:
     """Global Keras state back to a fresh process's (tests): float32 policy, no op determinism, new session."""
     import keras
 
     keras.mixed_precision.set_global_policy("float32")
     set_op_determinism(False)
+    if backend() == "torch":
+        import torch
+
+        torch.backends.cudnn.benchmark = False  # a fresh process's value (set_op_determinism(False) turns it on)
     keras.backend.clear_session()
 
 

@@ -96,6 +96,7 @@ class Comparison:
     baseline: list[float]
     best: list[float]
     metric: str = METRIC
+    family: int = 1  # trials confirmed at this profile: the verdict's test is corrected for picking among them
 
     @property
     def baseline_mean(self) -> float | None:
@@ -166,9 +167,10 @@ def comparisons(study: optuna.Study) -> list[Comparison]:
         runs = [r for r in record.get("runs") or [] if _finite(r.get(record.get("metric") or METRIC))]
         metric = record.get("metric") or METRIC
         baseline = [float(r[metric]) for r in runs if r.get("trial") is None]
-        for trial in sorted({r["trial"] for r in runs if r.get("trial") is not None}):
+        tested = sorted({r["trial"] for r in runs if r.get("trial") is not None})
+        for trial in tested:
             best = [float(r[metric]) for r in runs if r.get("trial") == trial]
-            out.append(Comparison(profile, int(trial), baseline, best, metric))
+            out.append(Comparison(profile, int(trial), baseline, best, metric, family=len(tested)))
     return sorted(out, key=lambda c: (-profile_rank(c.profile), -(c.best_mean or 0.0), c.trial))
 
 

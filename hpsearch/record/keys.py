@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # --- a study's user attrs: how it was made (written once, when the study is created) ---------------------
 ENGINE = "engine"  # "optuna" | "keras-tuner"
-BACKEND = "backend"  # the Keras backend every trial trained on: "tensorflow" | "jax" | "torch"
+BACKEND = "backend"  # the Keras backend every trial trained on (one of core/device.py's BACKENDS)
 PROFILE = "profile"  # the run-size profile every trial trained at
 SPEC_PATH = "spec_path"  # the search space: where it came from ...
 SPEC_TEXT = "spec_text"  # ... and its TOML text, so a study can be resumed or confirmed without the file
@@ -30,9 +30,13 @@ def confirm_key(profile: str) -> str:
 
 
 # --- a trial's user attrs ----------------------------------------------------------------------------------
-IS_BASELINE = "is_baseline"  # the study's reference trial: TrainConfig at the profile, no parameters
-CONFIG = "config"  # the exact TrainConfig the trial trained (to_dict)
-EPOCHS = "epochs"  # one dict per epoch run (RunResult.epochs rows), kept as they come
+IS_BASELINE = "is_baseline"  # the study's reference trial: TrainConfig at the profile (params: its own values)
+CONFIG = "config"  # the TrainConfig fields the trial set differently from the study's BASE_CONFIG (so the
+#                    baseline's is {}); studies made before 0.2 stored the whole config: read both with
+#                    record/trials.py's stored_config
+EPOCHS = "epochs"  # before 0.2: one dict per epoch run (RunResult.epochs rows); now the CURVE_PREFIX attrs
+CURVE_PREFIX = "curve:"  # one attr per per-epoch column, "curve:val_loss" -> [value of epoch 1, 2, ...]
+CURVE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")  # RunResult.epochs' columns
 EPOCHS_RUN = "epochs_run"
 PRUNED_AT = "pruned_at"  # the epoch a PRUNED trial stopped at, else None
 TRAIN_SECONDS = "train_seconds"
@@ -40,6 +44,13 @@ FAIL_REASON = "fail_reason"  # why a FAIL trial failed, one line
 WORKER = "worker"  # host:pid of the process running the trial ...
 WORKER_STARTED = "worker_started"  # ... and when that process started (a reused pid is not mistaken for it)
 RETRY_OF = "retry_of"  # the number of the dead worker's trial this one retries
+
+
+def curve_key(column: str) -> str:
+    """The trial user attr holding one per-epoch column: short lists that optuna-dashboard shows whole (it
+    cuts any attr at 1,024 characters, which ten epochs of whole rows passed)."""
+    return CURVE_PREFIX + column
+
 
 # --- the objective every study has first ---------------------------------------------------------------
 VAL_ACCURACY = "val_accuracy"

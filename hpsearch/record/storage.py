@@ -168,7 +168,8 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def worker_lock(storage) -> Iterator[None]:
     """Serialises this package's check-then-act steps (enqueue the baseline, count-then-ask) between the
-    processes of one machine sharing a journal file. Databases need no lock for correctness (see module doc)."""
+    processes of one machine sharing a journal file. On a database nothing serialises them across machines:
+    a duplicate baseline or a trial over the total is possible there, and harmless (search/optuna_engine.py)."""
     path = getattr(storage, "hpsearch_lock_path", None)
     if path is None:
         yield
@@ -286,7 +287,10 @@ def heartbeat(storage, trial) -> Iterator[None]:
 
     def beat() -> None:
         while True:
-            storage.record_heartbeat(tid)
+            try:
+                storage.record_heartbeat(tid)
+            except Exception:  # a brief database error: beat again at the next interval rather than stop beating
+                pass  # (a longer outage ends the trial anyway: it cannot be told either)
             if stop.wait(interval):
                 return
 

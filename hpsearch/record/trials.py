@@ -38,10 +38,58 @@ def maximizes(study: optuna.Study) -> bool:
     return study.directions[objective_index(study)] == optuna.study.StudyDirection.MAXIMIZE
 
 
+# --- what a trial stores: its per-epoch columns and its config changes (the writers' side too) -----------
+
+CURVE_DIGITS = 5  # significant digits kept per epoch value: accuracies on up to 100,000 images stay exact
+
+
+def epoch_attrs(epochs: list[dict]) -> dict[str, list]:
+    """A trial's epochs (RunResult.epochs rows, epoch 1, 2, ... in order) as its user attrs: one short list per
+    column (keys.curve_key), rounded to CURVE_DIGITS significant digits."""
+    return {keys.curve_key(column): [_rounded(row.get(column)) for row in epochs] for column in keys.CURVE_COLUMNS}
+
+
+def epoch_rows(trial: FrozenTrial) -> list[dict]:
+    """The trial's epochs as rows {"epoch": 1, "loss": ..., ...}: from its per-column attrs, or from the whole
+    rows studies made before 0.2 stored."""
+    columns = {c: trial.user_attrs.get(keys.curve_key(c)) for c in keys.CURVE_COLUMNS}
+    columns = {c: v for c, v in columns.items() if isinstance(v, list)}
+    if columns:
+        n = max(len(v) for v in columns.values())
+        return [{"epoch": i + 1, **{c: (v[i] if i < len(v) else None) for c, v in columns.items()}} for i in range(n)]
+    old = trial.user_attrs.get(keys.EPOCHS) or []
+    return [dict(e) for e in old if isinstance(e, dict) and "epoch" in e] if isinstance(old, list) else []
+
+
+def config_changes(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """What a trial stores as its config: the fields of `config` (TrainConfig.to_dict) that differ from the
+    study's base config, compared as stored (JSON)."""
+    config, base = _plain(config), _plain(base)
+    return {k: v for k, v in config.items() if k not in base or base[k] != v}
+
+
+def stored_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any] | None:
+    """The whole config `trial` trained, as stored: the study's base config with the trial's changes (a study
+    made before 0.2 stored whole configs, which the same update reads unchanged). None when nothing was stored."""
+    changes = trial.user_attrs.get(keys.CONFIG)
+    if not isinstance(changes, dict):
+        return None
+    base = study.user_attrs.get(keys.BASE_CONFIG)
+    if not isinstance(base, dict):  # a 0.1 study: whole configs (0.2 writes base_config before any trial runs)
+        return dict(changes)
+    return {**base, **changes}
+
+
+def _rounded(value: Any) -> Any:
+    return float(f"{value:.{CURVE_DIGITS}g}") if _finite(value) else None
+
+
+# --- reading a trial --------------------------------------------------------------------------------------
+
+
 def curve(trial: FrozenTrial) -> list[tuple[int, float]]:
     """(epoch, val_accuracy) per epoch: the stored epochs, else the reported intermediate values."""
-    epochs = trial.user_attrs.get(keys.EPOCHS) or []
-    points = [(int(e["epoch"]), e.get("val_accuracy")) for e in epochs if isinstance(e, dict) and "epoch" in e]
+    points = [(int(e["epoch"]), e.get("val_accuracy")) for e in epoch_rows(trial)]
     if not points:
         points = sorted(trial.intermediate_values.items())
     return [(int(x), float(y)) for x, y in points if _finite(y)]
@@ -65,6 +113,24 @@ def reached_val_accuracy(trial: FrozenTrial, index: int = 0) -> float | None:
     return points[-1] if points else None
 
 
+def baseline_delta(study: optuna.Study, trial: FrozenTrial, index: int = 0) -> float | None:
+    """`trial`'s val accuracy minus the baseline's, where the trial got to: a COMPLETE trial against the
+    baseline's result, one stopped early (PRUNED, FAIL, RUNNING) against the baseline's val accuracy at the
+    epoch it stopped (a trial pruned at epoch 2 is not "15 points behind" a baseline that trained 10)."""
+    base = baseline_trial(study)
+    if base is None or trial.number == base.number:
+        return None
+    if trial.state == TrialState.COMPLETE:
+        mine, theirs = trial_value(trial, index), trial_value(base, index)
+        return mine - theirs if mine is not None and theirs is not None else None
+    points = curve(trial)
+    reference = dict(curve(base))
+    if not points or points[-1][0] not in reference:
+        return None
+    epoch, value = points[-1]
+    return value - reference[epoch]
+
+
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
     """The baseline trial: the first marked is_baseline (COMPLETE preferred, as a failed one is retried)."""
     marked = [t for t in study.trials if t.user_attrs.get(keys.IS_BASELINE)]
@@ -81,12 +147,12 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return pick(done, key=lambda t: trial_value(t, index))
 
 
-def param_value(trial: FrozenTrial, name: str) -> Any:
+def param_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
     """A parameter's value in `trial`: sampled, else read from its stored config (the baseline samples
     nothing: its values are the config's). width_1..3 are the entries of `widths`."""
     if name in trial.params:
         return trial.params[name]
-    config = trial.user_attrs.get(keys.CONFIG) or {}
+    config = stored_config(study, trial) or {}
     if name in config:
         return config[name]
     match = re.fullmatch(r"width_([123])", name)
@@ -100,8 +166,8 @@ def config_overrides(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     `hpsearch baseline --params` (at any profile). Falls back to the sampled parameters when the
     configs were not stored."""
     base = baseline_trial(study)
-    mine = trial.user_attrs.get(keys.CONFIG)
-    theirs = base.user_attrs.get(keys.CONFIG) if base else None
+    mine = stored_config(study, trial)
+    theirs = stored_config(study, base) if base else None
     if not isinstance(mine, dict) or not isinstance(theirs, dict):
         return dict(trial.params)
     mine, theirs = _plain(mine), _plain(theirs)
@@ -139,7 +205,7 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
             values=dict(zip(names, chosen.values or [])),
             params=config_overrides(study, chosen),
             sampled=dict(chosen.params),
-            config=chosen.user_attrs.get(keys.CONFIG),
+            config=stored_config(study, chosen),
         )
     if len(study.directions) > 1:
         out["pareto_front"] = [

@@ -37,6 +37,7 @@ from hpsearch.record import trials as record
 from hpsearch.report import tables
 from hpsearch.numbers import is_number as _num
 from hpsearch.numbers import p_value, pts, spread
+from hpsearch.numbers import param
 from hpsearch.numbers import pct as _pct
 from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
 
@@ -46,7 +47,7 @@ def _missing(value: Any) -> bool:
 
 
 def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return param(value)
 
 
 def _cell(value: Any) -> Text:
@@ -86,7 +87,6 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
     it reported, as trials.csv and the page do)."""
     done = frame[frame["state"] == "COMPLETE"].dropna(subset=[record.OBJECTIVE])
     baseline = done[done["is_baseline"]]
-    base_value = baseline[record.OBJECTIVE].iloc[0] if len(baseline) else None
     if every:
         shown_rows = frame
     else:
@@ -101,7 +101,7 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
     table.add_column("parameters", overflow="fold")  # one column: wraps instead of squeezing every value
     for _, row in shown_rows.iterrows():
         value = row[record.OBJECTIVE]
-        diff = pts(value - base_value) if _num(base_value) and _num(value) and not row["is_baseline"] else ""
+        diff = pts(row["delta_baseline"]) if _num(row["delta_baseline"]) else ""
         seconds = f"{row['seconds']:.0f} s" if _num(row["seconds"]) else "—"
         shown = Text(
             "the baseline (TrainConfig at this profile)"
@@ -126,7 +126,7 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
 def confirm_table(comparison: confirms.Comparison) -> Table:
     """One confirm comparison (record.confirms): mean, std and runs per side, Welch's interval and p."""
     table = Table(
-        title=f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): {comparison.metric}",
+        title=Text(f"Confirm at profile {comparison.profile} over {len(comparison.best)} seed(s): {comparison.metric}"),
         title_justify="left",
     )
     for column, justify in (("configuration", "left"), ("mean", "right"), ("std", "right"), ("runs", "left")):
@@ -144,12 +144,16 @@ def confirm_table(comparison: confirms.Comparison) -> Table:
     return table
 
 
-def evidence_table(study) -> Table:
-    """The evidence at each fidelity side by side (report.verdict.evidence_rows), as on the page."""
+def evidence_table(study) -> Table | None:
+    """The evidence at each fidelity side by side (report.verdict.evidence_rows), as on the page; None before
+    any confirm (the search's own row alone says nothing the verdict does not)."""
+    if not confirms.comparisons(study):
+        return None
+    rows = evidence_rows(study)
     table = Table(title="Evidence by fidelity", title_justify="left")
     for column in EVIDENCE_COLUMNS:
         table.add_column(column, justify="left" if column == "fidelity" else "right")
-    for row in evidence_rows(study):
+    for row in rows:
         table.add_row(*(Text(row[c]) for c in EVIDENCE_COLUMNS))
     return table
 
@@ -177,7 +181,7 @@ class ProgressLogger:
             eta = f"  [dim]ETA ~{_duration(row['seconds'] * rest)} for the other {rest} epochs[/]"
         self.console.print(
             f"epoch {row['epoch']:>2}/{self.total}  lr {row['lr']:.2e}  loss {row['loss']:.3f}  "
-            f"acc {row['accuracy']:.3f}  val_loss {row['val_loss']:.3f}  [bold]val_acc {row['val_accuracy']:.4f}[/]  "
+            f"acc {_pct(row['accuracy'])}  val_loss {row['val_loss']:.3f}  [bold]val_acc {_pct(row['val_accuracy'])}[/]  "
             f"{row['seconds']:.1f}s{eta}",
             highlight=False,
             soft_wrap=True,
@@ -213,7 +217,7 @@ class StudyProgress:
         self.max_epochs, self.maximize = max_epochs, maximize
         self.total = None if n_trials is None else done + n_trials
         self.done, self.best, self.durations, self.workers = done, best, list(durations), max(1, workers)
-        self.pruned = self.finished = 0
+        self.pruned = self.finished = 0  # trials this run finished (failed ones too), and of them pruned
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._progress = Progress(

@@ -91,7 +91,7 @@ def with_baseline_params(study: optuna.Study) -> optuna.Study:
         if base is not None and trial.number == base.number and not trial.params:
             params, dists = {}, {}
             for name, dist in spaces.items():
-                value = record.param_value(trial, name)
+                value = record.param_value(study, trial, name)
                 if value is not None and _within(dist, value):
                     params[name], dists[name] = value, dist
             trial.distributions, trial.params = dists, params
@@ -278,13 +278,40 @@ def parallel_panel(study: optuna.Study) -> Panel:
         panel.note = "Needs at least two completed trials whose parameters differ."
         return panel
     fig = optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study))
-    for trace in fig.data:  # the objective's axis and colour bar in per cent, as everywhere else
+    panel.figure = style(_objective_in_percent(fig))
+    panel.min_width = 110 * (len(params) + 1)  # labels need ~110 px an axis; below that the page scrolls
+    return panel
+
+
+def _objective_in_percent(fig: go.Figure) -> go.Figure:
+    """Optuna's parallel coordinates with the objective's axis, hover text and colour bar in per cent, as on
+    every other chart. Optuna 4 draws one `parcoords` trace (a tickformat does it); Optuna 5 draws scatter
+    lines whose axis labels are annotations at x = 0 (the objective's axis) and whose hover text is customdata
+    [name, value], so those texts are rewritten."""
+    for trace in fig.data:
         if trace.type == "parcoords" and trace.dimensions:
             trace.dimensions[0].tickformat = AXIS_PERCENT
             trace.line.colorbar.tickformat = AXIS_PERCENT
-    panel.figure = style(fig)
-    panel.min_width = 110 * (len(params) + 1)  # labels need ~110 px an axis; below that the page scrolls
-    return panel
+        elif trace.type == "scatter":
+            if trace.customdata is not None:
+                trace.customdata = [
+                    [name, _percent_text(value)] if name == record.OBJECTIVE else [name, value]
+                    for name, value in trace.customdata
+                ]
+            if trace.marker is not None and trace.marker.colorbar is not None:
+                trace.marker.colorbar.tickformat = AXIS_PERCENT
+    for note in fig.layout.annotations:
+        if note.x == 0:
+            note.text = _percent_text(note.text)
+    return fig
+
+
+def _percent_text(text: Any) -> Any:
+    """The text "0.652" -> "65.2%"; anything that is not a number is left as it is."""
+    try:
+        return pct(float(text))
+    except (TypeError, ValueError):
+        return text
 
 
 def slice_panel(study: optuna.Study) -> Panel:

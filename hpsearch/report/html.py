@@ -27,7 +27,7 @@ from hpsearch.record import keys
 from hpsearch.record import trials as record
 from hpsearch.numbers import is_number as _num
 from hpsearch.numbers import p_value as _p
-from hpsearch.numbers import pct, pts
+from hpsearch.numbers import param, pct, pts
 from hpsearch.record import confirms
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
@@ -88,7 +88,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return param(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(f"({fmt(v)})" if isinstance(v, (list, tuple)) else fmt(v) for v in value)
     if isinstance(value, dict):
@@ -187,7 +187,7 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
     """The TrainConfig fields the best trial changed, beside the baseline's values."""
     base = record.baseline_trial(study)
-    base_config = (base.user_attrs.get(keys.CONFIG) or {}) if base else {}
+    base_config = (record.stored_config(study, base) or {}) if base else {}
     rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
     columns = [
         {"label": "TrainConfig field", "cls": "text"},
@@ -220,7 +220,6 @@ def _running_note(frame: pd.DataFrame) -> str:
 
 def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, Any]) -> dict[str, Any]:
     top = tables.top_trials(frame, study, TOP_TRIALS)
-    base = head["baseline_val_accuracy"]
     base_rows = frame[frame["is_baseline"] & (frame["state"] == "COMPLETE")]
     if len(base_rows) and base_rows.index[0] not in top.index:
         top = pd.concat([top, base_rows.head(1)])
@@ -237,7 +236,7 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
     def rows(part: pd.DataFrame, full: bool) -> list[dict[str, Any]]:
         out = []
         for _, r in part.iterrows():
-            diff = r[record.OBJECTIVE] - base if _num(r[record.OBJECTIVE]) and _num(base) else None
+            diff = r["delta_baseline"] if _num(r["delta_baseline"]) else None
             cells = [f"{r['number']}" + (" · baseline" if r["is_baseline"] else "")]
             cells += [r["state"]] if full else []
             cells += [
@@ -276,7 +275,7 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
         text = (
             f"Pruning stopped {s['pruned_trials']} trial(s) early and skipped {s['epochs_saved']} of the "
             f"{s['epochs_full']} epochs the finished trials would have run without it: "
-            f"{s['fraction_saved']:.0%} of the compute."
+            f"{pct(s['fraction_saved'])} of the compute."
         )
     savings = {
         "max epochs per trial": fmt(s["max_epochs"]),

@@ -19,6 +19,7 @@ import pandas as pd
 from hpsearch.record import confirms, keys
 from hpsearch.record.trials import (
     OBJECTIVE,
+    baseline_delta,
     baseline_trial,
     best_trial,
     config_overrides,
@@ -34,7 +35,17 @@ from hpsearch.record.trials import (
 )
 from hpsearch.report.verdict import study_verdict
 
-TRIAL_COLUMNS = ("number", "state", "is_baseline", OBJECTIVE, "epochs_run", "pruned_at", "seconds", "fail_reason")
+TRIAL_COLUMNS = (
+    "number",
+    "state",
+    "is_baseline",
+    OBJECTIVE,
+    "delta_baseline",  # record.baseline_delta: against the baseline at the same epoch for a trial stopped early
+    "epochs_run",
+    "pruned_at",
+    "seconds",
+    "fail_reason",
+)
 PARAM_PREFIX = "param_"
 
 
@@ -51,6 +62,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "state": trial.state.name,
             "is_baseline": bool(trial.user_attrs.get(keys.IS_BASELINE, False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
+            "delta_baseline": baseline_delta(study, trial, index),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
             "seconds": train_seconds(trial),
@@ -61,7 +73,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 row[name] = trial_value(trial, i)
         for name in param_names:
             row[PARAM_PREFIX + name] = (
-                param_value(trial, name) if base and trial.number == base.number else trial.params.get(name)
+                param_value(study, trial, name) if base and trial.number == base.number else trial.params.get(name)
             )
         rows.append(row)
     columns = list(TRIAL_COLUMNS) + [n for n in names if n != OBJECTIVE] + [PARAM_PREFIX + p for p in param_names]

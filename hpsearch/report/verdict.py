@@ -52,7 +52,7 @@ def val_noise(study: optuna.Study, p1: float, p2: float) -> float | None:
 
 def val_size(study: optuna.Study) -> int | None:
     base = record.baseline_trial(study)
-    config = (base.user_attrs.get(keys.CONFIG) if base else None) or study.user_attrs.get(keys.BASE_CONFIG) or {}
+    config = (record.stored_config(study, base) if base else None) or study.user_attrs.get(keys.BASE_CONFIG) or {}
     value = config.get("val_size") if isinstance(config, dict) else None
     return int(value) if is_number(value) else None
 
@@ -95,7 +95,10 @@ def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
             fields,
         )
     head += f" (95% interval {pts(low)} to {pts(high)}), Welch p = {p_value(p)}"
-    if p >= ALPHA:
+    alpha = ALPHA / max(1, c.family)  # Bonferroni: the best of K confirmed trials was picked by the same numbers
+    if c.family > 1:
+        head += f" (the best of {c.family} trials confirmed here: significant below {p_value(alpha)}, Bonferroni)"
+    if p >= alpha:
         return Verdict(
             "not_significant",
             f"{head}: not significant at the 5% level, so the difference may be noise. No win is claimed.",

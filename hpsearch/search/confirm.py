@@ -27,7 +27,15 @@ from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.core.result import jsonable
 from hpsearch.record import confirms, keys
-from hpsearch.record.trials import baseline_trial, best_trial, config_overrides, maximizes, objective_index, trial_value
+from hpsearch.record.trials import (
+    baseline_trial,
+    best_trial,
+    config_overrides,
+    maximizes,
+    objective_index,
+    stored_config,
+    trial_value,
+)
 from hpsearch.search.space import parse_spec
 
 METRIC = confirms.METRIC
@@ -62,7 +70,7 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
 
 def trial_config(study: optuna.Study, trial: FrozenTrial) -> TrainConfig:
     """The exact configuration `trial` trained: its stored config, else the profile's baseline with its params."""
-    stored = trial.user_attrs.get(keys.CONFIG)
+    stored = stored_config(study, trial)
     if isinstance(stored, dict):
         return TrainConfig.from_dict(stored)
     base = TrainConfig.from_profile(study_profile(study))

@@ -30,14 +30,14 @@ from optuna.trial import TrialState
 from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import ConfigError, TrainConfig
 from hpsearch.core.device import out_of_memory
-from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import open_storage
-from hpsearch.search.space import ParamSpec, StudySpec
+from hpsearch.record.trials import config_changes
+from hpsearch.search.space import ParamSpec, StudySpec, baseline_params
 from hpsearch.search.study import FINISHED, count, open_or_create, status_line, study_attrs, summary_line, trial_attrs
 
 # keras_tuner is imported where it is used: a heavy library that only `--engine keras-tuner` needs.
@@ -145,6 +145,7 @@ def _train_to_budget(config: TrainConfig, data, budget: int | None):
 
 def _trial_attrs(
     config: TrainConfig | None,
+    base: TrainConfig,
     rows: list[dict],
     seconds: float,
     is_baseline: bool = False,
@@ -155,7 +156,7 @@ def _trial_attrs(
     """The shared schema's trial attrs (search/study.py), plus which trial and budget KerasTuner gave it."""
     return {
         keys.IS_BASELINE: is_baseline,
-        keys.CONFIG: jsonable(config.to_dict()) if config else None,
+        keys.CONFIG: config_changes(config.to_dict(), base.to_dict()) if config else None,
         **trial_attrs(rows, seconds=seconds, pruned_at=pruned_at, fail_reason=fail_reason),
         **extra,
     }
@@ -184,12 +185,17 @@ def run_one(
             params=params,
             distributions=dists,
             user_attrs=_trial_attrs(
-                config, [], time.perf_counter() - start, fail_reason=reason or f"{type(exc).__name__}: {exc}", **extra
+                config,
+                base,
+                [],
+                time.perf_counter() - start,
+                fail_reason=reason or f"{type(exc).__name__}: {exc}",
+                **extra,
             ),
         )
 
     try:
-        config = spec.to_config(base, params)
+        config = base if extra.get("is_baseline") else spec.to_config(base, params)
         rows, result, seconds = _train_to_budget(config, data, budget)
     except (ConfigError, TrainingDiverged) as exc:
         return failed(exc)
@@ -205,7 +211,7 @@ def run_one(
             params=params,
             distributions=dists,
             intermediate_values=curve,
-            user_attrs=_trial_attrs(config, rows, seconds, **{**extra, "pruned_at": len(rows)}),
+            user_attrs=_trial_attrs(config, base, rows, seconds, **{**extra, "pruned_at": len(rows)}),
         )
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE,
@@ -213,7 +219,7 @@ def run_one(
         params=params,
         distributions=dists,
         intermediate_values=curve,
-        user_attrs=_trial_attrs(config, result.epochs, seconds, **extra),
+        user_attrs=_trial_attrs(config, base, result.epochs, seconds, **extra),
     )
 
 
@@ -253,7 +259,9 @@ def _tuner_class(kind: str):
                         state=TrialState.FAIL,
                         params=params,
                         distributions={n: distribution(self.spec.params[n]) for n in params},
-                        user_attrs=_trial_attrs(None, [], 0.0, fail_reason=f"{type(exc).__name__}: {exc}"),
+                        user_attrs=_trial_attrs(
+                            None, self.base_config, [], 0.0, fail_reason=f"{type(exc).__name__}: {exc}"
+                        ),
                     )
                 )
                 raise kt.errors.FatalError(
@@ -320,7 +328,9 @@ def run_kt_study(
     storage = open_storage(storage, study_name=study_name, out=out)
     study = _open_study(spec, storage, study_name, base_config, profile, tuner, factor, seed)
     if not any(t.user_attrs.get(keys.IS_BASELINE) for t in study.get_trials(deepcopy=False, states=FINISHED)):
-        baseline = run_one(spec, data, base_config, {}, None, is_baseline=True)
+        # the baseline trains base_config itself; its parameter values are recorded (when the space can hold
+        # them) so it appears in parameter plots, as with the Optuna engine
+        baseline = run_one(spec, data, base_config, baseline_params(spec, base_config) or {}, None, is_baseline=True)
         study.add_trial(baseline)
         if console is not None:
             console.print(_summary_line(len(study.trials) - 1, baseline), highlight=False)

@@ -4,11 +4,15 @@ How a study runs, and why:
 - `trials` is the study's total of finished trials, COMPLETE + PRUNED. FAIL does not count: a failed
   trial (diverged, interrupted, its worker killed) produced no measurement, so re-running the same
   command retries that work. A worker stops starting trials once finished + running reaches the total,
-  so several workers (processes on one machine, or machines on one database) end at exactly that total;
+  so several workers end at that total: exactly on a journal file (the count and the ask run under its
+  lock); on a database, workers that ask at the same instant can each start one more (no lock spans
+  machines), so the study may end a trial or two over;
   it also gives up after more failures than `trials` in one run (a space that only diverges).
-- Trial 0 is the baseline (`base` itself, no parameters; user attr is_baseline), enqueued once. On a
+- Trial 0 is the baseline (`base` itself, its own values as parameters where the space holds them; user
+  attr is_baseline), enqueued once. On a
   journal file the check-and-enqueue runs under a file lock; on a database two workers starting at the
-  same instant may both enqueue one, and the later-numbered trial then samples like any other.
+  same instant may both enqueue one, and the later-numbered trial is then an ordinary trial at the
+  baseline's own values (a repeat of the baseline, not marked as it).
 - Storage and killed workers: see record/storage.py (a journal file by default, any Optuna URL; a RUNNING trial
   whose worker died is marked FAIL on the next start and its parameters are queued again).
 - Ctrl-C (or SIGTERM) marks the running trial FAIL ("interrupted") and queues its parameters again, as a
@@ -45,6 +49,7 @@ from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
 from hpsearch.numbers import pct
 from hpsearch.record import keys
+from hpsearch.record.trials import config_changes, epoch_attrs
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
 from hpsearch.search.space import StudySpec, baseline_params
@@ -258,7 +263,7 @@ def _optimize(
     start, failures = time.monotonic(), 0
     while timeout is None or time.monotonic() - start < timeout:
         _stop_if_signalled()
-        trial = _claim_trial(study, storage, trials)
+        trial = _claim_trial(study, storage, trials, baseline_params(setup.spec, setup.base))
         if trial is None:
             break
         state = run_trial(study, trial, setup, storage, progress)
@@ -268,13 +273,15 @@ def _optimize(
             break
 
 
-def _claim_trial(study: optuna.Study, storage, trials: int) -> optuna.Trial | None:
+def _claim_trial(study: optuna.Study, storage, trials: int, baseline_values: dict | None) -> optuna.Trial | None:
     """A new RUNNING trial owned by this worker, or None when finished + running trials reach `trials`."""
     with worker_lock(storage):
-        if recover_dead_workers(study, storage):
-            ensure_baseline(study)  # a killed baseline is queued again (another worker's, mid-run)
+        recover_dead_workers(study, storage)
         if count(study) + count(study, (TrialState.RUNNING,)) >= trials:
             return None
+        # a baseline that failed meanwhile (a killed worker's, or one a heartbeat found stale) is queued again,
+        # with its own values, so the study never ends without its reference
+        ensure_baseline(study, baseline_values)
         with _interrupts_deferred() as caught, warnings.catch_warnings():  # never a RUNNING trial unowned
             warnings.filterwarnings("ignore", message="Heartbeat of storage")  # heartbeat() does it here
             trial = study.ask()
@@ -302,7 +309,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
                 config = setup.base
             else:
                 config = setup.base.replace(**setup.spec.suggest(trial, setup.base))
-            trial.set_user_attr(keys.CONFIG, jsonable(config.to_dict()))
+            trial.set_user_attr(keys.CONFIG, config_changes(config.to_dict(), setup.base.to_dict()))
             result = train(config, setup.data, on_epoch=record.on_epoch)
     except optuna.TrialPruned as exc:
         return record.finish(TrialState.PRUNED, reason=str(exc))
@@ -347,7 +354,8 @@ class _TrialRecord:
     def on_epoch(self, epoch: int, logs: dict) -> None:
         _stop_if_signalled()  # an interrupt some library swallowed stops the trial here
         self.epochs.append(jsonable(logs))
-        self.trial.set_user_attr(keys.EPOCHS, self.epochs)  # partial curves survive an interruption
+        for key, column in epoch_attrs(self.epochs).items():  # partial curves survive an interruption
+            self.trial.set_user_attr(key, column)
         self.trial.set_user_attr(keys.EPOCHS_RUN, len(self.epochs))
         if self.progress is not None:
             self.progress.epoch(epoch, logs)
@@ -391,6 +399,7 @@ class _TrialRecord:
     def taken_over(self) -> TrialState:
         """Another worker marked this trial finished (FAIL, its heartbeat stale): its result is not ours to
         record; say so and go on."""
+        self.taken = True
         stored = self.study.get_trials(deepcopy=False)[self.trial.number].state
         if self.progress is not None:
             self.progress.finish_trial(stored.name, None)

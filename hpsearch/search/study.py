@@ -22,6 +22,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.numbers import pct
 from hpsearch.record import keys
 from hpsearch.record.storage import StorageError, mask_url
+from hpsearch.record.trials import epoch_attrs
 from hpsearch.search.space import StudySpec, parse_spec
 from hpsearch.versions import versions
 
@@ -128,7 +129,9 @@ def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **cre
         ) from None
     stored = study.user_attrs
     if keys.ENGINE not in stored:
-        for key, value in attrs.items():
+        # engine is the "created" mark, so it is written last: a study killed while its attrs were being written
+        # is completed by the next start rather than refused for "other base settings"
+        for key, value in sorted(attrs.items(), key=lambda item: item[0] == keys.ENGINE):
             study.set_user_attr(key, value)
         with warnings.catch_warnings():  # ExperimentalWarning: the API optuna-dashboard reads names from
             warnings.simplefilter("ignore")
@@ -180,10 +183,10 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
 def trial_attrs(
     epochs: list[dict], *, seconds: float | None = None, pruned_at: int | None = None, fail_reason: str | None = None
 ) -> dict[str, Any]:
-    """A finished trial's user attrs: its epochs (as they came), how many, where it was pruned, its training
-    seconds (the sum of its epochs' when not given) and, for a FAIL trial, why."""
+    """A finished trial's user attrs: its epochs (one short list per column), how many, where it was pruned,
+    its training seconds (the sum of its epochs' when not given) and, for a FAIL trial, why."""
     attrs = {
-        keys.EPOCHS: jsonable(epochs),
+        **epoch_attrs(epochs),
         keys.EPOCHS_RUN: len(epochs),
         keys.PRUNED_AT: pruned_at,
         keys.TRAIN_SECONDS: seconds if seconds is not None else sum(e.get("seconds") or 0 for e in epochs),

@@ -6,9 +6,8 @@ the study ends at its total, a killed worker's trial is failed and retried, prun
 baseline. This module only decides what each process is given, as environment variables the backend reads
 when it starts (the one place that knows those knobs) and a set of CPU cores:
 - CPU: the cores are split into disjoint sets (sched_setaffinity), with the thread pools sized to match.
-- one GPU shared by k workers: each may use 0.9/k of its memory (JAX preallocates 75 % by default, so two
-  would not fit without this), TensorFlow grows its memory as needed, PyTorch's allocator is told to expand
-  segments rather than hold fragments. Several GPUs: workers go round-robin over them (CUDA_VISIBLE_DEVICES).
+- one GPU shared by k workers: each may use 0.9/k of its memory (core/device.py's share_environment sets each
+  backend's own knob). Several GPUs: workers go round-robin over them (CUDA_VISIBLE_DEVICES).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpsearch.core.device import share_environment
 from hpsearch.errors import HpsearchError
 
 CORES_PER_CPU_WORKER = 2  # --workers auto on a CPU: one worker per this many cores (README: bench --study)
@@ -168,22 +168,9 @@ def split_cores(cores: list[int], n: int) -> list[tuple[int, ...]]:
 
 
 def worker_env(n_cores: int, gpu: str | None, gpu_share: int) -> dict[str, str]:
-    """The environment one worker's backend reads at start-up: its thread pools and its GPU (see module doc)."""
-    env = {
-        "OMP_NUM_THREADS": str(n_cores),
-        "MKL_NUM_THREADS": str(n_cores),
-        "TF_NUM_INTRAOP_THREADS": str(n_cores),
-        "TF_NUM_INTEROP_THREADS": str(min(2, n_cores)),
-    }
-    if gpu is not None:
-        env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=gpu)  # nvidia-smi's numbers
-        if gpu_share > 1:
-            env.update(
-                TF_FORCE_GPU_ALLOW_GROWTH="true",
-                XLA_PYTHON_CLIENT_MEM_FRACTION=f"{GPU_MEMORY_FRACTION / gpu_share:.3f}",
-                PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
-            )
-    return env
+    """The environment one worker's backend reads at start-up: its thread pools and its GPU (see module doc;
+    the backends' own variables are core/device.py's)."""
+    return share_environment(n_cores, gpu, GPU_MEMORY_FRACTION / gpu_share if gpu_share > 1 else None)
 
 
 def _ranges(cores: tuple[int, ...]) -> str:

@@ -133,3 +133,24 @@ def test_evaluation_batches_have_one_shape_where_a_divisor_allows(n, size):
     part = Split(np.zeros((n, 32, 32, 3), np.uint8), np.arange(n) % 10)
     batches = make_batches(part, MEAN, STD, TrainConfig(), training=False)
     assert batches.batch_size == size and sum(len(batches.picked(0, i)) for i in range(len(batches))) == n
+
+
+def test_an_epochs_shuffle_and_its_batches_draws_are_separate_random_streams(monkeypatch):
+    """numpy seeds [a, b] and [a, b, 0] alike, so the shuffle of epoch e and the flips and crops of its batch 0
+    would draw the same random bits unless each stream is tagged: every generator made is a distinct stream."""
+    import hpsearch.core.batches as module
+
+    part, made = _split(), []
+    real = np.random.default_rng
+
+    def recording(seed=None):
+        made.append(np.random.SeedSequence(seed).generate_state(4).tolist())
+        return real(seed)
+
+    monkeypatch.setattr(module.np.random, "default_rng", recording)
+    batches = Batches(part, MEAN, STD, 50, training=True, seed=5)
+    for epoch in (0, 1):
+        batches.order(epoch)
+        for index in range(3):
+            batches.rng(epoch, index)
+    assert len(made) == 8 and len({tuple(s) for s in made}) == 8

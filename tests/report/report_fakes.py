@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.core.config import TrainConfig
+from hpsearch.record.trials import config_changes, epoch_attrs
 
 MAX_EPOCHS = 5
 XSS = "<script>alert(1)</script>"
@@ -42,6 +43,9 @@ def _curve(params: dict, rng: random.Random) -> list[float]:
     return [
         round(ceiling * (1 - math.exp(-(e + 0.6) / 1.4)) + rng.gauss(0, 0.004), 4) for e in range(1, MAX_EPOCHS + 1)
     ]
+
+
+BASE_CONFIG = json.loads(json.dumps(TrainConfig.from_profile("cpu", **BASELINE_PARAMS).to_dict()))  # as stored: JSON
 
 
 def _epochs(curve: list[float]) -> list[dict]:
@@ -73,14 +77,14 @@ def _trial(
     values = None
     if state == TrialState.COMPLETE:
         values = [max(curve)] + ([seconds] if objectives == 2 else [])
-    config = json.loads(json.dumps(TrainConfig.from_profile("cpu", **params).to_dict()))  # as stored: JSON
-    attrs = {
+    config = TrainConfig.from_profile("cpu", **params).to_dict()
+    attrs = {  # as the engines store them: short per-epoch columns, the config's changes from the base config
         "is_baseline": baseline,
-        "epochs": _epochs(curve),
+        **epoch_attrs(_epochs(curve)),
         "epochs_run": len(curve),
         "pruned_at": pruned_at,
         "train_seconds": seconds,
-        "config": config,
+        "config": config_changes(config, BASE_CONFIG),
     }
     if fail_reason:
         attrs["fail_reason"] = fail_reason
@@ -122,6 +126,7 @@ def build_study(
         "pruner": {"name": "BaselinePruner", "margin": 0.03, "warmup_epochs": 2} if objectives == 1 else None,
         "sampler": {"name": "TPESampler" if objectives == 1 else "NSGAIISampler", "seed": 0},
         "max_epochs": MAX_EPOCHS,
+        "base_config": BASE_CONFIG,
         "engine": "optuna",
         "versions": {
             "hpsearch": "0.1.0",

@@ -61,6 +61,25 @@ def test_slices_are_one_small_figure_per_parameter(make_study):
     assert all(f.layout.yaxis.tickformat == ".1%" for f in panel.grid)
 
 
+def test_parallel_coordinates_read_the_objective_in_per_cent(make_study):
+    study = figures.with_baseline_params(make_study("cpu-demo"))
+    fig = figures.parallel_panel(study).figure
+    values = [t.values[0] for t in study.trials if t.state == TrialState.COMPLETE]
+    if any(t.type == "parcoords" for t in fig.data):  # Optuna 4: one parcoords trace
+        (trace,) = fig.data
+        assert trace.dimensions[0].tickformat == ".1%" and trace.line.colorbar.tickformat == ".1%"
+        return
+    ticks = [a.text for a in fig.layout.annotations if a.x == 0]  # Optuna 5: the objective axis's labels
+    assert ticks and all(t.endswith("%") for t in ticks)
+    low, high = (float(ticks[i].rstrip("%")) for i in (0, -1))
+    assert abs(low - 100 * min(values)) < 0.06 and abs(high - 100 * max(values)) < 0.06
+    hovers = [row for t in fig.data if t.customdata is not None for row in t.customdata if row[0] == "val_accuracy"]
+    assert hovers and all(row[1].endswith("%") for row in hovers)
+    other = [a.text for a in fig.layout.annotations if a.x != 0]  # parameter axes keep their own units
+    assert other and not any(t.endswith("%") for t in other)
+    assert any(t.marker.colorbar.tickformat == ".1%" for t in fig.data if t.mode == "markers")
+
+
 def test_pruned_trials_are_marked_where_they_stopped(make_study):
     study = make_study("cpu-demo")
     fig = next(p.figure for p in figures.study_panels(study) if p.title.startswith("Learning curves"))

@@ -81,8 +81,8 @@ def test_best_params_are_config_overrides_against_the_baseline(study):
     best = record.best_params(study)
     trial = study.trials[best["trial"]]
     assert best["sampled"] == trial.params
-    assert best["params"] and set(best["params"]) <= set(trial.user_attrs["config"])
-    base_config = study.trials[0].user_attrs["config"]
+    assert best["params"] and set(best["params"]) <= set(record.stored_config(study, trial))
+    base_config = record.stored_config(study, study.trials[0])
     assert all(base_config[k] != v for k, v in best["params"].items())
 
 

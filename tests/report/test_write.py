@@ -264,6 +264,26 @@ def test_confirm_verdicts(make_study, tmp_path, best, says, win):
     assert summary["verdict_text"] == console.plain
 
 
+def test_the_best_of_several_confirmed_trials_must_clear_a_corrected_bar(make_study, tmp_path):
+    """p = 0.035 is a win for one confirmed trial, not for the best of three (Bonferroni: p < 0.05 / 3)."""
+    from hpsearch.record import confirms
+    from hpsearch.report.verdict import study_verdict
+
+    base, best = [0.781, 0.776, 0.784], [0.790, 0.792, 0.788]
+    assert 0.05 / 3 < confirms.welch(best, base)[2] < 0.05
+    alone = make_study("cpu-demo", confirm=False)
+    add_confirm(alone, "cpu", tables_best(alone), base, best)
+    assert study_verdict(alone).is_win
+    picked = make_study("cpu-demo", confirm=False)
+    others = [t.number for t in picked.trials if t.state.name == "COMPLETE" and t.number != tables_best(picked)]
+    add_confirm(picked, "cpu", tables_best(picked), base, best)
+    for number in others[1:3]:  # two more trials confirmed at the same profile, behind the first
+        add_confirm(picked, "cpu", number, base, [0.780, 0.783, 0.779])
+    verdict = study_verdict(picked)
+    assert verdict.fields["trial"] == tables_best(picked) and not verdict.is_win
+    assert "best of 3 trials confirmed" in verdict.text and "not significant" in verdict.text
+
+
 def test_unconfirmed_lead_within_noise_is_not_a_win(make_study, tmp_path):
     """Without a confirm the verdict is the val difference with its noise (SE of a difference of two accuracies
     on the val set's size) and is never coloured as a win."""

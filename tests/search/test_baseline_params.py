@@ -4,6 +4,7 @@ every one lies in the space, and the study names its metrics for the dashboard."
 import optuna
 
 from hpsearch.core.config import TrainConfig
+from hpsearch.record import trials as record
 from hpsearch.search import specs
 from hpsearch.search.space import baseline_params, parse_spec
 
@@ -42,6 +43,6 @@ def test_the_baseline_trial_is_enqueued_with_them(tmp_path, fake_train):  # noqa
     s = study(tmp_path, 2, spec=IN_RANGE)
     baseline = s.trials[0]
     assert baseline.user_attrs["is_baseline"] and baseline.params == baseline_params(IN_RANGE, BASE)
-    assert fake_train.configs[0] == BASE and TrainConfig.from_dict(baseline.user_attrs["config"]) == BASE
+    assert fake_train.configs[0] == BASE and TrainConfig.from_dict(record.stored_config(s, baseline)) == BASE
     assert s.metric_names == ["val_accuracy"]
     assert optuna.load_study(study_name="s", storage=s._storage).metric_names == ["val_accuracy"]

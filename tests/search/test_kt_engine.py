@@ -9,7 +9,8 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.errors import HpsearchError
 from hpsearch.search import kt_engine
 from hpsearch.search.kt_engine import distribution, hyperparameters, run_kt_study, sampled_params
-from hpsearch.search.space import load_spec, parse_spec
+from hpsearch.record import trials as record
+from hpsearch.search.space import baseline_params, load_spec, parse_spec
 from hpsearch.search.specs import SHIPPED
 from tests.fakes import fake_result
 
@@ -113,7 +114,10 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     trials = study.get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 8
-    assert trials[0].user_attrs["is_baseline"] and trials[0].params == {} and trials[0].state == TrialState.COMPLETE
+    assert trials[0].user_attrs["is_baseline"] and trials[0].state == TrialState.COMPLETE
+    # the baseline carries its own values (for parameter plots, optuna-dashboard's too) and trained the base
+    assert trials[0].params == baseline_params(TINY, base) and trials[0].params["optimizer"] == "adam"
+    assert trials[0].user_attrs["config"] == {}
     assert study.user_attrs["engine"] == "keras-tuner" and study.user_attrs["profile"] == "smoke"
     assert study.user_attrs["objectives"] == ["val_accuracy"] and study.user_attrs["max_epochs"] == 4
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -124,8 +128,8 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
         if t.state == TrialState.FAIL:  # diverged: recorded with its reason, the search went on
             assert "TrainingDiverged" in t.user_attrs["fail_reason"]
         else:
-            assert t.user_attrs["epochs_run"] == len(t.user_attrs["epochs"]) == max(t.intermediate_values)
-            assert TrainConfig.from_dict(t.user_attrs["config"]) == TINY.to_config(base, t.params)
+            assert t.user_attrs["epochs_run"] == len(record.epoch_rows(t)) == max(t.intermediate_values)
+            assert TrainConfig.from_dict(record.stored_config(study, t)) == TINY.to_config(base, t.params)
         assert ("weight_decay" in t.params) == (t.params.get("optimizer") == "adamw")
     assert any(t.state == TrialState.FAIL for t in trials)
     assert (tmp_path / "studies" / "keras_tuner" / "kt").is_dir()
@@ -189,5 +193,5 @@ def test_runs_at_the_smoke_profile(cifar, tmp_path, tuner):
     assert trials[0].user_attrs["is_baseline"] and trials[0].user_attrs["epochs_run"] >= 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert study.best_value == max(t.value for t in complete)
-    assert study.best_value == pytest.approx(max(e["val_accuracy"] for e in study.best_trial.user_attrs["epochs"]))
+    assert study.best_value == pytest.approx(max(e["val_accuracy"] for e in record.epoch_rows(study.best_trial)))
     assert all(t.user_attrs["train_seconds"] > 0 for t in trials if t.state != TrialState.FAIL)

@@ -4,6 +4,7 @@ workers, multi-objective, storage errors. Fast: no network is trained here (see 
 from __future__ import annotations
 
 import io
+import json
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from hpsearch.core.callbacks import TrainingDiverged
 from hpsearch.core.config import TrainConfig
 from hpsearch.errors import HpsearchError
 from hpsearch.record import storage as storage_module
+from hpsearch.record import trials as record
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import parse_spec
 from tests.fakes import fake_result
@@ -99,14 +101,19 @@ def test_trial_0_is_the_baseline_and_every_trial_follows_the_schema(tmp_path, fa
     assert len(finished(s)) == 5 and [t.number for t in s.trials] == [0, 1, 2, 3, 4]
     baseline = s.trials[0]
     assert baseline.user_attrs["is_baseline"] and baseline.params == {}
-    assert TrainConfig.from_dict(baseline.user_attrs["config"]) == BASE
+    assert baseline.user_attrs["config"] == {}  # the changes from the study's base config: none
+    assert TrainConfig.from_dict(record.stored_config(s, baseline)) == BASE
     assert fake_train.configs[0] == BASE
     assert sum(t.user_attrs["is_baseline"] for t in s.trials) == 1
     for t in s.trials:
-        assert t.user_attrs["epochs_run"] == len(t.user_attrs["epochs"]) == len(t.intermediate_values)
-        assert set(t.user_attrs) >= {"epochs", "epochs_run", "pruned_at", "train_seconds", "config", "worker"}
+        rows = record.epoch_rows(t)
+        assert t.user_attrs["epochs_run"] == len(rows) == len(t.intermediate_values)
+        assert [r["val_accuracy"] for r in rows] == pytest.approx(list(t.intermediate_values.values()), abs=1e-5)
+        assert set(t.user_attrs) >= {"curve:val_accuracy", "epochs_run", "pruned_at", "train_seconds", "config"}
         assert (t.user_attrs["pruned_at"] is not None) == (t.state == TrialState.PRUNED)
-        assert TrainConfig.from_dict(t.user_attrs["config"]) == BASE.replace(**SPEC.to_overrides(t.params))
+        assert TrainConfig.from_dict(record.stored_config(s, t)) == BASE.replace(**SPEC.to_overrides(t.params))
+        assert set(t.user_attrs["config"]) <= set(SPEC.to_overrides(t.params))  # only what the trial changed
+        assert max(len(json.dumps(v)) for v in t.user_attrs.values()) <= 300  # optuna-dashboard shows them whole
     attrs = s.user_attrs
     assert attrs["engine"] == "optuna" and attrs["profile"] == "smoke" and attrs["spec_text"] == SPEC.text
     assert attrs["objectives"] == ["val_accuracy"] and attrs["directions"] == ["maximize"]

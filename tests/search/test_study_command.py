@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.commands import study as study_command
+from hpsearch.record import trials as record
 from hpsearch.record.storage import open_storage
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import SpecError
@@ -121,7 +122,7 @@ def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifa
     baseline, bad = s.trials
     assert baseline.user_attrs["is_baseline"] and baseline.state == TrialState.COMPLETE
     assert bad.state == TrialState.PRUNED and bad.user_attrs["pruned_at"] < base.epochs
-    assert bad.user_attrs["epochs_run"] == bad.user_attrs["pruned_at"] == len(bad.user_attrs["epochs"])
+    assert bad.user_attrs["epochs_run"] == bad.user_attrs["pruned_at"] == len(record.epoch_rows(bad))
 
 
 def test_two_workers_share_one_study(tmp_path, spec_file, cifar_dir):

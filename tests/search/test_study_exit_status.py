@@ -1,6 +1,7 @@
 """`hpsearch study` exits 3 when failed trials stopped it short of --trials, so a script can tell."""
 
 import optuna
+import pytest
 
 from hpsearch.cli import main
 from hpsearch.core.callbacks import TrainingDiverged
@@ -36,3 +37,24 @@ def test_failed_trials_that_stop_the_study_exit_3(tmp_path, cifar_dir, monkeypat
     assert "stopped short: 0 of 2 trials finished" in capsys.readouterr().out
     study = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "studies" / "s.journal")))
     assert all(t.state == optuna.trial.TrialState.FAIL for t in study.trials) and len(study.trials) > 2
+
+
+def test_a_timeout_that_had_not_run_out_still_exits_3(tmp_path, cifar_dir, monkeypatch):
+    """--timeout ends a study early with status 0; failures ending it before the timeout are still status 3."""
+
+    def diverges(config, data, on_epoch=None, **kwargs):
+        raise TrainingDiverged("loss is nan at epoch 1")
+
+    monkeypatch.setattr(optuna_engine, "train", diverges)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    common = ["study", "--spec", str(spec), "--profile", "smoke", "--trials", "2", "--data-dir", str(cifar_dir)]
+    assert main([*common, "--out", str(tmp_path / "a"), "--timeout", "3600"]) == 3
+    assert main([*common, "--out", str(tmp_path / "b"), "--timeout", "0"]) == 0  # the timeout ended it: not short
+
+
+def test_a_negative_or_nan_timeout_is_bad_input(tmp_path, capsys):
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as exit_:  # argparse's usage error
+            main(["study", "--profile", "smoke", "--timeout", bad, "--out", str(tmp_path)])
+        assert exit_.value.code == 2 and "--timeout" in capsys.readouterr().err

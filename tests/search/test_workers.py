@@ -19,6 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.commands import study as study_command
+from hpsearch.commands.common import add_backend_argument
 from hpsearch.errors import HpsearchError
 from hpsearch.record.storage import open_storage
 from hpsearch.search import workers
@@ -116,8 +117,11 @@ def test_bad_workers_is_a_one_line_error(text):
 
 
 def parse(*argv: str) -> argparse.Namespace:
+    """`hpsearch study`'s options as cli.py builds them (with --backend, --cache-dir and --verbose)."""
     parser = argparse.ArgumentParser()
     study_command.add_arguments(parser)
+    add_backend_argument(parser)
+    parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(list(argv))
 
 
@@ -136,8 +140,14 @@ def test_a_worker_gets_every_option_as_given_and_one_worker_each():
         "0,1",
         "--objectives",
         "accuracy",
+        "--backend",
+        "jax",
+        "--cache-dir",
+        "/tmp/cache here",
+        "--verbose",
     )
     child = parse(*study_command._worker_argv(args))
+    assert child.backend == "jax" and child.cache_dir == "/tmp/cache here" and child.verbose
     assert child.workers is None and child.gpus is None
     assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus")} == {
         k: v for k, v in vars(args).items() if k not in ("workers", "gpus")
