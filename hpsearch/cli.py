@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=help_text,
             description=help_text,
             parents=[verbose],
-            epilog=_epilog(example),
+            epilog=_epilog(example, profiles=name != "report"),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         importlib.import_module(f"hpsearch.commands.{name}").add_arguments(child)
@@ -62,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _epilog(example: str) -> str:
-    profiles = "\n".join(f"  {name:6s} {text}" for name, text in profile_descriptions().items())
-    return f"profiles (--profile):\n{profiles}\n\nexample:\n  {example}"
+def _epilog(example: str, profiles: bool = True) -> str:
+    """The profiles (for the commands that take --profile) and an example."""
+    listed = "\n".join(f"  {name:6s} {text}" for name, text in profile_descriptions().items())
+    return (f"profiles (--profile):\n{listed}\n\n" if profiles else "") + f"example:\n  {example}"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -33,6 +33,8 @@ def test_every_option_has_help_and_the_help_ends_with_an_example(name):
     assert text.rstrip().splitlines()[-1].strip() == COMMANDS[name][1]
     if any("--profile" in a.option_strings for a in sub._actions):
         assert "{full,cpu,smoke}" in sub.format_usage() and "  smoke  " in text
+    else:  # the profiles are listed only where a --profile takes them
+        assert "profiles (--profile)" not in text
 
 
 def test_an_unknown_option_prints_the_subcommands_usage(capsys):

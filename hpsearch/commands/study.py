@@ -41,6 +41,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend
 from hpsearch.errors import HpsearchError
+from hpsearch.numbers import spread
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
@@ -296,7 +297,7 @@ def _print_header(console, args, spec, base, name, where, objectives, device: st
     elif args.no_prune:
         pruning = "off"
     else:
-        pruning = f"baseline-relative, margin {args.prune_margin}, after epoch {args.prune_warmup}"
+        pruning = f"baseline-relative, margin {spread(args.prune_margin)}, after epoch {args.prune_warmup}"
     console.print(
         f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
         f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "

@@ -9,6 +9,9 @@ from typing import Callable
 import keras
 
 
+ACCURACY_DECIMALS = 6
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says at which epoch and the learning rate then."""
 
@@ -33,7 +36,13 @@ class EpochRecorder(keras.callbacks.Callback):
         logs = logs or {}
         row = {
             "epoch": epoch + 1,
-            **{k: float(logs.get(k, math.nan)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
+            # Keras averages accuracies in float32 (0.15 arrives as 0.15000000596...): 6 decimals is what it holds
+            **{
+                k: round(float(logs.get(k, math.nan)), ACCURACY_DECIMALS)
+                if "accuracy" in k
+                else float(logs.get(k, math.nan))
+                for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            },
             "lr": self._lr,
             "seconds": time.perf_counter() - self._start,
         }

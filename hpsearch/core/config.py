@@ -340,3 +340,6 @@ def _check_size(c: TrainConfig) -> None:
             f"max_model_gb = {c.max_model_gb:g}; use smaller widths or "
             f"batch_size, or raise max_model_gb on a machine with more memory"
         )
+
+
+FULL_WIDTHS = TrainConfig().widths  # the full baseline's widths: the scale search specs write widths at

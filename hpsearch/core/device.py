@@ -103,6 +103,8 @@ def load_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+        elif is_installed("tensorflow"):
+            import tensorflow  # noqa: F401  Keras's data adapters import it on the other backends too, later and aloud
 
 
 def chosen_backend() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.core.config import FULL_WIDTHS
 from hpsearch.record import confirms, keys
 
 OBJECTIVE = keys.VAL_ACCURACY
@@ -157,6 +158,8 @@ def param_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
         return config[name]
     match = re.fullmatch(r"width_([123])", name)
     if match and isinstance(config.get("widths"), list) and len(config["widths"]) == 3:
+        if trial.user_attrs.get(keys.IS_BASELINE):  # spec widths are at the full baseline's scale (search/space.py):
+            return FULL_WIDTHS[int(match.group(1)) - 1]  # the baseline is 1x, whatever its profile trained
         return config["widths"][int(match.group(1)) - 1]
     return None
 

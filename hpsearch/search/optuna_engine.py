@@ -47,7 +47,7 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
-from hpsearch.numbers import pct
+from hpsearch.numbers import pct, spread
 from hpsearch.record import keys
 from hpsearch.record.trials import config_changes, epoch_attrs
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
@@ -367,7 +367,7 @@ class _TrialRecord:
             raise optuna.TrialPruned(
                 f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
                 f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
-                f"minus the margin {pruner.margin}"
+                f"minus the margin of {spread(pruner.margin)}"
             )
 
     def finish(

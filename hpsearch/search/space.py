@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch.core.config import ConfigError, TrainConfig, field_names
+from hpsearch.core.config import FULL_WIDTHS, ConfigError, TrainConfig, field_names
 from hpsearch.errors import HpsearchError
 
 if sys.version_info >= (3, 11):
@@ -41,7 +41,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 TYPES = ("float", "int", "categorical", "bool")
-FULL_WIDTHS = TrainConfig().widths
 WIDTH_PARAMS = ("width_1", "width_2", "width_3")
 # Searching these would judge trials on different validation images, so no two trials would be comparable.
 NOT_SEARCHABLE = {
