@@ -41,7 +41,6 @@ def _no_home_cache(monkeypatch, _cache_root):
     """Commands keep compiled programs under $HPSEARCH_CACHE_DIR: a session folder, not the user's cache
     (one for the whole session: JAX keeps the folder it was given for the rest of the process)."""
     monkeypatch.setenv("HPSEARCH_CACHE_DIR", str(_cache_root))
-    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))  # restored after the test
 
 
 @pytest.fixture(autouse=True)

@@ -118,14 +118,20 @@ def cache_root(folder: str | os.PathLike | None = None) -> Path:
     return Path(folder).expanduser()
 
 
-def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
+def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path | None:
     """Keep this backend's compiled programs in <root>/<backend> (cache_root), so a run does not pay again
-    for a compilation that an earlier run of the same shapes paid; returns the folder (delete it to clear).
-    JAX: its persistent compilation cache, with the size and compile-time thresholds at zero (by default
-    JAX keeps only programs that took over a second to compile). TensorFlow: XLA's persistent cache
-    (TF_XLA_FLAGS, read when TensorFlow starts, so call this before Keras is imported; used where XLA
-    compiles, i.e. on a GPU). PyTorch: Inductor's cache (torch.compile only)."""
+    for a compilation that an earlier run of the same shapes paid; returns the folder (delete it to clear),
+    or None where the backend gets none. JAX: its persistent compilation cache, with the size and
+    compile-time thresholds at zero (by default JAX keeps only programs that took over a second to compile).
+    PyTorch: Inductor's cache (torch.compile only). TensorFlow: none. Its XLA persistent cache
+    (--tf_xla_persistent_cache_directory) could not read back the entry TensorFlow 2.21 had written on this
+    project's CPU ("Error parsing text-format tensorflow.XlaSerializedCacheEntry", then a recompile and a
+    SIGILL warning from its AOT loader), so hpsearch does not turn it on."""
+    global _cache_in_use
     name = chosen_backend()
+    _cache_in_use = None
+    if name == "tensorflow":
+        return None
     path = cache_root(folder) / name
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -140,16 +146,8 @@ def use_compilation_cache(folder: str | os.PathLike | None = None) -> Path:
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    elif name == "tensorflow":
-        flags = [
-            f
-            for f in os.environ.get("TF_XLA_FLAGS", "").split()
-            if not f.startswith("--tf_xla_persistent_cache_directory=")
-        ]
-        os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"--tf_xla_persistent_cache_directory={path}"])
     elif name == "torch":
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
-    global _cache_in_use
     _cache_in_use = path
     return path
 
