@@ -62,7 +62,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "state": trial.state.name,
             "is_baseline": bool(trial.user_attrs.get(keys.IS_BASELINE, False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
-            "delta_baseline": baseline_delta(study, trial, index),
+            "delta_baseline": _rounded(baseline_delta(study, trial, index)),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
             "seconds": train_seconds(trial),
@@ -83,6 +83,11 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     for col in ("epochs_run", "pruned_at"):
         frame[col] = frame[col].astype("Int64")
     return frame
+
+
+def _rounded(value: float | None) -> float | None:
+    """A difference of two stored accuracies (6 decimals each) to 6 decimals: -0.01, not -0.010000000000000009."""
+    return None if value is None else round(value, 6)
 
 
 def top_trials(frame: pd.DataFrame, study: optuna.Study, top: int = 10) -> pd.DataFrame:
