@@ -46,10 +46,6 @@ def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _short(value: Any) -> str:
-    return param(value)
-
-
 def _cell(value: Any) -> Text:
     """A table cell as plain Text: stored strings are never read as rich markup."""
     if _missing(value):
@@ -106,7 +102,7 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
         shown = Text(
             "the baseline (TrainConfig at this profile)"
             if row["is_baseline"]
-            else "  ".join(f"{p[len(tables.PARAM_PREFIX) :]}={_short(row[p])}" for p in params if not _missing(row[p]))
+            else "  ".join(f"{p[len(tables.PARAM_PREFIX) :]}={param(row[p])}" for p in params if not _missing(row[p]))
         )
         cells = [str(row["number"])] + ([str(row["state"])] if every else [])
         table.add_row(
