@@ -18,6 +18,12 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def stored(value: Any) -> Any:
+    """A stored accuracy, or a difference of two, to the 6 decimals Keras's float32 holds (core/callbacks.py):
+    0.01, not 0.010000000000000009; anything else as it is."""
+    return round(value, 6) if is_number(value) else value
+
+
 def pct(value: Any) -> str:
     """0.7123 -> "71.2%"; missing -> "—"."""
     return f"{value * 100:.{DECIMALS}f}%" if is_number(value) else "—"

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from hpsearch.numbers import stored
 from hpsearch.record import confirms, keys
 from hpsearch.record.trials import (
     OBJECTIVE,
@@ -62,7 +63,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "state": trial.state.name,
             "is_baseline": bool(trial.user_attrs.get(keys.IS_BASELINE, False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
-            "delta_baseline": _rounded(baseline_delta(study, trial, index)),
+            "delta_baseline": stored(baseline_delta(study, trial, index)),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
             "seconds": train_seconds(trial),
@@ -83,11 +84,6 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     for col in ("epochs_run", "pruned_at"):
         frame[col] = frame[col].astype("Int64")
     return frame
-
-
-def _rounded(value: float | None) -> float | None:
-    """A difference of two stored accuracies (6 decimals each) to 6 decimals: -0.01, not -0.010000000000000009."""
-    return None if value is None else round(value, 6)
 
 
 def top_trials(frame: pd.DataFrame, study: optuna.Study, top: int = 10) -> pd.DataFrame:
@@ -134,7 +130,7 @@ def headline(study: optuna.Study) -> dict[str, Any]:
     base, best = baseline_trial(study), best_trial(study)
     base_value = trial_value(base, index) if base else None
     best_value = trial_value(best, index) if best else None
-    diff = best_value - base_value if best_value is not None and base_value is not None else None
+    diff = stored(best_value - base_value) if best_value is not None and base_value is not None else None
     return {
         "baseline_trial": base.number if base else None,
         "baseline_val_accuracy": base_value,

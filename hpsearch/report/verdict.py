@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.record import confirms, keys
 from hpsearch.record import trials as record
-from hpsearch.numbers import is_number, p_value, pct, pts, spread
+from hpsearch.numbers import is_number, p_value, pct, pts, spread, stored
 
 ALPHA = 0.05
 NOISE_Z = 2.0  # a val lead under two standard errors is "within the noise"
@@ -125,7 +125,7 @@ def _val_verdict(study: optuna.Study) -> Verdict:
             "trial has not completed, so there is nothing to compare it with yet.",
             fields={"best_trial": best.number, "best_val_accuracy": best_value},
         )
-    diff = best_value - base_value
+    diff = stored(best_value - base_value)
     noise = val_noise(study, best_value, base_value)
     fields = {
         "source": "search (val)",
