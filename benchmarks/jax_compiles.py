@@ -14,6 +14,8 @@ from pathlib import Path
 
 from hpsearch.core.device import choose_backend, use_compilation_cache
 
+if len(sys.argv) < 2 or sys.argv[2:3] not in ([], ["host"], ["device"]):
+    sys.exit("usage: PYTHONPATH=. python benchmarks/jax_compiles.py CACHE_DIR [host|device]")
 choose_backend("jax")
 print("compilation cache:", use_compilation_cache(sys.argv[1]))
 import jax  # noqa: E402

@@ -19,6 +19,8 @@
 
 The paths take turns in each round, so a load that drifts over the run hits all alike; every figure is
 printed as min / median / max over the rounds, the ratios per round (paths timed side by side).
+On TensorFlow every path, the plain fit included, runs with tf.data's autotune off (device.setup: its
+end-of-epoch stall, README "Speed"), so the ratios compare pipelines and precisions, not the stall.
 
 Without --backend, each installed backend runs in its own process (Keras takes one backend per process)
 and the figures are printed side by side.
@@ -197,6 +199,7 @@ def run_bench(images: int = 1024, batch_size: int = 128, epochs: int = 3) -> dic
         "matmul_size": MATMUL_SIZE,
         "training_gflop_per_image": flops / 1e9,
         "ratios": {k: _spread(v) for k, v in ratios.items()},
+        "per_round": {**per_round, "matmul_gflops": gflops, **ratios},  # the raw figures, round by round
     }
 
 
@@ -283,8 +286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs",
         type=int,
-        default=5,
-        help="timed rounds (one epoch of each path, one matmul timing) after an untimed warm-up round (default 5)",
+        default=7,
+        help="timed rounds (one epoch of each path, one matmul timing) after an untimed warm-up round (default 7)",
     )
 
 

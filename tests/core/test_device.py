@@ -80,3 +80,31 @@ def test_full_profile_on_cpu_says_it_takes_hours_and_names_the_cpu_profile():
     warn_if_slow(quiet, "full", "GPU")
     warn_if_slow(quiet, "cpu", "CPU")
     assert quiet.export_text() == ""
+
+
+@pytest.mark.tf_only
+def test_keras_tensorflow_datasets_run_without_tf_data_autotune(cifar):
+    """tf.data's autotune thread held the end of up to two epochs in three until its next wake-up (10.23 s
+    for a 5 s epoch on 2 cores); after setup, the datasets Keras makes for fit (a PyDataset: hpsearch's batches)
+    and for predict (arrays: the test views) have autotune off, and setting up twice wraps Keras once."""
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    from hpsearch.core.batches import make_batches
+    from hpsearch.core.data import normalize, split
+
+    config = TrainConfig.from_profile("smoke", train_size=64, val_size=32)
+    device.setup(config)
+    wrapped = PyDatasetAdapter.get_tf_dataset
+    device.setup(config)
+    assert PyDatasetAdapter.get_tf_dataset is wrapped
+    splits = split(cifar, config)
+    batches = make_batches(splits.train, splits.mean, splits.std, config, training=True)
+    images = normalize(splits.val.images, splits.mean, splits.std)
+    made = [
+        PyDatasetAdapter(batches, shuffle=False).get_tf_dataset(),
+        ArrayDataAdapter(images, batch_size=16).get_tf_dataset(),
+    ]
+    assert [dataset.options().autotune.enabled for dataset in made] == [False, False]
+    first = next(iter(made[0]))[1].numpy()  # still the batches themselves, in their order
+    assert (first == batches[0][1]).all()
