@@ -246,7 +246,9 @@ def default_augment_on_device(kind: str, backend_name: str) -> bool:
 
 
 def setup(config) -> Device:
-    """Seeds, determinism and precision for one run of `config`; returns what it chose."""
+    """Seeds, determinism and precision for one run of `config`; returns what it chose. On TensorFlow it
+    also turns tf.data's autotune off in the datasets Keras makes, for the rest of the process
+    (tf_data_without_autotune)."""
     import keras
 
     name = backend()
@@ -266,32 +268,40 @@ def setup(config) -> Device:
 
 
 def tf_data_without_autotune() -> None:
-    """Keras's TensorFlow data adapters end every dataset they make for fit, evaluate and predict with
-    prefetch(AUTOTUNE). tf.data's autotune thread then sleeps in doubling periods (10 ms, 20 ms, ... up to
-    60 s), and freeing an epoch's iterator can wait for its next wake-up with every core idle. Measured on
-    2 cores (TensorFlow 2.21): from one in seven to two in three of the 1,024-image epochs that computed in
-    5-7 s ended at exactly 10.23 s, and the cpu profile's steady epoch took 85 s against 61 s without it
-    (same accuracies to the digit). With autotune off (per dataset, tf.data.Options) the prefetch stays and
-    the wait goes. Keras has no option for it, so this wraps its adapters' get_tf_dataset, once per process
-    (Keras 3.15's modules)."""
-    import tensorflow as tf
-
+    """Keras's TensorFlow adapters for arrays and for a PyDataset without workers (hpsearch's batches) end
+    the datasets they make for fit, evaluate and predict with prefetch(AUTOTUNE). tf.data's autotune thread
+    then sleeps in doubling periods (10 ms, 20 ms, ... up to 60 s), and freeing an epoch's iterator can wait
+    for its next wake-up with every core idle. Measured on 2 cores (TensorFlow 2.21): from one in seven to
+    two in three of the 1,024-image epochs that computed in 5-7 s ended at 10.23-10.34 s instead. With
+    autotune off (per dataset, tf.data.Options) the prefetch stays and the wait goes (README, "Speed").
+    Keras has no option for it, so this wraps the two adapters' get_tf_dataset, once per process (Keras
+    3.15's modules); a Keras that moved them keeps autotune (slower, not wrong)."""
     try:
         from keras.src.trainers.data_adapters import array_data_adapter, py_dataset_adapter
-    except ImportError:  # a Keras that moved them: its datasets keep autotune (slower, not wrong)
+
+        adapters = [array_data_adapter.ArrayDataAdapter, py_dataset_adapter.PyDatasetAdapter]
+        made = [adapter.get_tf_dataset for adapter in adapters]
+    except (ImportError, AttributeError):
         return
-    for adapter in (array_data_adapter.ArrayDataAdapter, py_dataset_adapter.PyDatasetAdapter):
-        made = adapter.get_tf_dataset
-        if getattr(made, "without_autotune", False):
-            continue
+    for adapter, get_tf_dataset in zip(adapters, made):
+        if not getattr(get_tf_dataset, "without_autotune", False):
+            adapter.get_tf_dataset = _without_autotune(get_tf_dataset)
 
-        def get_tf_dataset(self, made=made):
-            options = tf.data.Options()
-            options.autotune.enabled = False
-            return made(self).with_options(options)
 
-        get_tf_dataset.without_autotune = True
-        adapter.get_tf_dataset = get_tf_dataset
+def _without_autotune(get_tf_dataset):
+    """get_tf_dataset, its dataset with tf.data's autotune off."""
+    import functools
+
+    import tensorflow as tf
+
+    @functools.wraps(get_tf_dataset)
+    def wrapped(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return get_tf_dataset(self).with_options(options)
+
+    wrapped.without_autotune = True
+    return wrapped
 
 
 def set_op_determinism(enable: bool) -> None:

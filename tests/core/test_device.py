@@ -85,7 +85,7 @@ def test_full_profile_on_cpu_says_it_takes_hours_and_names_the_cpu_profile():
 @pytest.mark.tf_only
 def test_keras_tensorflow_datasets_run_without_tf_data_autotune(cifar):
     """tf.data's autotune thread held the end of up to two epochs in three until its next wake-up (10.23 s
-    for a 5 s epoch on 2 cores); after setup, the datasets Keras makes for fit (a PyDataset: hpsearch's batches)
+    for a 5-7 s epoch on 2 cores); after setup, the datasets Keras makes for fit (a PyDataset: hpsearch's batches)
     and for predict (arrays: the test views) have autotune off, and setting up twice wraps Keras once."""
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
