@@ -63,7 +63,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "state": trial.state.name,
             "is_baseline": bool(trial.user_attrs.get(keys.IS_BASELINE, False)),
             OBJECTIVE: reached_val_accuracy(trial, index),
-            "delta_baseline": stored(baseline_delta(study, trial, index)),
+            "delta_baseline": stored(baseline_delta(base, trial, index)),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
             "seconds": train_seconds(trial),

@@ -173,9 +173,9 @@ def ahead_at_same_epoch(study: optuna.Study) -> list[tuple[int, int, float]]:
     """(trial, epoch, lead) of PRUNED trials whose last val accuracy beat the baseline's at that epoch, best
     first: a trial stopped early (by a pruner or a Hyperband budget) is compared with the baseline where it
     stopped, not with the baseline's final value."""
-    out = []
+    base, out = record.baseline_trial(study), []
     for trial in study.trials:
-        lead = record.baseline_delta(study, trial) if trial.state == TrialState.PRUNED else None
+        lead = record.baseline_delta(base, trial) if trial.state == TrialState.PRUNED else None
         if lead is not None and lead > 0:
             out.append((trial.number, record.curve(trial)[-1][0], lead))
     return sorted(out, key=lambda x: -x[2])

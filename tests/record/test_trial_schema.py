@@ -120,6 +120,7 @@ def test_a_trial_stopped_early_is_compared_with_the_baseline_at_its_own_epoch():
     study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.42, 2: 0.57}))
     study.add_trial(create_trial(value=0.66, intermediate_values={1: 0.3, 2: 0.5, 3: 0.6, 4: 0.66}))
     baseline, pruned, complete = study.trials
-    assert abs(record.baseline_delta(study, pruned) - 0.02) < 1e-9  # ahead at epoch 2, not 13 points behind
-    assert abs(record.baseline_delta(study, complete) + 0.04) < 1e-9
-    assert record.baseline_delta(study, baseline) is None
+    base = record.baseline_trial(study)
+    assert abs(record.baseline_delta(base, pruned) - 0.02) < 1e-9  # ahead at epoch 2, not 13 points behind
+    assert abs(record.baseline_delta(base, complete) + 0.04) < 1e-9
+    assert record.baseline_delta(base, baseline) is None
