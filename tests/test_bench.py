@@ -22,7 +22,7 @@ def _by_hand(widths, p=2):
 
 @pytest.mark.parametrize("widths", [(128, 256, 512), (8, 16, 16)])
 def test_training_flops_per_image_follow_the_layer_shapes(widths):
-    from hpsearch.bench import training_flops_per_image
+    from hpsearch.bench.throughput import training_flops_per_image
     from hpsearch.core.model import build_model
 
     config = TrainConfig(widths=widths)

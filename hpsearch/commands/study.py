@@ -41,13 +41,21 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend
 from hpsearch.errors import HpsearchError
-from hpsearch.numbers import spread
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
-from hpsearch.search.study import count, default_study_name, parse_objectives, status_line
+from hpsearch.search.strategies import (
+    DEFAULT_PRUNER,
+    PRUNERS,
+    SAMPLERS,
+    PrunerChoice,
+    check_pruner,
+    check_sampler,
+    default_sampler,
+)
+from hpsearch.search.study import count, default_study_name, max_epochs, parse_objectives, status_line
 from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
 
 # The layers that load Keras and its backend (the engines, core.device) and the report layer
@@ -117,11 +125,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "for a multi-objective (Pareto) study with NSGA-II; pruning does not apply to it",
     )
     parser.add_argument(
+        "--sampler",
+        choices=(*SAMPLERS, "nsga2"),
+        default=None,
+        help="how trials are chosen: tpe (default; Optuna's multivariate TPE), random, qmc (scrambled Sobol), "
+        "cmaes, gp (Gaussian process, needs PyTorch); multi-objective studies: tpe or nsga2 (their default)",
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default=DEFAULT_PRUNER,
+        help="which trials stop early: baseline (default; behind the baseline's curve by --prune-margin), asha "
+        "(successive halving, rungs at epochs 1, 3, 9...), hyperband, median, none",
+    )
+    parser.add_argument(
+        "--prune-floor",
+        action="store_true",
+        help="with --pruner asha, hyperband or median: also stop a trial the baseline rule would stop",
+    )
+    parser.add_argument(
         "--prune-margin",
-        type=non_negative,
+        type=margin_fraction,
         default=DEFAULT_MARGIN,
-        help=f"prune a trial whose val accuracy falls more than this (absolute) below the "
-        f"baseline's at the same epoch (default {DEFAULT_MARGIN})",
+        help=f"the baseline rule's margin, as a fraction of accuracy: 0.05 = 5 points (default {DEFAULT_MARGIN}); "
+        "a trial that far below the baseline at the same epoch is stopped",
     )
     parser.add_argument(
         "--prune-warmup",
@@ -129,7 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_WARMUP_EPOCHS,
         help=f"never prune during the first E epochs (default {DEFAULT_WARMUP_EPOCHS})",
     )
-    parser.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    parser.add_argument("--no-prune", action="store_true", help="run every trial to its end (as --pruner none)")
     parser.add_argument(
         "--workers",
         type=parse_workers,
@@ -145,6 +172,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; default: every visible GPU",
     )
     parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
+
+
+def margin_fraction(text: str) -> float:
+    """--prune-margin: a fraction of accuracy (0.05 = 5 points); 5 is refused rather than read as 500 points."""
+    value = non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(
+            f"is a fraction of accuracy (0.05 = 5 points), got {text}; for {text} points pass {value / 100:g}"
+        )
+    return value
+
+
+def pruner_choice(args, epochs: int) -> PrunerChoice:
+    """What --pruner, --no-prune, --prune-floor, --prune-margin and --prune-warmup ask for."""
+    return PrunerChoice(
+        "none" if args.no_prune else args.pruner, args.prune_floor, args.prune_margin, args.prune_warmup, epochs
+    )
+
+
+def check_strategy(args, spec, objectives) -> None:
+    """A sampler or pruner that does not apply: one line, before any training."""
+    if args.engine == "keras-tuner":
+        if args.sampler is not None or args.pruner != DEFAULT_PRUNER or args.prune_floor:
+            raise HpsearchError(
+                "--sampler, --pruner and --prune-floor choose the Optuna engine's strategy; keras-tuner runs its "
+                "own (--tuner hyperband or bayesian): drop them, or use --engine optuna"
+            )
+        return
+    if args.no_prune and args.pruner != DEFAULT_PRUNER:
+        raise HpsearchError(f"--no-prune and --pruner {args.pruner} contradict each other; keep one")
+    check_sampler(args.sampler or default_sampler(objectives), spec, objectives)
+    check_pruner(PrunerChoice("none" if args.no_prune else args.pruner, args.prune_floor), objectives)
 
 
 def starts_workers(args) -> bool:
@@ -163,6 +222,7 @@ def run(args) -> int:
         if len(objectives) > 1:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
+    check_strategy(args, spec, objectives)
     check_writable(args.out)
     asked = starts_workers(args)
     if asked and args.engine == "keras-tuner":
@@ -282,6 +342,9 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
         seed=args.seed,
         timeout=args.timeout,
         objectives=objectives,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        prune_floor=args.prune_floor,
         prune_margin=None if args.no_prune else args.prune_margin,
         prune_warmup=args.prune_warmup,
         console=console,
@@ -291,17 +354,17 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
 
 def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:
     if args.engine == "keras-tuner":
-        pruning = f"keras-tuner {args.tuner}"
-    elif len(objectives) > 1:
-        pruning = "none (multi-objective: pruning does not apply)"
-    elif args.no_prune:
-        pruning = "off"
+        strategy = f"keras-tuner {args.tuner}"
     else:
-        pruning = f"baseline-relative, margin {spread(args.prune_margin)}, after epoch {args.prune_warmup}"
+        sampler = args.sampler or default_sampler(objectives)
+        pruning = pruner_choice(args, max_epochs(spec, base)).describe()
+        if len(objectives) > 1:
+            pruning = "none (multi-objective: pruning does not apply)"
+        strategy = f"sampler {sampler}, pruning {pruning}"
     console.print(
         f"hpsearch study {name}: {spec.path} ({len(spec.params)} parameter{'s' if len(spec.params) != 1 else ''}), profile "
         f"{args.profile} ({base.epochs} epochs), {args.trials} trials, --objectives {args.objectives}, "
-        f"pruning {pruning}",
+        f"{strategy}",
         markup=False,
         highlight=False,
     )

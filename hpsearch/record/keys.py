@@ -43,6 +43,8 @@ TRAIN_SECONDS = "train_seconds"
 FAIL_REASON = "fail_reason"  # why a FAIL trial failed, one line
 WORKER = "worker"  # host:pid of the process running the trial ...
 WORKER_STARTED = "worker_started"  # ... and when that process started (a reused pid is not mistaken for it)
+STRATEGY = "strategy"  # "<sampler>/<pruner>" that produced the trial (a resume may change them)
+PRUNED_BY = "pruned_by"  # the rule that stopped a PRUNED trial: "baseline", "asha", ..., "baseline floor"
 RETRY_OF = "retry_of"  # the number of the dead worker's trial this one retries
 
 

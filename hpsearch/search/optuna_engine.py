@@ -47,16 +47,28 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
-from hpsearch.numbers import pct, spread
 from hpsearch.record import keys
 from hpsearch.record.trials import config_changes, epoch_attrs
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
-from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS, BaselinePruner
+from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
+from hpsearch.search.strategies import (
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    PrunerChoice,
+    StudyPruner,
+    check_pruner,
+    check_sampler,
+    default_sampler,
+    make_pruner,
+    make_sampler,
+    sampler_label,
+)
 from hpsearch.search.space import StudySpec, baseline_params
 from hpsearch.search.study import (
     OBJECTIVES,
     count,
     default_study_name,
+    epochs_spent,
     max_epochs,
     open_or_create,
     parse_objectives,
@@ -80,53 +92,10 @@ class StudySetup:
     base: TrainConfig
     data: Any
     objectives: list[str]
-    pruner: BaselinePruner | None
+    pruner: StudyPruner | None
     console: Console
-
-
-def make_sampler(objectives: list[str], seed: int) -> optuna.samplers.BaseSampler:
-    """TPE (single objective) or NSGA-II (several), made afresh per trial from (seed, trial number)."""
-
-    def make(trial_seed: int) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if len(objectives) > 1:
-                return optuna.samplers.NSGAIISampler(seed=trial_seed)
-            # multivariate + group: TPE models the conditional parameters (`when`) jointly per branch;
-            # constant_liar keeps parallel workers from piling onto the same region
-            return optuna.samplers.TPESampler(seed=trial_seed, multivariate=True, group=True, constant_liar=True)
-
-    return _SeedPerTrial(make, seed)
-
-
-class _SeedPerTrial(optuna.samplers.BaseSampler):
-    """A sampler made afresh for each trial, seeded from (seed, trial number): a study is reproducible, and
-    workers that share a seed still sample different trials. TPE and NSGA-II keep no state of their own
-    between trials (they read the study), so a fresh one per trial samples as a reseeded one would; and
-    Optuna has no public way to reseed a sampler with a chosen seed."""
-
-    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
-        self._make, self._seed, self._number, self._sampler = make, seed, None, None
-
-    def _for(self, trial) -> optuna.samplers.BaseSampler:
-        if trial.number != self._number:
-            self._number, self._sampler = trial.number, self._make((self._seed * 1_000_003 + trial.number) % 2**32)
-        return self._sampler
-
-    def infer_relative_search_space(self, study, trial):
-        return self._for(trial).infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):
-        return self._for(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial) -> None:
-        self._for(trial).before_trial(study, trial)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self._for(trial).after_trial(study, trial, state, values)
+    trainer: Callable[..., Any] = train  # train(config, data, on_epoch=...) -> RunResult (the benchmark replays)
+    strategy: str | None = None  # "<sampler>/<pruner>", recorded on every trial (keys.STRATEGY)
 
 
 def create_or_load_study(
@@ -138,9 +107,11 @@ def create_or_load_study(
     profile: str,
     objectives: list[str],
     seed: int,
-    pruner: BaselinePruner | None,
+    pruner: StudyPruner | None,
+    sampler: str = DEFAULT_SAMPLER,
 ) -> optuna.Study:
-    """The study, created with its user attrs, or loaded after checking it was made the same way."""
+    """The study, created with its user attrs, or loaded after checking it was made the same way (a resume
+    with another sampler or pruner is allowed: every trial records the ones that produced it)."""
     attrs = study_attrs(
         spec,
         base,
@@ -149,14 +120,14 @@ def create_or_load_study(
         objectives=objectives,
         directions=[OBJECTIVES[o] for o in objectives],
         pruner=pruner.settings() if pruner else None,
-        sampler={"name": "TPESampler" if len(objectives) == 1 else "NSGAIISampler", "seed": seed},
+        sampler={"name": sampler_label(sampler), "seed": seed},
     )
     return open_or_create(
         storage,
         study_name,
         attrs,
         spec,
-        sampler=make_sampler(objectives, seed),
+        sampler=make_sampler(sampler, objectives, seed),
         pruner=pruner or optuna.pruners.NopPruner(),
     )
 
@@ -182,20 +153,29 @@ def run_study(
     seed: int = 0,
     timeout: float | None = None,
     objectives: str | list[str] | None = None,
+    sampler: str | None = None,
+    pruner: str = DEFAULT_PRUNER,
+    prune_floor: bool = False,
     prune_margin: float | None = DEFAULT_MARGIN,
     prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
+    epoch_budget: int | None = None,
     console: Console | None = None,
     progress: Callable[[int, int], ContextManager[Any]] | None = None,
+    trainer: Callable[..., Any] | None = None,
 ) -> optuna.Study:
     """Run (or resume) a study until it holds `trials` finished trials (COMPLETE + PRUNED), or `timeout`
-    seconds have passed (checked between trials). `base` defaults to the profile's baseline;
-    `prune_margin=None` turns pruning off. `progress(remaining_trials, max_epochs)`: a live display the
-    caller hands in (e.g. report.console.StudyProgress), entered while trials run and told of each trial
-    and epoch (start_trial, epoch, finish_trial). Returns the study."""
+    seconds have passed, or its trials have spent `epoch_budget` epochs (both checked between trials).
+    `base` defaults to the profile's baseline. `sampler` and `pruner` name a strategy (search/strategies.py;
+    sampler default: tpe, NSGA-II for several objectives); `prune_floor` keeps the baseline rule under
+    asha/hyperband/median; `prune_margin=None` turns pruning off (as `pruner="none"`).
+    `progress(remaining_trials, max_epochs)`: a live display the caller hands in (e.g.
+    report.console.StudyProgress), entered while trials run and told of each trial and epoch (start_trial,
+    epoch, finish_trial). `trainer`: what trains a config (default core.train.train). Returns the study."""
     console = console or Console()
     objectives = parse_objectives(objectives)
     base = base or TrainConfig.from_profile(profile)
-    study, opened, pruner = open_study(
+    sampler = sampler or default_sampler(objectives)
+    study, opened, study_pruner = open_study(
         spec,
         trials=trials,
         profile=profile,
@@ -205,15 +185,19 @@ def run_study(
         out=out,
         seed=seed,
         objectives=objectives,
+        sampler=sampler,
+        pruner=pruner,
+        prune_floor=prune_floor,
         prune_margin=prune_margin,
         prune_warmup=prune_warmup,
         console=console,
     )
-    setup = StudySetup(spec, base, data, objectives, pruner, console)
+    strategy = f"{sampler}/{study_pruner.name if study_pruner else 'none'}"
+    setup = StudySetup(spec, base, data, objectives, study_pruner, console, trainer or train, strategy)
     remaining = trials - count(study)
     display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
     with display as shown, _signals_as_interrupt():
-        _optimize(study, opened, setup, trials, timeout, shown)
+        _optimize(study, opened, setup, trials, timeout, shown, epoch_budget)
     console.print(status_line(study, trials), highlight=False)
     return study
 
@@ -229,23 +213,45 @@ def open_study(
     out: str | Path = ".",
     seed: int = 0,
     objectives: str | list[str] | None = None,
+    sampler: str | None = None,
+    pruner: str = DEFAULT_PRUNER,
+    prune_floor: bool = False,
     prune_margin: float | None = DEFAULT_MARGIN,
     prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
     console: Console | None = None,
-) -> tuple[optuna.Study, optuna.storages.BaseStorage, BaselinePruner | None]:
-    """Everything before the first trial (run_study's arguments): create or load the study, fail and retry
-    the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner)."""
+) -> tuple[optuna.Study, optuna.storages.BaseStorage, StudyPruner | None]:
+    """Everything before the first trial (run_study's arguments): check the strategy, create or load the
+    study, fail and retry the trials of dead workers, enqueue the baseline. Returns (study, storage, pruner)."""
     if trials < 1:
         raise HpsearchError(f"--trials must be at least 1 (got {trials})")
     console = console or Console()
     objectives = parse_objectives(objectives)
     base = base or TrainConfig.from_profile(profile)
     study_name = study_name or default_study_name(spec, profile, objectives)
-    pruner = BaselinePruner(prune_margin, prune_warmup) if prune_margin is not None and len(objectives) == 1 else None
+    sampler = sampler or default_sampler(objectives)
+    check_sampler(sampler, spec, objectives)
+    multi = len(objectives) > 1
+    choice = PrunerChoice(
+        "none" if prune_margin is None or multi else pruner,
+        prune_floor,
+        DEFAULT_MARGIN if prune_margin is None else prune_margin,
+        prune_warmup,
+        max_epochs(spec, base),
+    )
+    check_pruner(PrunerChoice(pruner, prune_floor), objectives)
+    study_pruner = make_pruner(choice)
     opened = open_storage(storage, study_name=study_name, out=out)
     with worker_lock(opened):
         study = create_or_load_study(
-            spec, base, opened, study_name, profile=profile, objectives=objectives, seed=seed, pruner=pruner
+            spec,
+            base,
+            opened,
+            study_name,
+            profile=profile,
+            objectives=objectives,
+            seed=seed,
+            pruner=study_pruner,
+            sampler=sampler,
         )
         failed = recover_dead_workers(study, opened)
         if count(study) < trials:
@@ -254,15 +260,23 @@ def open_study(
         console.print(f"marked trial(s) {', '.join(map(str, failed))} FAIL: their worker had died; retrying them")
     if len(objectives) > 1:
         console.print("multi-objective study (Pareto front): pruning does not apply")
-    return study, opened, pruner
+    return study, opened, study_pruner
 
 
 def _optimize(
-    study: optuna.Study, storage, setup: StudySetup, trials: int, timeout: float | None, progress=None
+    study: optuna.Study,
+    storage,
+    setup: StudySetup,
+    trials: int,
+    timeout: float | None,
+    progress=None,
+    epoch_budget: int | None = None,
 ) -> None:
     start, failures = time.monotonic(), 0
     while timeout is None or time.monotonic() - start < timeout:
         _stop_if_signalled()
+        if epoch_budget is not None and epochs_spent(study) >= epoch_budget:
+            break
         trial = _claim_trial(study, storage, trials, baseline_params(setup.spec, setup.base))
         if trial is None:
             break
@@ -310,7 +324,9 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
             else:
                 config = setup.base.replace(**setup.spec.suggest(trial, setup.base))
             trial.set_user_attr(keys.CONFIG, config_changes(config.to_dict(), setup.base.to_dict()))
-            result = train(config, setup.data, on_epoch=record.on_epoch)
+            if setup.strategy:
+                trial.set_user_attr(keys.STRATEGY, setup.strategy)
+            result = setup.trainer(config, setup.data, on_epoch=record.on_epoch)
     except optuna.TrialPruned as exc:
         return record.finish(TrialState.PRUNED, reason=str(exc))
     except (TrainingDiverged, ConfigError) as exc:
@@ -346,6 +362,7 @@ class _TrialRecord:
         self.study, self.trial, self.setup, self.progress = study, trial, setup, progress
         self.epochs: list[dict] = []
         self.taken = False  # another worker marked the trial finished meanwhile
+        self.pruned_by: str | None = None  # the rule that pruned it (StudyPruner.last_rule)
         self.is_baseline = bool(trial.user_attrs.get(keys.IS_BASELINE)) and not _duplicate_baseline(study, trial)
         trial.set_user_attr(keys.IS_BASELINE, self.is_baseline)
         if progress is not None:
@@ -364,11 +381,9 @@ class _TrialRecord:
         self.trial.report(float(logs[keys.VAL_ACCURACY]), epoch)
         if self.trial.should_prune():
             pruner = self.setup.pruner
-            raise optuna.TrialPruned(
-                f"val accuracy {pct(logs[keys.VAL_ACCURACY])} at epoch {epoch}, below the "
-                f"baseline's {pct(pruner.threshold(self.study, epoch) + pruner.margin)} "
-                f"minus the margin of {spread(pruner.margin)}"
-            )
+            self.pruned_by = pruner.last_rule if pruner is not None else None
+            reason = pruner.reason(self.study, epoch, float(logs[keys.VAL_ACCURACY])) if pruner else "pruned"
+            raise optuna.TrialPruned(reason)
 
     def finish(
         self, state: TrialState, values=None, reason: str | None = None, seconds: float | None = None
@@ -378,6 +393,8 @@ class _TrialRecord:
         attrs = trial_attrs(
             self.epochs, seconds=seconds, pruned_at=pruned_at, fail_reason=reason if state == TrialState.FAIL else None
         )
+        if pruned_at is not None and self.pruned_by:
+            attrs[keys.PRUNED_BY] = self.pruned_by
         with _interrupts_deferred():  # a Ctrl-C here would leave the trial RUNNING
             try:
                 for key, value in attrs.items():

@@ -71,6 +71,12 @@ def count(study: optuna.Study, states=FINISHED) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def epochs_spent(study: optuna.Study) -> int:
+    """Epochs the study's finished and failed trials trained (what a budget in epochs counts)."""
+    done = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
+    return sum(int(t.user_attrs.get(keys.EPOCHS_RUN) or 0) for t in done)
+
+
 def max_epochs(spec: StudySpec, base: TrainConfig) -> int:
     """The most epochs a trial of this space can run (the space's `epochs` parameter, else the base's)."""
     epochs = spec.params.get("epochs")
@@ -113,7 +119,7 @@ def study_attrs(
 
 def open_or_create(storage, study_name: str, attrs: dict, spec: StudySpec, **create_kwargs) -> optuna.Study:
     """Create the study with `attrs` (study_attrs), or load it after checking that it was made the same way
-    (engine, sampler, objectives, base settings, search space, pruner)."""
+    (engine, backend, objectives, base settings, search space)."""
     try:
         study = optuna.create_study(
             storage=storage,
@@ -154,8 +160,6 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
         raise HpsearchError(
             f"study {name!r} has objectives {stored.get(keys.OBJECTIVES)}, not {wanted[keys.OBJECTIVES]}; {fix}"
         )
-    if (stored.get(keys.SAMPLER) or {}).get("name") != wanted[keys.SAMPLER]["name"]:
-        raise HpsearchError(f"study {name!r} was run with {(stored.get(keys.SAMPLER) or {}).get('name')}; {fix}")
     if stored.get(keys.BASE_CONFIG) != wanted[keys.BASE_CONFIG]:
         raise HpsearchError(
             f"study {name!r} was created at profile {stored.get(keys.PROFILE)!r} with other base "
@@ -170,11 +174,11 @@ def _check_same_study(name: str, stored: dict, wanted: dict, spec: StudySpec) ->
             f"study {name!r} was created from another search space ({stored.get(keys.SPEC_PATH)}); "
             f"pass that --spec to resume it, or a new --study-name"
         )
-    if stored.get(keys.PRUNER) != wanted[keys.PRUNER]:
-        raise HpsearchError(
-            f"study {name!r} was pruned with {stored.get(keys.PRUNER)}, not {wanted[keys.PRUNER]}; "
-            f"pass the same --prune-margin/--prune-warmup, or a new --study-name"
-        )
+    ran_with = (stored.get(keys.SAMPLER) or {}).get("name")
+    if wanted[keys.ENGINE] != "optuna" and ran_with != wanted[keys.SAMPLER]["name"]:
+        raise HpsearchError(f"study {name!r} was run with {ran_with}; {fix}")
+    # another sampler or pruner on an Optuna study's resume is allowed: every trial records the strategy that produced it
+    # (keys.STRATEGY), and the report says which produced which trials
 
 
 # --- a trial's attrs ----------------------------------------------------------------------------------------

@@ -213,7 +213,7 @@ def run_each_backend(
         cmd = [
             sys.executable,
             "-m",
-            "hpsearch.bench",
+            "hpsearch.bench.throughput",
             "--backend",
             name,
             "--json",
@@ -313,7 +313,9 @@ def main(argv=None) -> int:
     from hpsearch.errors import HpsearchError
 
     parser = argparse.ArgumentParser(
-        prog="python -m hpsearch.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m hpsearch.bench.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     add_backend_argument(parser)

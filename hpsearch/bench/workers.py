@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="instead: trials/hour of a study with --workers 1 and with --workers N, side by side",
     )
-    parser.add_argument("--trials", type=int, default=4, help="with --study: trials on each side (default 4)")
+    parser.add_argument(
+        "--trials", type=int, default=None, help="with --study: trials on each side (default 4); with --search: see it"
+    )
     parser.add_argument(
         "--workers", default="2", help="with --study: N, the workers of the second side (a number or auto; default 2)"
     )
@@ -52,18 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=profile_choices(),
         help="with --study: the trials' profile (default: full with a GPU, else cpu; smoke for a quick check)",
     )
-    parser.add_argument("--data-dir", help="with --study: folder holding cifar-10-batches-py/ (default as for study)")
+    parser.add_argument(
+        "--data-dir", help="with --study or --search: folder holding cifar-10-batches-py/ (default as for study)"
+    )
     parser.add_argument(
         "--repeats",
         type=int,
-        default=1,
+        default=None,
         help="with --study: runs of each side, in the order "
-        "1 N N 1 1 N ... so that a load that drifts hits both alike (default 1)",
+        "1 N N 1 1 N ... so that a load that drifts hits both alike (default 1); with --search: see it",
     )
     parser.add_argument(
         "--synthetic",
         action="store_true",
-        help="with --study: train on generated images of the profile's size, not CIFAR-10",
+        help="with --study or --search: train on generated images of the profile's size, not CIFAR-10",
     )
 
 
@@ -73,6 +77,8 @@ def run(args) -> int:
     from hpsearch.core.config import TrainConfig
     from hpsearch.search.workers import parse_workers, visible_gpus
 
+    args.trials = 4 if args.trials is None else args.trials
+    args.repeats = 1 if args.repeats is None else args.repeats
     if args.trials < 2 or args.repeats < 1:
         raise HpsearchError("bench --study needs --trials 2 or more and --repeats 1 or more")
     try:
@@ -86,7 +92,7 @@ def run(args) -> int:
     images = config.train_size or FULL_TRAIN_IMAGES - config.val_size  # the full profile trains on all the rest
     console = Console()
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-study-") as tmp:
-        data_dir = _synthetic(Path(tmp), config, images) if args.synthetic else args.data_dir
+        data_dir = synthetic_data_dir(Path(tmp) / "data", config) if args.synthetic else args.data_dir
         (Path(tmp) / "bench.toml").write_text(SPEC)
         console.print(
             f"bench --study: {args.trials} trials of the {profile} profile ({config.epochs} epochs, "
@@ -103,13 +109,13 @@ def run(args) -> int:
     return 0
 
 
-def _synthetic(tmp: Path, config, images: int) -> str:
+def synthetic_data_dir(folder: Path, config) -> str:
+    """Generated CIFAR-10-shaped batches of `config`'s sizes under folder/cifar-10-batches-py; returns the path."""
     from hpsearch.core.data import write_synthetic_cifar10
 
+    images = config.train_size or FULL_TRAIN_IMAGES - config.val_size
     return str(
-        write_synthetic_cifar10(
-            tmp / "data" / "cifar-10-batches-py", images + config.val_size, config.test_size or 10_000
-        )
+        write_synthetic_cifar10(folder / "cifar-10-batches-py", images + config.val_size, config.test_size or 10_000)
     )
 
 
