@@ -4,7 +4,6 @@ report.html."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -16,6 +15,7 @@ from hpsearch.core.data import Cifar10
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.result import RunResult
 from hpsearch.core.train import train
+from hpsearch.files import csv_text, json_text, write_files
 from hpsearch.record.paths import run_dir as run_folder
 from hpsearch.report import write_run_report
 from hpsearch.versions import versions
@@ -59,6 +59,7 @@ def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
         "versions": versions(),
         **result.to_dict(),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    pd.DataFrame(result.epochs).to_csv(run_dir / "history.csv", index=False)
+    write_files(
+        {run_dir / "metrics.json": json_text(metrics), run_dir / "history.csv": csv_text(pd.DataFrame(result.epochs))}
+    )
     write_run_report(run_dir)

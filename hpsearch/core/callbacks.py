@@ -8,6 +8,7 @@ from typing import Callable
 
 import keras
 
+from hpsearch.files import replacing
 
 ACCURACY_DECIMALS = 6
 
@@ -84,3 +85,18 @@ class PlateauScale(keras.callbacks.Callback):
                 scale = float(self.schedule.scale.numpy())
                 self.schedule.scale.assign(scale * max(self.factor, self.min_lr / lr))
             self.wait = 0
+
+
+class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ModelCheckpoint (it decides when to save), saving whole or not at all: model.save writes to a
+    path itself, so each save goes to a temporary .keras file beside `filepath`, renamed over it once written
+    (hpsearch.files.replacing). A full disk mid-save leaves the previous best model whole."""
+
+    def __init__(self, filepath: str, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.final = filepath
+
+    def on_epoch_end(self, epoch, logs=None):
+        with replacing(self.final) as temporary:
+            self.filepath = str(temporary).replace("{", "{{").replace("}", "}}")  # Keras formats it with the logs
+            super().on_epoch_end(epoch, logs)

@@ -16,7 +16,7 @@ import keras
 
 from hpsearch.core import device as devices
 from hpsearch.core.batches import make_batches
-from hpsearch.core.callbacks import EpochRecorder, PlateauScale
+from hpsearch.core.callbacks import AtomicCheckpoint, EpochRecorder, PlateauScale
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10, normalize, split
 from hpsearch.core.model import build_model
@@ -86,7 +86,7 @@ def train(
     model_path = None
     if out_dir is not None:
         model_path = str(Path(out_dir) / "best.keras")
-        fit_callbacks.append(keras.callbacks.ModelCheckpoint(model_path, monitor="val_accuracy", save_best_only=True))
+        fit_callbacks.append(AtomicCheckpoint(model_path, monitor="val_accuracy", mode="max", save_best_only=True))
     fit_callbacks += list(callbacks)
 
     start = time.perf_counter()

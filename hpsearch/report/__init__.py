@@ -20,6 +20,7 @@ import optuna
 
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.files import csv_text, json_text, write_files, write_text
 from hpsearch.record import confirms
 from hpsearch.record.paths import study_report_dir
 from hpsearch.record.storage import load_study, storage_label
@@ -39,9 +40,7 @@ def write_run_report(run_dir: str | Path) -> Path:
         metrics = json.loads(metrics_path.read_text())
     except json.JSONDecodeError as exc:
         raise HpsearchError(f"{metrics_path} is not valid JSON ({exc}); rerun `hpsearch baseline`") from exc
-    page = run_dir / "report.html"
-    page.write_text(html.render_run(metrics, name=run_dir.name), encoding="utf-8")
-    return page
+    return write_text(run_dir / "report.html", html.render_run(metrics, name=run_dir.name))
 
 
 def write_study_reports(
@@ -56,13 +55,16 @@ def write_study_reports(
     folder = study_report_dir(out, study_name)
     folder.mkdir(parents=True, exist_ok=True)
     frame = tables.trials_frame(study)
-    frame.to_csv(folder / "trials.csv", index=False)
-    tables.summary_frame(study, frame).to_csv(folder / "summary.csv", index=False)
-    (folder / "best_params.json").write_text(json.dumps(jsonable(best_params(study)), indent=2) + "\n")
+    files = {  # every file rendered first, then all written at once (hpsearch.files): a failure leaves the old set
+        folder / "trials.csv": csv_text(frame),
+        folder / "summary.csv": csv_text(tables.summary_frame(study, frame)),
+        folder / "best_params.json": json_text(jsonable(best_params(study))),
+    }
     stored = confirms.stored(study)
     if stored:
         found = {"confirms": stored, "comparisons": [c.row() for c in confirms.comparisons(study)]}
-        (folder / "confirm.json").write_text(json.dumps(jsonable(found), indent=2) + "\n")
+        files[folder / "confirm.json"] = json_text(jsonable(found))
     page = folder / "report.html"
-    page.write_text(html.render_study(study, storage_label(storage), out=out), encoding="utf-8")
+    files[page] = html.render_study(study, storage_label(storage), out=out)
+    write_files(files)
     return page
