@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
-        if args.command != "bench" or args.backend:  # a bare `bench` runs every installed backend in turn
+        # a bare `bench` runs every installed backend in turn, each in its own process
+        if args.command != "bench" or args.backend or args.search:
             choose_backend(args.backend)  # before Keras is first imported
             if args.command != "report":  # the commands that compile
                 use_compilation_cache(args.cache_dir)

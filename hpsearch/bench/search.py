@@ -396,11 +396,11 @@ def reach_text(reach: list[int | None], budget: int) -> str:
 COLUMNS = (
     "strategy",
     "repeats",
-    "final best val % median (min-max)",
-    "minus random/none, pts (mean ± SE)",
+    "final best val %",
+    "minus random/none, pts",
     "trials run",
-    "epochs saved % (pruned trials)",
-    "epochs to reach random/none's best (share of budget)",
+    "epochs saved %",
+    "epochs to reach random/none's best",
 )
 
 
@@ -565,7 +565,7 @@ td,th{{border-bottom:1px solid #ddd;padding:.35rem .6rem;text-align:left;vertica
 Machine: {escape(machine)}. One standard error of the difference of two validation accuracies on {val_size} images at
 this accuracy: {noise:.1f} points.</p>
 <div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>
-<p class="note">"Epochs saved": the share of its trials' epochs that pruning did not train. "Minus random/none":
+<p class="note">Cells: median (min-max) over repeats. "Epochs saved": the share of its trials' epochs that pruning did not train. "Minus random/none":
 each repeat's final best minus the no-pruning random search's in the same repeat, mean ± its standard error over
 repeats. "Epochs to reach": the epochs spent when the best so far first reached the no-pruning random search's
 final best in the same repeat (median over repeats; never reached counts as past the budget).</p>
@@ -643,7 +643,10 @@ def print_table(units: list[dict], val_size: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="search benchmark (budget = --trials x the profile's epochs)")
+    table = Table(
+        title="search benchmark: median (min-max) over repeats; differences: mean ± SE; epochs to reach: median "
+        "(share of the budget)"
+    )
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in table_rows(summarise(units)):
