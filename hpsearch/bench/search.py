@@ -9,8 +9,8 @@ them within it. Each (strategy, repeat) is a real study (`run_study`, one worker
 sampler seed = the repeat number, so repeat r of every strategy starts from the same random trials; a
 strategy's difference from the no-pruning random search is taken within each repeat, then summarised.
 
-What it writes under --out, as each study finishes (a rerun skips what is there, so an interrupted benchmark
-resumes): results.jsonl (one line per study: its trials in order, with the epochs each trained and its value),
+What it writes under --out, as each study finishes (a rerun skips what is there, and an interrupted study starts
+over, replaying what it had trained: an interrupted benchmark resumes): results.jsonl (one line per study: its trials in order, with the epochs each trained and its value),
 replay.jsonl (see below), studies/<strategy>-r<repeat>.journal (each study, for `hpsearch report`); and, at the
 end, search-bench.csv (one row per strategy), units.csv (one row per study) and search-bench.html (anytime
 curves: the best validation accuracy so far against the epochs spent, median and min-max over repeats).
@@ -83,36 +83,70 @@ class ReplayTrainer:
     """`train` with a memory: a configuration trained to its end before is replayed, epoch by epoch, to the
     trial's on_epoch (which may prune it, as it would have pruned the training); one stopped early is replayed
     as far as it got, then trained for real if the trial goes on (the epochs already reported are not reported
-    again: by determinism they are the same). What it trains is appended to `path` at once."""
+    again: by determinism they are the same). What it trains is appended to `path` at once.
 
-    def __init__(self, path: Path, train: Callable[..., Any]) -> None:
-        self.path, self.train = path, train
+    Several benchmark processes may share one `path` (e.g. `--strategies` split over two commands on one
+    --out): a process re-reads what the others appended before training, and a configuration another process
+    is training (its "claim" line, fresh) is waited for rather than trained twice."""
+
+    CLAIM_SECONDS = 900.0  # a claim older than this is a process that died: train it here
+
+    def __init__(self, path: Path, train: Callable[..., Any], poll: float = 2.0) -> None:
+        self.path, self.train, self.poll = path, train, poll
         self.runs: dict[str, dict] = {}
-        self.replayed = 0
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by an interrupted write: that run is trained again
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("key"), str):
-                    self._keep(row)
+        self.claims: dict[str, tuple[str, float]] = {}  # key -> (owner, time claimed)
+        self.owner = f"{os.uname().nodename}:{os.getpid()}"
+        self.replayed, self._offset = 0, 0
+        self._read_new()
+
+    def _read_new(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by an interrupted write: that run is trained again
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+                continue
+            if "claim" in row:
+                self.claims[row["key"]] = (str(row["claim"]), float(row.get("time", 0)))
+            else:
+                self._keep(row)
 
     def _keep(self, row: dict) -> None:
         old = self.runs.get(row["key"])
         if old is None or row.get("result") or len(row.get("epochs", [])) > len(old.get("epochs", [])):
             self.runs[row["key"]] = row
+        self.claims.pop(row["key"], None)
 
     def _append(self, row: dict) -> None:
-        self._keep(row)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+        if "claim" not in row:
+            self._keep(row)
+
+    def _known(self, key: str) -> dict:
+        """What is known of `key`, after waiting for another process that is training it."""
+        self._read_new()
+        while key not in self.runs and key in self.claims:
+            owner, since = self.claims[key]
+            if owner == self.owner or time.time() - since > self.CLAIM_SECONDS:
+                break
+            time.sleep(self.poll)
+            self._read_new()
+        return self.runs.get(key, {})
 
     def __call__(self, config, data, on_epoch=None, **kwargs):
         from hpsearch.core.result import RunResult
 
         key = config_key(config)
-        known = self.runs.get(key, {})
+        known = self._known(key)
         epochs = list(known.get("epochs", []))
         for number, row in enumerate(epochs, start=1):
             if on_epoch is not None:
@@ -122,6 +156,7 @@ class ReplayTrainer:
             result = dict(known["result"])
             return RunResult(config=config, **{k: result[k] for k in _RESULT_FIELDS if k in result})
         seen: list[dict] = []
+        self._append({"key": key, "claim": self.owner, "time": time.time()})
 
         def record(number: int, row: dict) -> None:
             seen.append(row)
@@ -129,8 +164,7 @@ class ReplayTrainer:
                 try:
                     on_epoch(number, row)
                 except BaseException:
-                    if len(seen) > len(epochs):
-                        self._append({"key": key, "epochs": seen})
+                    self._append({"key": key, "epochs": seen})
                     raise
 
         result = self.train(config, data, on_epoch=record, **kwargs)
@@ -183,6 +217,8 @@ def run_search_bench(plan: Plan, data, out: Path, say: Callable[[str], None] = p
         started, replayed = time.monotonic(), trainer.replayed
         journal = out / "studies" / f"{strategy.name.replace('/', '-').replace('+', '-')}-r{repeat}.journal"
         journal.parent.mkdir(exist_ok=True)
+        for stale in (journal, journal.with_name(journal.name + ".workers.lock")):
+            stale.unlink(missing_ok=True)  # an interrupted study starts over: its trained trials replay
         study = run_study(
             spec,
             data,
@@ -589,8 +625,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strategies",
         default=",".join(DEFAULT_STRATEGIES),
-        help=f"with --search: SAMPLER/PRUNER[+floor] list (default {','.join(DEFAULT_STRATEGIES)}); the first "
-        "comparison is always with random/none, which is added when missing",
+        help=f"with --search: SAMPLER/PRUNER[+floor] list (default {','.join(DEFAULT_STRATEGIES)}); every strategy "
+        "is compared with random/none; several commands with other --strategies may share one --out (at once too)",
     )
     parser.add_argument("--spec", default="default", help="with --search: the search space (default default)")
     parser.add_argument(
@@ -614,8 +650,6 @@ def run(args) -> int:
     if trials < 2 or repeats < 1:
         raise HpsearchError("bench --search needs --trials 2 or more and --repeats 1 or more")
     strategies = parse_strategies(args.strategies)
-    if REFERENCE not in [s.name for s in strategies]:
-        strategies.insert(0, Strategy("random", "none"))
     plan = Plan(profile, args.spec, trials, repeats, tuple(strategies))
     out = Path(args.out)
     kind, device = detect()
