@@ -11,6 +11,7 @@ from hpsearch.commands.common import add_backend_argument
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import choose_backend, load_quietly, use_compilation_cache
 from hpsearch.errors import HpsearchError
+from hpsearch.record.urls import redacting
 
 # subcommand -> (module in hpsearch.commands with add_arguments(parser) and run(args) -> int, help, example)
 COMMANDS = {
@@ -79,6 +80,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with redacting():  # nothing printed or logged shows a password parsed from a storage URL (record/urls.py)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse(argv)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:

@@ -104,10 +104,11 @@ def writing(folder: str | Path, kept: str = "") -> Iterator[None]:
         ) from None
 
 
-def default_storage(out: str | Path, study_name: str) -> str:
+def default_storage(out: str | Path, study_name: str) -> Path:
     """The study's default storage, as every command finds it: the journal file OUT/studies/<name>.journal
-    (an absolute path, so the commands printed with it work from any folder)."""
-    return str(journal_path(out, study_name).resolve())
+    (an absolute path, so the commands printed with it work from any folder). A Path, not a string: it is
+    hpsearch's own, so it is not refused for looking like a mistyped URL (an '@' in --out) as --storage is."""
+    return journal_path(out, study_name).resolve()
 
 
 def print_written(console, folder: Path) -> None:
