@@ -12,6 +12,7 @@ from typing import Iterator
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import BACKENDS, DEFAULT_BACKEND
 from hpsearch.errors import HpsearchError
+from hpsearch.files import write_error
 from hpsearch.record.paths import journal_path
 
 
@@ -78,7 +79,10 @@ def study_name(text: str) -> str:
 def check_writable(out: str | Path) -> None:
     """Before any training: the output root (or the nearest folder that exists above it) takes a new file."""
     root = Path(out)
-    existing = next(p for p in (root, *root.parents) if p.exists() or p == Path(p.anchor or "."))
+    try:
+        existing = next(p for p in (root, *root.parents) if p.exists() or p == Path(p.anchor or "."))
+    except OSError as exc:  # a name longer than the file system allows (ENAMETOOLONG), a loop of links
+        raise write_error(root, exc) from None
     if not existing.is_dir():
         raise HpsearchError(f"--out {out}: {existing} is a file, not a folder; pass --out with a writable folder")
     try:
