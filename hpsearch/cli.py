@@ -11,6 +11,8 @@ from hpsearch.commands.common import add_backend_argument
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import choose_backend, load_quietly, use_compilation_cache
 from hpsearch.errors import HpsearchError
+from hpsearch.files import shown_path
+from hpsearch.record.urls import redacting
 
 # subcommand -> (module in hpsearch.commands with add_arguments(parser) and run(args) -> int, help, example)
 COMMANDS = {
@@ -68,9 +70,8 @@ def _epilog(example: str, profiles: bool = True) -> str:
     return (f"profiles (--profile):\n{listed}\n\n" if profiles else "") + f"example:\n  {example}"
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str] | None, parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Parse; an unknown option after a subcommand is reported with that subcommand's usage."""
-    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -78,10 +79,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every option that takes a value and was given one: not empty (`--storage "$UNSET"` would quietly mean
+    the default, `--params ""` nothing), and UTF-8 text (bytes that are not end up in file names and pages).
+    One place for all options, so a new option is checked too."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # argparse: no public way
+    for action in sub.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.nargs == 0 or value is action.default:
+            continue
+        option = "/".join(action.option_strings)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not text.strip():
+                raise HpsearchError(f"{option} is empty (an unset variable?); pass a value, or leave {option} out")
+            if isinstance(text, str) and shown_path(text) != text:
+                raise HpsearchError(f"{option} {shown_path(text)} is not UTF-8 text; pass it in UTF-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    with redacting():  # nothing printed or logged shows a password parsed from a storage URL (record/urls.py)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parse(argv, parser)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
+        check_values(parser, args)
         # a bare `bench` runs every installed backend in turn, each in its own process
         if args.command != "bench" or args.backend or args.search:
             choose_backend(args.backend)  # before Keras is first imported

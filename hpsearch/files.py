@@ -33,13 +33,13 @@ from hpsearch.errors import HpsearchError
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list for CSV injection
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a spreadsheet reads it as a number
 _MODE = 0o666 & ~(lambda mask: os.umask(mask))(os.umask(0))  # what open() would give a new file (mkstemp: 0600)
-_FIXES = {
+_FIXES = {  # what to do, after the system's own words for what went wrong
     errno.ENOSPC: "free space on that disk, or pass --out with a folder on another disk",
-    errno.EDQUOT: "free space within your disk quota, or pass --out with a folder on another disk",
-    errno.EROFS: "the file system is read-only; pass --out with a writable folder",
-    errno.EACCES: "no permission to write there; pass --out with a folder you can write to",
-    errno.EPERM: "no permission to write there; pass --out with a folder you can write to",
-    errno.ENAMETOOLONG: "the path is too long; pass a shorter --out",
+    errno.EDQUOT: "free space within your quota, or pass --out with a folder on another disk",
+    errno.EROFS: "pass --out with a folder on a writable file system",
+    errno.EACCES: "pass --out with a folder you can write to",
+    errno.EPERM: "pass --out with a folder you can write to",
+    errno.ENAMETOOLONG: "pass a shorter --out (a name at most 255 bytes, the path at most 4096)",
     errno.ENOENT: "its folder disappeared while writing; pass --out with a folder that stays",
 }
 
@@ -59,7 +59,7 @@ def write_error(path: str | Path, exc: OSError | UnicodeError) -> WriteError:
         reason, fix = "its text or name is not UTF-8", "pass --out and names in UTF-8"
     else:
         reason, fix = exc.strerror or str(exc), fix_for(exc)
-    kept = "; the previous version is kept" if Path(path).exists() else ""
+    kept = "; the previous version is kept" if os.path.exists(path) else ""  # False on any OSError
     return WriteError(f"cannot write {shown_path(path)}: {reason}{kept}; {fix}")
 
 

@@ -61,3 +61,12 @@ def _fresh_keras_state():
         keras.config.set_dtype_policy("float32")
         keras.backend.clear_session(free_memory=False)  # free_memory runs gc.collect(): slow, not needed here
         keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_secrets():
+    """record.urls remembers every secret it parses, for the rest of the process (what cli.py masks in all it
+    prints): each test starts with none, so one test's password does not mask another's text."""
+    from hpsearch.record import urls
+
+    urls.forget()

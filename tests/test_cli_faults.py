@@ -123,3 +123,56 @@ def test_a_long_name_has_one_safe_name_for_its_journal_and_its_reports(tmp_path)
     [journal] = (tmp_path / "studies").glob("*.journal")
     [folder] = [p for p in (tmp_path / "reports").iterdir()]
     assert journal.stem == folder.name == safe_name(name) and len(folder.name) < 100
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("error", ["ENOSPC", "EROFS", "EACCES"])
+def test_a_report_rewrite_that_fails_keeps_every_previous_file_whole(error, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from hpsearch import files
+
+    journal = tmp_path / "s.journal"
+    study = build_study("s", storage.open_storage(journal), n_trials=3)
+    command = ["report", "--study-name", "s", "--storage", str(journal), "--out", str(tmp_path)]
+    assert main(command) == 0
+    before = _snapshot(study_report_dir(tmp_path, "s"))
+    study.enqueue_trial({})  # the study moved on: every file would change
+    real_open = open
+    code = getattr(errno, error)
+
+    def full(path, mode="r", *args, **kwargs):  # half of each write lands, then the disk is full
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode:
+            handle.write = lambda data: (real_open(path, "ab").write(data[: len(data) // 2]), _raise(code))
+        return handle
+
+    def _raise(code):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files, "open", full, raising=False)
+    capsys.readouterr()
+    assert main(command) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{study_report_dir(tmp_path, 's')}/" in line and os.strerror(code) in line and "--out" in line
+    assert "the previous version is kept" in line
+    assert _snapshot(study_report_dir(tmp_path, "s")) == before  # byte for byte, and no temporary file left
+
+
+@pytest.mark.parametrize("command", [["report", "--study-name", "s"], ["baseline", "--profile", "smoke"]])
+def test_an_out_that_is_not_utf8_or_too_long_is_one_line(command, tmp_path, monkeypatch, capsys):
+    if command[0] == "report":
+        build_study("s", storage.open_storage(tmp_path / "s.journal"), n_trials=3)
+        command = [*command, "--storage", str(tmp_path / "s.journal")]
+    else:
+        monkeypatch.setattr("hpsearch.commands.baseline.load_cifar10", pytest.fail)  # refused before the data
+    for out, says in [
+        (os.fsdecode(bytes(tmp_path) + b"/caf\xe9"), "not UTF-8"),
+        (str(tmp_path / ("x" * 300)), "File name too long"),
+    ]:
+        assert main([*command, "--out", out]) == 2
+        assert says in _one_line(capsys.readouterr().err)
+    assert not [p for p in tmp_path.rglob("*") if p.suffix == ".html"]  # no page at all, let alone an empty one

@@ -76,10 +76,10 @@ def test_a_new_file_gets_the_mode_open_would_give(tmp_path):
 @pytest.mark.parametrize(
     "error, fix",
     [
-        (errno.ENOSPC, "free space on that disk"),
-        (errno.EROFS, "read-only"),
-        (errno.EACCES, "no permission"),
-        (errno.ENAMETOOLONG, "shorter --out"),
+        (errno.ENOSPC, "No space left on device; the previous version is kept; free space on that disk"),
+        (errno.EROFS, "Read-only file system; the previous version is kept; pass --out with a folder on a writable"),
+        (errno.EACCES, "Permission denied; the previous version is kept; pass --out with a folder you can write"),
+        (errno.ENAMETOOLONG, "File name too long; the previous version is kept; pass a shorter --out"),
     ],
 )
 def test_a_write_cut_short_keeps_the_old_file_byte_for_byte(tmp_path, monkeypatch, error, fix):

@@ -12,6 +12,7 @@ from typing import Iterator
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import BACKENDS, DEFAULT_BACKEND
 from hpsearch.errors import HpsearchError
+from hpsearch.files import write_error
 from hpsearch.record.paths import journal_path
 
 
@@ -78,7 +79,10 @@ def study_name(text: str) -> str:
 def check_writable(out: str | Path) -> None:
     """Before any training: the output root (or the nearest folder that exists above it) takes a new file."""
     root = Path(out)
-    existing = next(p for p in (root, *root.parents) if p.exists() or p == Path(p.anchor or "."))
+    try:
+        existing = next(p for p in (root, *root.parents) if p.exists() or p == Path(p.anchor or "."))
+    except OSError as exc:  # a name longer than the file system allows (ENAMETOOLONG), a loop of links
+        raise write_error(root, exc) from None
     if not existing.is_dir():
         raise HpsearchError(f"--out {out}: {existing} is a file, not a folder; pass --out with a writable folder")
     try:
@@ -104,10 +108,11 @@ def writing(folder: str | Path, kept: str = "") -> Iterator[None]:
         ) from None
 
 
-def default_storage(out: str | Path, study_name: str) -> str:
+def default_storage(out: str | Path, study_name: str) -> Path:
     """The study's default storage, as every command finds it: the journal file OUT/studies/<name>.journal
-    (an absolute path, so the commands printed with it work from any folder)."""
-    return str(journal_path(out, study_name).resolve())
+    (an absolute path, so the commands printed with it work from any folder). A Path, not a string: it is
+    hpsearch's own, so it is not refused for looking like a mistyped URL (an '@' in --out) as --storage is."""
+    return journal_path(out, study_name).resolve()
 
 
 def print_written(console, folder: Path) -> None:

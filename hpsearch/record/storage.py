@@ -35,7 +35,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.record import journal, keys
 from hpsearch.record.journal import check_readable
 from hpsearch.record.paths import journal_path
-from hpsearch.record.urls import StorageError, check_not_mistyped, is_url, mask_message, mask_url
+from hpsearch.record.urls import StorageError, check_not_mistyped, mask_message, mask_url, parse
 
 __all__ = ["StorageError", "mask_url", "open_storage", "open_existing", "load_study", "storage_label"]
 
@@ -66,13 +66,17 @@ def open_storage(
         if study_name is None:
             raise StorageError("no storage: pass --storage URL or a study name for the default journal file")
         url = journal_path(out, study_name)
+    if isinstance(url, str):  # a string from a person (--storage); a Path is one hpsearch made (the default)
+        check_not_mistyped(url)
     text = str(url)
-    check_not_mistyped(text)
-    if not is_url(text):
+    location = parse(text)
+    if not location.is_url:
         return _journal_file(Path(text), create=create)
     try:
         if text.startswith(("redis://", "rediss://")):
-            return JournalStorage(JournalRedisBackend(text))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return JournalStorage(JournalRedisBackend(text))
         if not create:
             _check_has_studies(text)
         hb = (
@@ -91,17 +95,42 @@ def open_storage(
             )
     except HpsearchError:
         raise
-    except ImportError:
+    except ImportError as exc:
         raise StorageError(
-            f"cannot open storage {mask_url(text)}: its database driver is not installed; "
-            f"pip install 'psycopg[binary]' (postgresql://) or PyMySQL (mysql+pymysql://)"
+            f"cannot open storage {location.shown}: its driver is not installed; "
+            f"pip install {driver_package(location.scheme, exc)}"
         ) from None
     except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad password, no database
         reason = mask_message(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, text)
         raise StorageError(
-            f"cannot open storage {mask_url(text)}: {reason}; check that the server is "
+            f"cannot open storage {location.shown}: {reason}; check that the server is "
             f"running and the URL's host, port, user and database are right"
         ) from None
+
+
+# the module a storage's driver is imported as -> what to pip install for it
+DRIVER_PACKAGES = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "redis": "redis",
+    "oracledb": "oracledb",
+    "cx_Oracle": "cx_Oracle",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
+# a URL's scheme -> the module its driver is, when the ImportError does not name it (Optuna's for Redis)
+SCHEME_DRIVERS = {"redis": "redis", "rediss": "redis", "postgresql": "psycopg", "postgres": "psycopg"}
+
+
+def driver_package(scheme: str | None, exc: ImportError) -> str:
+    """What to pip install for a storage whose driver failed to import: the package of the module the error
+    names, else the one the scheme implies (`redis://` -> redis, `mysql+pymysql://` -> PyMySQL)."""
+    dialect, _, driver = (scheme or "").lower().partition("+")
+    module = (exc.name or "").split(".")[0] or SCHEME_DRIVERS.get(dialect) or driver
+    return DRIVER_PACKAGES.get(module) or DRIVER_PACKAGES.get(driver) or module or "the driver for this URL"
 
 
 def _check_has_studies(url: str) -> None:
@@ -319,7 +348,7 @@ def open_existing(storage: Any) -> optuna.storages.BaseStorage:
             "first (with the same --out), or pass --storage with the journal file or database "
             "URL the study used"
         )
-    return open_storage(text, heartbeat=False, create=False)
+    return open_storage(storage, heartbeat=False, create=False)
 
 
 def load_study(storage: Any, study_name: str) -> optuna.Study:

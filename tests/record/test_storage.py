@@ -1,5 +1,7 @@
 """Storages: passwords masked wherever one is named, clear errors, the default journal file, reading only."""
 
+import importlib.util
+
 import optuna
 import pytest
 
@@ -71,3 +73,33 @@ def test_a_driver_error_that_repeats_the_password_is_scrubbed(monkeypatch):
     message = str(info.value)
     assert "s3cret" not in message and "rejected for user alice" in message
     assert 'password "***"' in message and "postgresql://alice:***@db:5432/hp" in message
+
+
+@pytest.mark.parametrize(
+    "url, module, package",
+    [
+        ("redis://127.0.0.1:1/0", None, "pip install redis"),  # Optuna's ImportError names no module
+        ("rediss://127.0.0.1:1/0", None, "pip install redis"),
+        ("mysql+pymysql://u@h/db", "pymysql", "pip install PyMySQL"),
+        ("mysql://u@h/db", "MySQLdb", "pip install mysqlclient"),
+        ("postgresql://u@h/db", "psycopg", "pip install 'psycopg[binary]'"),
+        ("postgresql+psycopg2://u@h/db", "psycopg2", "pip install psycopg2-binary"),
+        ("oracle+oracledb://u@h/db", "oracledb", "pip install oracledb"),
+        ("mssql+pyodbc://u@h/db", "pyodbc", "pip install pyodbc"),
+    ],
+)
+def test_a_missing_driver_names_its_own_package(url, module, package, monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError(f"No module named {module!r}", name=module)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", missing)
+    monkeypatch.setattr(storage, "JournalRedisBackend", missing)
+    with pytest.raises(storage.StorageError) as info:
+        storage.open_storage(url)
+    assert str(info.value).endswith(package) and "driver is not installed" in str(info.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("redis") is not None, reason="the redis package is installed here")
+def test_redis_without_its_package_is_told_to_install_redis():
+    with pytest.raises(storage.StorageError, match=r"pip install redis$"):
+        storage.open_storage("redis://:pw@127.0.0.1:1/0")
