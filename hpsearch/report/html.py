@@ -27,11 +27,11 @@ from hpsearch.record import keys
 from hpsearch.record import trials as record
 from hpsearch.numbers import is_number as _num
 from hpsearch.numbers import p_value as _p
-from hpsearch.numbers import param, pct, pts
+from hpsearch.numbers import param, pct, pts, spread
 from hpsearch.record import confirms
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
-from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict, test_label
 
 TOP_TRIALS = 10
 
@@ -154,15 +154,10 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
     base, best, diff = head["baseline_val_accuracy"], head["best_val_accuracy"], head["difference"]
     better = diff is not None and (diff > 0 if record.maximizes(study) else diff < 0)
     comparison = confirms.headline_comparison(study)
-    if comparison is None:
-        confirm_value, confirm_sub = "not yet", "run hpsearch confirm on this study"
-    else:
-        low, high, p = comparison.welch()
-        confirm_value = pts(comparison.difference)
-        confirm_sub = f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds · " + (
-            f"95% CI {pts(low)} to {pts(high)} · p = {_p(p)}" if p is not None else "untested"
-        )
+    card = _confirm_card(comparison, verdict)
     return {
+        "badge": verdict.badge,
+        "badge_color": verdict.badge_color,
         "verdict": verdict.text,
         "verdict_class": verdict.css,
         "baseline_value": pct(base),
@@ -176,12 +171,64 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
         "best_sub": (f"trial {head['best_trial']}" + (" (the baseline)" if head["best_is_baseline"] else ""))
         if head["best_trial"] is not None
         else "no completed trial",
-        "confirm_value": confirm_value,
-        "confirm_class": verdict.css if comparison is not None else "",
-        "confirm_sub": confirm_sub,
+        **card,
+        "test_note": _test_note(comparison),
         "evidence_columns": [{"label": c, "cls": "text" if c == "fidelity" else ""} for c in EVIDENCE_COLUMNS],
         "evidence_rows": [{"cls": "", "cells": [r[c] for c in EVIDENCE_COLUMNS]} for r in evidence_rows(study)],
     }
+
+
+def _confirm_card(comparison: confirms.Comparison | None, verdict) -> dict[str, str]:
+    """The confirm card: "confirmed difference" and the difference only when the verdict's test found it
+    significant; otherwise "difference (not significant)" with the interval as its main figure."""
+    if comparison is None:
+        return {
+            "confirm_label": "Confirmed difference",
+            "confirm_value": "not yet",
+            "confirm_class": "",
+            "confirm_sub": "run hpsearch confirm on this study",
+        }
+    test = comparison.test()
+    where = f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds"
+    if test is None:
+        return {
+            "confirm_label": "Difference (untested)",
+            "confirm_value": pts(comparison.difference),
+            "confirm_class": "",
+            "confirm_sub": f"{where} · too few seeds for a t-test",
+        }
+    label = f"{test_label(comparison)} p = {_p(test.p)}"
+    if verdict.state in ("confirmed", "confirmed_worse"):
+        return {
+            "confirm_label": "Confirmed difference",
+            "confirm_value": pts(comparison.difference),
+            "confirm_class": verdict.css,
+            "confirm_sub": f"{where} · 95% CI {pts(test.low)} to {pts(test.high)} · {label}",
+        }
+    return {
+        "confirm_label": "Difference (not significant)",
+        "confirm_value": f"{pts(test.low)} to {pts(test.high)}",
+        "confirm_class": "interval",
+        "confirm_sub": f"95% interval · mean {pts(comparison.difference)} · {where} · {label}",
+    }
+
+
+def _test_note(comparison: confirms.Comparison | None) -> str:
+    """Which test the verdict rests on, and why (paired when every seed ran in both arms)."""
+    test = comparison.test() if comparison is not None else None
+    if test is None:
+        return ""
+    why = (
+        "every seed ran in both arms, and a seed sets the shuffle, the augmentation and the test subset of both"
+        if test.kind == "paired"
+        else "not every seed ran in both arms"
+    )
+    detectable = comparison.detectable()
+    return (
+        f"Test: {test.name} (scipy.stats; {why}); two-sided 95% interval. "
+        f"Smallest difference these seeds detect with 80% power at the {_p(comparison.alpha)} level, from the "
+        f"observed spread: {spread(detectable)}."
+    )
 
 
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     frame = trials_frame(study) if frame is None else frame
     head, saved = headline(study), pruning_savings(study, frame)
     verdict = study_verdict(study)
-    rows: list[tuple[str, Any]] = [("verdict", verdict.state), ("verdict_text", verdict.text)]
+    rows: list[tuple[str, Any]] = [("badge", verdict.badge), ("verdict", verdict.state), ("verdict_text", verdict.text)]
     rows += [(f"verdict_{key}", value) for key, value in verdict.fields.items()]
     rows += [
         ("study", study.study_name),

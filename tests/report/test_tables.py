@@ -74,7 +74,7 @@ def test_headline_compares_best_with_baseline(study):
     assert head["baseline_val_accuracy"] == study.trials[0].value
     assert head["difference"] == pytest.approx(head["best_val_accuracy"] - head["baseline_val_accuracy"])
     (comparison,) = head["comparisons"]
-    assert comparison.profile == "cpu" and comparison.welch()[2] < 0.05
+    assert comparison.profile == "cpu" and comparison.interval()[2] < 0.05
 
 
 def test_best_params_are_config_overrides_against_the_baseline(study):
