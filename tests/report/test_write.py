@@ -269,6 +269,12 @@ def test_confirm_verdicts(make_study, tmp_path, best, says, win, badge):
     summary = pd.read_csv(page.parent / "summary.csv").set_index("metric")["value"]
     assert summary["verdict_text"] == console_text and summary["badge"] == badge
     assert summary.index[0] == "badge"
+    cards = re.findall(r'<div class="card"><div class="label">(.*?)</div><div class="value[^"]*">(.*?)</div>', head)
+    label, value = cards[3]  # the confirm card: "confirmed" only when it is; the interval when not significant
+    expected = {"WIN": "Confirmed difference", "WORSE": "Confirmed difference"}
+    expected.update({"NOT SIGNIFICANT": "Difference (not significant)", "NOT CONFIRMED YET": "Difference (untested)"})
+    assert label == expected[badge] and ("confirm" in label.lower()) == (badge in ("WIN", "WORSE"))
+    assert (" to " in value and "pts" in value) == (badge == "NOT SIGNIFICANT")
 
 
 def test_the_best_of_several_confirmed_trials_must_clear_a_corrected_bar(make_study, tmp_path):
