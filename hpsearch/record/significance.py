@@ -79,6 +79,18 @@ def _result(kind: str, test, variances: tuple[float, ...]) -> TestResult:
     return TestResult(kind, (low + high) / 2, low, high, float(test.pvalue), df, se, variances)
 
 
+def mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    """(mean, low, high): the mean of `values` and its two-sided 95 % interval (scipy.stats.ttest_1samp's);
+    no interval with fewer than two values or no spread."""
+    mean = statistics.fmean(values)
+    if len(values) < 2 or statistics.variance(values) <= 1e-15:
+        return mean, None, None
+    from scipy import stats
+
+    interval = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
+    return mean, float(interval.low), float(interval.high)
+
+
 def detectable(test: TestResult, alpha: float = ALPHA, power: float = POWER) -> float:
     """The smallest true difference `test`'s design finds significant (two-sided, at `alpha`) with `power`."""
     return test.se * _noncentrality(test.df, alpha, power)

@@ -331,7 +331,12 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
         "epochs saved": fmt(s["epochs_saved"]),
         "fraction saved": pct(s["fraction_saved"]),
     }
-    return {"savings_text": text, "savings": savings}
+    rungs = [
+        {"cls": "", "cells": [str(epoch), str(rung["trials"]), str(rung["epochs_saved"])]}
+        for epoch, rung in s["by_epoch"].items()
+    ]
+    columns = [{"label": c, "cls": ""} for c in ("stopped after epoch", "trials pruned there", "epochs saved")]
+    return {"savings_text": text, "savings": savings, "rung_columns": columns, "rung_rows": rungs}
 
 
 def _settings(study: optuna.Study) -> dict[str, str]:

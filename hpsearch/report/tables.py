@@ -106,6 +106,13 @@ def pruning_savings(study: optuna.Study, frame: pd.DataFrame | None = None) -> d
     ran_pruned = int(pruned["epochs_run"].fillna(0).sum())
     full = ran_complete + len(pruned) * max_epochs if max_epochs else ran_complete + ran_pruned
     saved = max(full - ran_complete - ran_pruned, 0)
+    by_epoch: dict[int, dict[str, int]] = {}  # the epoch a pruned trial stopped at -> trials, epochs saved
+    for stop, ran in zip(pruned["pruned_at"].fillna(pruned["epochs_run"]), pruned["epochs_run"].fillna(0)):
+        if pd.isna(stop):
+            continue
+        rung = by_epoch.setdefault(int(stop), {"trials": 0, "epochs_saved": 0})
+        rung["trials"] += 1
+        rung["epochs_saved"] += max(max_epochs - int(ran), 0) if max_epochs else 0
     return {
         "max_epochs": max_epochs,
         "pruned_trials": len(pruned),
@@ -113,6 +120,7 @@ def pruning_savings(study: optuna.Study, frame: pd.DataFrame | None = None) -> d
         "epochs_full": full,
         "epochs_saved": saved,
         "fraction_saved": saved / full if full else 0.0,
+        "by_epoch": dict(sorted(by_epoch.items())),
     }
 
 
@@ -171,6 +179,7 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
         ("epochs_saved_by_pruning", saved["epochs_saved"]),
         ("fraction_saved_by_pruning", saved["fraction_saved"]),
     ]
+    rows += [(f"epochs_saved_by_pruning_at_epoch_{epoch}", rung["epochs_saved"]) for epoch, rung in saved["by_epoch"].items()]
     for comparison in head["comparisons"]:
         prefix = f"confirm_{comparison.profile}_trial_{comparison.trial}_"
         rows += [(prefix + key, value) for key, value in comparison.row().items() if key not in ("profile", "trial")]
