@@ -368,7 +368,7 @@ def parallel_panels(study: optuna.Study, ranked: Importances | None = None) -> l
             first,
             "Parallel coordinates",
             f"One line per completed trial, coloured by val accuracy, across the {len(first)} {ranked_by} "
-            "parameters: follow the bright lines to see which settings travel together. \"inactive\": the trial "
+            'parameters: follow the bright lines to see which settings travel together. "inactive": the trial '
             "did not use that (conditional) parameter.",
         )
     ]
@@ -617,10 +617,10 @@ def timeline_panel(study: optuna.Study) -> Panel:
                 hovertemplate="trial %{customdata}: from minute %{base:.1f}, for %{x:.1f} min<extra></extra>",
             )
         )
-    fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="minutes since the first trial started", rangemode="tozero")
     fig.update_yaxes(title=None, automargin=True, type="category")
     panel.figure = style(fig, max(220, 40 * len(set(names)) + 140))
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return panel
 
 

@@ -179,7 +179,9 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
         ("epochs_saved_by_pruning", saved["epochs_saved"]),
         ("fraction_saved_by_pruning", saved["fraction_saved"]),
     ]
-    rows += [(f"epochs_saved_by_pruning_at_epoch_{epoch}", rung["epochs_saved"]) for epoch, rung in saved["by_epoch"].items()]
+    rows += [
+        (f"epochs_saved_by_pruning_at_epoch_{epoch}", rung["epochs_saved"]) for epoch, rung in saved["by_epoch"].items()
+    ]
     for comparison in head["comparisons"]:
         prefix = f"confirm_{comparison.profile}_trial_{comparison.trial}_"
         rows += [(prefix + key, value) for key, value in comparison.row().items() if key not in ("profile", "trial")]

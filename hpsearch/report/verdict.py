@@ -143,7 +143,7 @@ def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
 
 
 def test_label(c: confirms.Comparison) -> str:
-    """"paired" (every seed ran in both arms: the test is on the per-seed differences) or "Welch"."""
+    """ "paired" (every seed ran in both arms: the test is on the per-seed differences) or "Welch"."""
     test = c.test()
     return "paired" if test is not None and test.kind == "paired" else "Welch"
 

@@ -101,8 +101,10 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     report = write_study_reports(study, "cpu-demo", tmp_path)
     page, problems = open_page(browser, report)
     figures = check_figures(page)
-    assert figures == 4 + len(figures_module.varying_params(figures_module.with_baseline_params(study)))
-    # history, curves, importances, parallel coordinates, one small slice per parameter
+    drawn = [p for p in figures_module.study_panels(study) if p.figure is not None or p.grid]
+    assert figures == sum(len(p.grid) or 1 for p in drawn)
+    # confirm, history, curves, parallel coordinates, one small slice per parameter, timeline (9 completed
+    # trials: no importances)
     assert "beats the baseline at this profile" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
     curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves

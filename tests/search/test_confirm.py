@@ -90,7 +90,9 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     from scipy.stats import ttest_ind, ttest_rel
 
     assert row["paired_design"] and row["test"] in ("paired", "welch")
-    scipy_test = ttest_rel(trial_1, baseline) if row["test"] == "paired" else ttest_ind(trial_1, baseline, equal_var=False)
+    scipy_test = (
+        ttest_rel(trial_1, baseline) if row["test"] == "paired" else ttest_ind(trial_1, baseline, equal_var=False)
+    )
     assert row["p_value"] == pytest.approx(scipy_test.pvalue)
     assert row["baseline_mean"] == pytest.approx(
         statistics.fmean(r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] is None)
