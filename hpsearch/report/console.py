@@ -102,7 +102,11 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
         shown = Text(
             "the baseline (TrainConfig at this profile)"
             if row["is_baseline"]
-            else "  ".join(f"{p[len(tables.PARAM_PREFIX) :]}={param(row[p])}" for p in params if not _missing(row[p]))
+            else "  ".join(
+                f"{p[len(tables.PARAM_PREFIX) :]}={tables.param_text(row, p, param)}"
+                for p in params
+                if not _missing(row[p])
+            )
         )
         cells = [str(row["number"])] + ([str(row["state"])] if every else [])
         table.add_row(

@@ -232,10 +232,23 @@ def _test_note(comparison: confirms.Comparison | None) -> str:
 
 
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
-    """The TrainConfig fields the best trial changed, beside the baseline's values."""
-    base = record.baseline_trial(study)
+    """The TrainConfig fields the best trial changed, beside the baseline's values (as trained: widths at the
+    profile's scale, the full-scale ones beside them where they differ)."""
+    base, best = record.baseline_trial(study), record.best_trial(study)
     base_config = (record.stored_config(study, base) or {}) if base else {}
-    rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
+
+    def shown(trial, key: str, value: Any) -> str:
+        if key != "widths" or trial is None:
+            return fmt(value)
+        full = [record.full_scale_value(study, trial, n) for n in record.WIDTH_NAMES[:3]]
+        if all(v is not None for v in full) and [int(v) for v in full] != list(value or []):
+            return f"{fmt(value)} ({fmt(full)} at full scale)"
+        return fmt(value)
+
+    rows = [
+        {"cls": "", "cells": [k, shown(best, k, v), shown(base, k, base_config.get(k))]}
+        for k, v in head["best_overrides"].items()
+    ]
     columns = [
         {"label": "TrainConfig field", "cls": "text"},
         {"label": f"best (trial {head['best_trial']})", "cls": ""},
@@ -293,7 +306,7 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
                 fmt(r["epochs_run"]),
             ]
             cells += [fmt(r["pruned_at"])] if full else []
-            cells += [seconds(r["seconds"]), *[fmt(r[c]) for c in param_cols]]
+            cells += [seconds(r["seconds"]), *[tables.param_text(r, c, fmt) for c in param_cols]]
             cells += [r["fail_reason"]] if full else []
             cls = "baseline" if r["is_baseline"] else ("best" if r["number"] == head["best_trial"] else "")
             out.append({"cls": cls, "cells": cells})
