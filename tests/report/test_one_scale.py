@@ -62,4 +62,6 @@ def test_widths_are_trained_values_with_the_full_scale_beside_and_unused_params_
     text = page.read_text()
     assert "12 (192 at full scale)" in text and "8 (128 at full scale)" in text
     changed = text.split("What the best trial changed")[1].split("</table>")[0]
-    assert "12, 24, 24 (192, 384, 768 at full scale)" in changed and "8, 16, 16 (128, 256, 512 at full scale)" in changed
+    assert (
+        "12, 24, 24 (192, 384, 768 at full scale)" in changed and "8, 16, 16 (128, 256, 512 at full scale)" in changed
+    )
