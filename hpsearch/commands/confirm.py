@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds",
         type=positive_int,
         default=3,
-        help="runs per configuration, seeds base+0 .. base+N-1 (default 3; the t-test needs >= 2); "
+        metavar="N",
+        help="how many seeds (a count, not a seed value): runs per configuration with seeds base+0 .. base+N-1 "
+        "(default 3; a t-test needs >= 2, and under 3 a side the interval is too wide to decide anything); "
         "seeds already stored at this profile are skipped",
     )
     which = parser.add_mutually_exclusive_group()
@@ -75,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from hpsearch.core.callbacks import TrainingDiverged
     from hpsearch.report import write_study_reports
-    from hpsearch.report.console import confirm_table, evidence_table, verdict_text
+    from hpsearch.report.console import confirm_table, evidence_table, seeds_warning, verdict_text
     from hpsearch.search.confirm import pick_trials, planned_seeds, run_confirm, study_profile
 
     console = Console()
@@ -125,6 +127,9 @@ def run(args) -> int:
     for comparison in confirms.comparisons(study):
         if comparison.profile == profile and comparison.trial in numbers:
             console.print(confirm_table(comparison))
+            warning = seeds_warning(comparison)
+            if warning is not None:
+                console.print(warning)
     evidence = evidence_table(study)
     if evidence is not None:
         console.print(evidence)

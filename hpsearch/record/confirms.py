@@ -16,19 +16,28 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import optuna
 
 from hpsearch.core.config import profiles
 from hpsearch.core.result import jsonable
-from hpsearch.record import keys
+from hpsearch.record import keys, significance
 
 METRIC = "test_accuracy_tta"
-CONFIDENCE = 0.95
+CONFIDENCE = significance.CONFIDENCE
 FULL_TRAIN = 45_000  # TrainConfig().train_size None: all 50,000 minus the 5,000 val images
-
-# scipy (Student's t quantiles) is imported where it is used: a heavy library needed only for a few numbers.
+FEW_SEEDS = 3  # under this many seeds a side the interval is too wide to decide anything: confirm warns
+MIN_EFFECT = 0.005  # the smallest difference worth suggesting seeds for (0.5 pts)
+STATISTICS = (  # what confirm.json's comparison rows mean, written beside them
+    "test 'paired' (scipy.stats.ttest_rel on per-seed differences) is primary when every seed ran in both arms; "
+    "'welch' (scipy.stats.ttest_ind, equal_var=False) otherwise. ci_low/ci_high: the primary test's two-sided "
+    "95% interval of best - baseline; p_value: its two-sided p; alpha: 0.05, Bonferroni-divided by the trials "
+    "confirmed at the profile; detectable_difference: the smallest true difference found with 80% power at "
+    "alpha (observed spread, noncentral t); suggested_seeds: seeds a side to detect the observed difference "
+    "(at least 0.5 pts)"
+)
 
 
 def profile_rank(name: str) -> float:
@@ -89,7 +98,9 @@ def add_run(study: optuna.Study, profile: str, run: dict[str, Any], *, seeds: li
 
 @dataclass(frozen=True)
 class Comparison:
-    """One trial against the baseline at one profile: test accuracies per seed, Welch's statistics."""
+    """One trial against the baseline at one profile: test accuracies per seed, and their statistics (SciPy's,
+    record/significance.py). The paired test on per-seed differences is primary when every seed ran in both
+    arms (the seed sets the shuffle, the augmentation and the test subset of both); Welch's otherwise."""
 
     profile: str
     trial: int
@@ -97,6 +108,8 @@ class Comparison:
     best: list[float]
     metric: str = METRIC
     family: int = 1  # trials confirmed at this profile: the verdict's test is corrected for picking among them
+    baseline_seeds: tuple[int, ...] = ()  # the seed of each baseline value, in the same order
+    best_seeds: tuple[int, ...] = ()
 
     @property
     def baseline_mean(self) -> float | None:
@@ -120,13 +133,62 @@ class Comparison:
             return None
         return self.best_mean - self.baseline_mean
 
-    def welch(self) -> tuple[float | None, float | None, float | None]:
-        """(ci_low, ci_high, p_value) of best - baseline: Welch's t (unequal variances); None with fewer than
-        two runs a side or no variance at all."""
-        return welch(self.best, self.baseline)
+    @property
+    def alpha(self) -> float:
+        """The level the verdict tests at: 5 %, Bonferroni-corrected when the best of `family` trials is shown."""
+        return significance.ALPHA / max(1, self.family)
+
+    @property
+    def is_paired(self) -> bool:
+        """Every seed ran in both arms (once each), so the per-seed differences can be tested."""
+        seeds = self.best_seeds
+        return len(seeds) == len(self.best) and len(set(seeds)) == len(seeds) and set(seeds) == set(self.baseline_seeds)
+
+    def pairs(self) -> tuple[list[float], list[float]]:
+        """(best, baseline) values in the same seed order, for the paired test."""
+        base = dict(zip(self.baseline_seeds, self.baseline))
+        order = sorted(self.best_seeds)
+        return [dict(zip(self.best_seeds, self.best))[s] for s in order], [base[s] for s in order]
+
+    def paired_test(self) -> significance.TestResult | None:
+        return significance.paired(*self.pairs()) if self.is_paired else None
+
+    def welch_test(self) -> significance.TestResult | None:
+        return significance.welch(self.best, self.baseline)
+
+    def test(self) -> significance.TestResult | None:
+        """The primary test: paired when every seed ran in both arms, else Welch's; None when untestable."""
+        return self._primary
+
+    @cached_property
+    def _primary(self) -> significance.TestResult | None:
+        return self.paired_test() or self.welch_test()
+
+    def interval(self) -> tuple[float | None, float | None, float | None]:
+        """(ci_low, ci_high, p_value) of best - baseline by the primary test (paired or Welch's, see test());
+        None with fewer than two runs a side or no spread at all."""
+        found = self.test()
+        return (found.low, found.high, found.p) if found else (None, None, None)
+
+    def detectable(self) -> float | None:
+        """The smallest difference these seeds detect with 80 % power at the verdict's level (observed spread)."""
+        found = self.test()
+        return significance.detectable(found, self.alpha) if found else None
+
+    def suggested_seeds(self) -> int | None:
+        """Seeds a side that would detect a difference as large as the one observed (at least MIN_EFFECT);
+        None when the spread is unknown or even significance.MAX_SEEDS would not do."""
+        found = self.test()
+        if found is None:
+            return None
+        return significance.seeds_needed(found, max(abs(self.difference or 0.0), MIN_EFFECT), self.alpha)
+
+    @property
+    def few_seeds(self) -> bool:
+        return min(len(self.best), len(self.baseline)) < FEW_SEEDS
 
     def row(self) -> dict[str, Any]:
-        low, high, p = self.welch()
+        found, welch_, paired_ = self.test(), self.welch_test(), self.paired_test()
         return {
             "profile": self.profile,
             "trial": self.trial,
@@ -138,26 +200,28 @@ class Comparison:
             "best_mean": self.best_mean,
             "best_std": self.best_std,
             "difference": self.difference,
-            "ci_low": low,
-            "ci_high": high,
-            "p_value": p,
+            "test": found.kind if found else None,  # the primary test, whose interval and p-value follow
+            "paired_design": self.is_paired,
+            "ci_low": found.low if found else None,
+            "ci_high": found.high if found else None,
+            "p_value": found.p if found else None,
+            "alpha": self.alpha,
+            "welch_ci_low": welch_.low if welch_ else None,
+            "welch_ci_high": welch_.high if welch_ else None,
+            "welch_p_value": welch_.p if welch_ else None,
+            "paired_ci_low": paired_.low if paired_ else None,
+            "paired_ci_high": paired_.high if paired_ else None,
+            "paired_p_value": paired_.p if paired_ else None,
+            "detectable_difference": self.detectable(),  # 80 % power at `alpha`, from the observed spread
+            "suggested_seeds": self.suggested_seeds(),
+            "few_seeds": self.few_seeds,
         }
 
 
 def welch(a: list[float], b: list[float]) -> tuple[float | None, float | None, float | None]:
-    """mean(a) - mean(b): its 95 % interval and two-sided p-value by Welch's t-test."""
-    if len(a) < 2 or len(b) < 2:
-        return None, None, None
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:
-        return None, None, None
-    from scipy.stats import t as student_t
-
-    diff, se = statistics.fmean(a) - statistics.fmean(b), math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * se
-    p = float(2 * student_t.sf(abs(diff) / se, df))
-    return diff - half, diff + half, p
+    """mean(a) - mean(b): its 95 % interval and two-sided p-value by Welch's t-test (scipy.stats.ttest_ind)."""
+    found = significance.welch(a, b)
+    return (found.low, found.high, found.p) if found else (None, None, None)
 
 
 def comparisons(study: optuna.Study) -> list[Comparison]:
@@ -166,11 +230,22 @@ def comparisons(study: optuna.Study) -> list[Comparison]:
     for profile, record in stored(study).items():
         runs = [r for r in record.get("runs") or [] if _finite(r.get(record.get("metric") or METRIC))]
         metric = record.get("metric") or METRIC
-        baseline = [float(r[metric]) for r in runs if r.get("trial") is None]
+        base = [r for r in runs if r.get("trial") is None]
         tested = sorted({r["trial"] for r in runs if r.get("trial") is not None})
         for trial in tested:
-            best = [float(r[metric]) for r in runs if r.get("trial") == trial]
-            out.append(Comparison(profile, int(trial), baseline, best, metric, family=len(tested)))
+            best = [r for r in runs if r.get("trial") == trial]
+            out.append(
+                Comparison(
+                    profile,
+                    int(trial),
+                    [float(r[metric]) for r in base],
+                    [float(r[metric]) for r in best],
+                    metric,
+                    family=len(tested),
+                    baseline_seeds=tuple(r.get("seed") for r in base),
+                    best_seeds=tuple(r.get("seed") for r in best),
+                )
+            )
     return sorted(out, key=lambda c: (-profile_rank(c.profile), -(c.best_mean or 0.0), c.trial))
 
 

@@ -165,6 +165,36 @@ def param_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
     return None
 
 
+WIDTH_NAMES = ("width_1", "width_2", "width_3", "widths")  # parameters written at the full baseline's scale
+
+
+def trained_param_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
+    """A parameter's value as `trial` trained it, the same rule for every row: widths at the profile's scale
+    (the stored config's, where search specs write them at the full scale, search/space.py), and None for a
+    parameter the trial did not use (a conditional one), the baseline included when it was enqueued with
+    its active parameters. A baseline stored without parameters falls back to its config (param_value)."""
+    is_base = bool(trial.user_attrs.get(keys.IS_BASELINE))
+    if name not in trial.params and (trial.params or not is_base):
+        return None  # inactive for this trial
+    if name in WIDTH_NAMES:
+        widths = (stored_config(study, trial) or {}).get("widths")
+        if isinstance(widths, (list, tuple)) and len(widths) == 3:
+            return json.dumps(list(widths)) if name == "widths" else widths[WIDTH_NAMES.index(name)]
+    return param_value(study, trial, name)
+
+
+def full_scale_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
+    """A width parameter at the full baseline's scale (as sampled; the baseline's are FULL_WIDTHS); None for
+    any other parameter or an inactive one."""
+    if name not in WIDTH_NAMES:
+        return None
+    if name in trial.params:
+        return trial.params[name]
+    if trial.user_attrs.get(keys.IS_BASELINE) and not trial.params:
+        return json.dumps(list(FULL_WIDTHS)) if name == "widths" else FULL_WIDTHS[WIDTH_NAMES.index(name)]
+    return None
+
+
 def config_overrides(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """The TrainConfig fields `trial` set differently from the baseline trial: what to pass to
     `hpsearch baseline --params` (at any profile). Falls back to the sampled parameters when the

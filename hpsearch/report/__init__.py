@@ -62,7 +62,11 @@ def write_study_reports(
     }
     stored = confirms.stored(study)
     if stored:
-        found = {"confirms": stored, "comparisons": [c.row() for c in confirms.comparisons(study)]}
+        found = {
+            "statistics": confirms.STATISTICS,
+            "confirms": stored,
+            "comparisons": [c.row() for c in confirms.comparisons(study)],
+        }
         files[folder / "confirm.json"] = json_text(jsonable(found))
     page = folder / "report.html"
     files[page] = html.render_study(study, storage_label(storage), out=out)

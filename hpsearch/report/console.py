@@ -39,7 +39,7 @@ from hpsearch.numbers import is_number as _num
 from hpsearch.numbers import p_value, pts, spread
 from hpsearch.numbers import param
 from hpsearch.numbers import pct as _pct
-from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, seeds_advice, study_verdict, test_label
 
 
 def _missing(value: Any) -> bool:
@@ -102,7 +102,11 @@ def trials_table(frame: pd.DataFrame, top: int = 10, title: str = "Top trials", 
         shown = Text(
             "the baseline (TrainConfig at this profile)"
             if row["is_baseline"]
-            else "  ".join(f"{p[len(tables.PARAM_PREFIX) :]}={param(row[p])}" for p in params if not _missing(row[p]))
+            else "  ".join(
+                f"{p[len(tables.PARAM_PREFIX) :]}={tables.param_text(row, p, param)}"
+                for p in params
+                if not _missing(row[p])
+            )
         )
         cells = [str(row["number"])] + ([str(row["state"])] if every else [])
         table.add_row(
@@ -132,12 +136,21 @@ def confirm_table(comparison: confirms.Comparison) -> Table:
         (f"trial {comparison.trial}", comparison.best, comparison.best_mean, comparison.best_std),
     ):
         table.add_row(label, _pct(mean), spread(std), ", ".join(_pct(v) for v in values))
-    low, high, p = comparison.welch()
+    low, high, p = comparison.interval()
+    detectable = comparison.detectable()
     table.caption = (
         f"difference {pts(comparison.difference)} · 95% interval "
-        f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · Welch p = {p_value(p)}"
+        f"{'—' if low is None else f'{pts(low)} to {pts(high)}'} · {test_label(comparison)} p = {p_value(p)}"
+        + (f" · detectable with 80% power: {spread(detectable)}" if detectable is not None else "")
     )
     return table
+
+
+def seeds_warning(comparison: confirms.Comparison) -> Text | None:
+    """Under confirms.FEW_SEEDS a side: the interval is too wide to decide anything, and a seed count."""
+    if not comparison.few_seeds:
+        return None
+    return Text(f"warning: {seeds_advice(comparison)}", style="bold yellow")
 
 
 def evidence_table(study) -> Table | None:
@@ -155,11 +168,13 @@ def evidence_table(study) -> Table | None:
 
 
 def verdict_text(study) -> Text:
-    """The study's verdict (report.verdict.study_verdict): the console's last lines, in the page's words.
-    Green only for a confirmed, significant gain; red for a confirmed loss or no gain; plain otherwise."""
+    """The study's verdict (report.verdict.study_verdict): the console's last lines, in the page's words: the
+    badge (WIN, NO WIN, NOT SIGNIFICANT, NOT CONFIRMED YET, WORSE) in its colour, then the sentence."""
     verdict = study_verdict(study)
-    style = {"good": "bold green", "bad": "bold red"}.get(verdict.css, "bold")
-    return Text(verdict.text, style=style)
+    text = Text(f" {verdict.badge} ", style=f"bold white on {verdict.badge_color}")
+    text.append("\n")
+    text.append(verdict.text, style=f"bold {verdict.badge_color}" if verdict.css else "bold")
+    return text
 
 
 class ProgressLogger:

@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import optuna
+import numpy as np
 import plotly.graph_objects as go
-from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.numbers import AXIS_PERCENT, pct
-from hpsearch.record import keys
+from hpsearch.numbers import AXIS_PERCENT, param, pct
+from hpsearch.record import confirms, keys, significance
 from hpsearch.record import trials as record
 
 TEMPLATE = "plotly_white"
 HEIGHT = 420
-FEW_TRIALS = 10  # below this many completed trials, importances are flagged as unreliable
 COLORS = {
     "baseline": "#111111",
     "best": "#d62728",
@@ -65,13 +64,18 @@ def study_panels(study: optuna.Study) -> list[Panel]:
     """Optimisation history, learning curves vs the baseline, importances, parallel coordinates, slices,
     and the Pareto front when the study has more than one objective."""
     view = with_baseline_params(study)
+    ranked = importances(view)
     panels = [
         history_panel(view),
         learning_curves_panel(study),
-        importances_panel(view),
-        parallel_panel(view),
+        importances_panel(view, ranked),
+        *parallel_panels(view, ranked),
         slice_panel(view),
+        timeline_panel(study),
     ]
+    confirm = confirm_panel(study)
+    if confirm is not None:
+        panels.insert(0, confirm)
     if len(study.directions) > 1:
         panels.append(pareto_panel(view))
     return panels
@@ -232,86 +236,201 @@ def _curve_legend(kind: str) -> str:
     }[kind]
 
 
-def importance_evaluator() -> tuple[optuna.importance.BaseImportanceEvaluator, str]:
-    """fANOVA (Optuna's default; needs scikit-learn), else PED-ANOVA (Optuna's own, no extra dependency)."""
-    try:
-        return FanovaImportanceEvaluator(seed=0), "fANOVA"
-    except ImportError:
-        return PedAnovaImportanceEvaluator(), "PED-ANOVA (install scikit-learn for fANOVA)"
+@dataclass
+class Importances:
+    """Optuna's default importance evaluator (PED-ANOVA in Optuna 5) on the completed trials, and the spread of
+    each parameter's importance over BOOTSTRAPS resamples of those trials (seeded: the same page every time).
+    PED-ANOVA itself has no random seed, so "a few evaluator seeds" are resampling seeds here."""
+
+    values: dict[str, float]  # parameter -> importance (normalised to sum 1), most important first
+    spread: dict[str, float]  # parameter -> standard deviation over the resamples
+    trials: int  # completed trials they rest on
 
 
-def importances_panel(study: optuna.Study) -> Panel:
-    panel = Panel("Parameter importances", "")
-    params = varying_params(study, shared=True)
-    usable = [t for t in _completed(study) if all(p in t.params for p in params)]
-    if not params or len(usable) < 2:
-        panel.note = "Needs at least two completed trials whose parameters differ."
-        return panel
-    evaluator, name = importance_evaluator()
-    panel.caption = (
-        f"How much of the variation in val accuracy each parameter explains (Optuna's {name} over "
-        f"{len(usable)} completed trials). Importance is not direction: see the slices."
-    )
-    if len(usable) < FEW_TRIALS:
-        panel.caption += f" With fewer than {FEW_TRIALS} completed trials these numbers are close to noise."
+MIN_IMPORTANCE_TRIALS = 10  # below this many completed trials no importance is drawn
+INDICATIVE_TRIALS = 30  # below this many, importances are labelled indicative
+BOOTSTRAPS = 5
+
+
+def importances(study: optuna.Study) -> Importances | None:
+    """The parameters' importances (see Importances); None with under MIN_IMPORTANCE_TRIALS completed trials,
+    nothing varied, or when Optuna cannot compute them."""
+    done = _completed(study)
+    params = varying_params(study)
+    if len(done) < MIN_IMPORTANCE_TRIALS or not params:
+        return None
+    target = _importance_target(study)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "too few trials" warnings: the caption gives the count
-            fig = optuna.visualization.plot_param_importances(
-                study, evaluator=evaluator, params=params, **_target(study)
-            )
-    except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. every value identical
-        panel.note = f"Optuna could not compute importances: {exc}"
+            values = optuna.importance.get_param_importances(study, params=params, target=target)
+            rng = np.random.default_rng(0)
+            draws = [
+                optuna.importance.get_param_importances(
+                    _resampled(study, [done[i] for i in rng.integers(0, len(done), len(done))]),
+                    params=params,
+                    target=target,
+                )
+                for _ in range(BOOTSTRAPS)
+            ]
+    except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. every value identical
+        return None
+    spread = {p: float(np.std([d.get(p, 0.0) for d in draws])) for p in values}
+    return Importances(dict(values), spread, len(done))
+
+
+def _importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """None for one objective (the evaluator reads the direction); PED-ANOVA takes a given target as lower is
+    better, so a maximised val accuracy of a multi-objective study is negated."""
+    if len(study.directions) == 1:
+        return None
+    index, sign = record.objective_index(study), -1.0 if record.maximizes(study) else 1.0
+    return lambda t: sign * t.values[index]
+
+
+def _resampled(study: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        copy = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    copy.add_trials(trials)
+    return copy
+
+
+def importances_panel(study: optuna.Study, found: Importances | None = None) -> Panel:
+    panel = Panel("Parameter importances", "")
+    n = len(_completed(study))
+    if n < MIN_IMPORTANCE_TRIALS:
+        panel.note = (
+            f"Not drawn: importances need at least {MIN_IMPORTANCE_TRIALS} completed trials and this study has {n}; "
+            "from fewer they rank noise."
+        )
         return panel
-    panel.figure = style(fig, max(260, 40 * len(params) + 120))
+    found = found or importances(study)
+    if found is None:
+        panel.note = "Not drawn: the completed trials' parameters do not differ, or Optuna could not rank them."
+        return panel
+    indicative = found.trials < INDICATIVE_TRIALS
+    if indicative:
+        panel.title += " (indicative)"
+    panel.caption = (
+        f"How much each parameter matters for reaching the best val accuracies (Optuna's default evaluator, "
+        f"PED-ANOVA, over {found.trials} completed trials; error bars: the spread over {BOOTSTRAPS} resamples of "
+        "those trials). Importance is not direction: see the slices."
+    )
+    if indicative:
+        panel.caption += (
+            f" Indicative only: under {INDICATIVE_TRIALS} completed trials the ranking moves with a few trials."
+        )
+    names = list(found.values)[::-1]  # plotly draws the first bar at the bottom
+    fig = go.Figure(
+        go.Bar(
+            x=[found.values[p] for p in names],
+            y=names,
+            orientation="h",
+            error_x=dict(type="data", array=[found.spread[p] for p in names], visible=True),
+            marker_color=COLORS["COMPLETE"],
+            hovertemplate="%{y}: %{x:.2f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="importance (share, sums to 1)", rangemode="tozero")
+    fig.update_yaxes(automargin=True)
+    panel.figure = style(fig, max(260, 32 * len(names) + 120))
     return panel
 
 
-def parallel_panel(study: optuna.Study) -> Panel:
-    panel = Panel(
-        "Parallel coordinates",
-        "One line per completed trial across the parameters, coloured by "
-        "val accuracy: follow the bright lines to see which settings travel together.",
-    )
+PARALLEL_AXES = 8  # parameters in the first parallel-coordinates figure (the most important); the rest follow
+
+
+def parallel_panels(study: optuna.Study, ranked: Importances | None = None) -> list[Panel]:
+    """Parallel coordinates: val accuracy and the PARALLEL_AXES most important parameters (by `ranked`, else by
+    name), then the other parameters in a second figure. Drawn with plotly's parcoords rather than Optuna's plot:
+    a parameter a trial did not use (conditional) sits on its own "inactive" tick instead of "None" (or the trial
+    dropped), and the axes are chosen."""
     params = varying_params(study)
     if not params:
-        panel.note = "Needs at least two completed trials whose parameters differ."
-        return panel
-    fig = optuna.visualization.plot_parallel_coordinate(study, params=params, **_target(study))
-    panel.figure = style(_objective_in_percent(fig))
-    panel.min_width = 110 * (len(params) + 1)  # labels need ~110 px an axis; below that the page scrolls
+        return [
+            Panel(
+                "Parallel coordinates",
+                "",
+                note="Needs at least two completed trials whose parameters differ.",
+            )
+        ]
+    order = [p for p in (ranked.values if ranked else ()) if p in params]
+    order += [p for p in params if p not in order]
+    first, rest = order[:PARALLEL_AXES], order[PARALLEL_AXES:]
+    ranked_by = "most important" if ranked else "first"
+    panels = [
+        _parallel(
+            study,
+            first,
+            "Parallel coordinates",
+            f"One line per completed trial, coloured by val accuracy, across the {len(first)} {ranked_by} "
+            'parameters: follow the bright lines to see which settings travel together. "inactive": the trial '
+            "did not use that (conditional) parameter.",
+        )
+    ]
+    if rest:
+        panels.append(
+            _parallel(study, rest, "Parallel coordinates: the other parameters", "The same lines, the other axes.")
+        )
+    return panels
+
+
+def _parallel(study: optuna.Study, names: list[str], title: str, caption: str) -> Panel:
+    done = [t for t in _completed(study) if record.trial_value(t, record.objective_index(study)) is not None]
+    values = [record.trial_value(t, record.objective_index(study)) for t in done]
+    dimensions = [dict(label=record.OBJECTIVE.replace("_", " "), values=values, tickformat=AXIS_PERCENT)]
+    dimensions += [_axis(name, done) for name in names]
+    fig = go.Figure(
+        go.Parcoords(
+            line=dict(
+                color=values,
+                colorscale="Blues",
+                showscale=True,
+                colorbar=dict(title=dict(text="val acc", side="right"), tickformat=AXIS_PERCENT, thickness=12),
+            ),
+            dimensions=dimensions,
+            labelfont=dict(size=11),
+            tickfont=dict(size=10),
+            rangefont=dict(size=1, color="rgba(0,0,0,0)"),
+        )
+    )
+    panel = Panel(title, caption, figure=style(fig))
+    fig.update_layout(margin=dict(l=50, r=40, t=60, b=30))
+    panel.min_width = 105 * (len(names) + 1) + 80  # ~105 px an axis and the colour bar; below that the page scrolls
     return panel
 
 
-def _objective_in_percent(fig: go.Figure) -> go.Figure:
-    """Optuna's parallel coordinates with the objective's axis, hover text and colour bar in per cent, as on
-    every other chart. Optuna 4 draws one `parcoords` trace (a tickformat does it); Optuna 5 draws scatter
-    lines whose axis labels are annotations at x = 0 (the objective's axis) and whose hover text is customdata
-    [name, value], so those texts are rewritten."""
-    for trace in fig.data:
-        if trace.type == "parcoords" and trace.dimensions:
-            trace.dimensions[0].tickformat = AXIS_PERCENT
-            trace.line.colorbar.tickformat = AXIS_PERCENT
-        elif trace.type == "scatter":
-            if trace.customdata is not None:
-                trace.customdata = [
-                    [name, _percent_text(value)] if name == record.OBJECTIVE else [name, value]
-                    for name, value in trace.customdata
-                ]
-            if trace.marker is not None and trace.marker.colorbar is not None:
-                trace.marker.colorbar.tickformat = AXIS_PERCENT
-    for note in fig.layout.annotations:
-        if note.x == 0:
-            note.text = _percent_text(note.text)
-    return fig
+INACTIVE = "inactive"
 
 
-def _percent_text(text: Any) -> Any:
-    """The text "0.652" -> "65.2%"; anything that is not a number is left as it is."""
-    try:
-        return pct(float(text))
-    except (TypeError, ValueError):
-        return text
+def _axis(name: str, trials: list[FrozenTrial]) -> dict[str, Any]:
+    """One parcoords dimension: categories as ticks, numbers on their (log) scale, and trials without the
+    parameter on an "inactive" tick of their own (below the numbers, or after the categories)."""
+    dist = next(t.distributions[name] for t in trials if name in t.distributions)
+    raw = [t.params.get(name) for t in trials]
+    missing = any(v is None for v in raw)
+    label = name if len(name) <= 18 else name[:17] + "…"
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        cats = [param(c) for c in dist.choices] + ([INACTIVE] if missing else [])
+        index = {param(c): i for i, c in enumerate(dist.choices)}
+        coded = [index[param(v)] if v is not None else len(cats) - 1 for v in raw]
+        return dict(label=label, values=coded, tickvals=list(range(len(cats))), ticktext=cats)
+    log = bool(getattr(dist, "log", False))
+    scaled = [math.log10(v) if (v is not None and log) else v for v in raw]
+    present = [v for v in scaled if v is not None]
+    low, high = min(present), max(present)
+    span = (high - low) or 1.0
+    ticks = [low + span * i / 4 for i in range(5)] if high > low else [low]
+    text = [param(10**v if log else v) for v in ticks]
+    if missing:
+        below = low - 0.2 * span
+        scaled = [below if v is None else v for v in scaled]
+        ticks, text = [below, *ticks], [INACTIVE, *text]
+    return dict(label=label, values=scaled, tickvals=ticks, ticktext=text)
 
 
 def slice_panel(study: optuna.Study) -> Panel:
@@ -396,6 +515,113 @@ def _best_trials(study: optuna.Study) -> list[FrozenTrial]:
         return list(study.best_trials)
     except (ValueError, RuntimeError):
         return []
+
+
+def confirm_panel(study: optuna.Study) -> Panel | None:
+    """The confirm runs at the verdict's profile: each seed's test accuracy per arm (dots), grey lines joining
+    the same seed across arms (the paired design), and each arm's mean with its 95 % interval. None before any
+    confirm."""
+    headline = confirms.headline_comparison(study)
+    if headline is None:
+        return None
+    shown = [c for c in confirms.comparisons(study) if c.profile == headline.profile]
+    panel = Panel(
+        f"Confirm runs at {headline.profile}, seed by seed",
+        "Test accuracy with TTA of every confirm run: one dot per seed, grey lines join the same seed in both "
+        "arms (the paired test compares along them), black bars: each arm's mean with its 95% interval.",
+    )
+    arms = [("baseline", headline.baseline, headline.baseline_seeds)]
+    arms += [(f"trial {c.trial}", c.best, c.best_seeds) for c in shown]
+    fig = go.Figure()
+    base_by_seed = dict(zip(headline.baseline_seeds, headline.baseline))
+    for c in shown:
+        for seed, value in zip(c.best_seeds, c.best):
+            if seed in base_by_seed:
+                fig.add_trace(
+                    go.Scatter(
+                        x=["baseline", f"trial {c.trial}"],
+                        y=[base_by_seed[seed], value],
+                        mode="lines",
+                        line=dict(color="#b0b7bf", width=1),
+                        showlegend=False,
+                        hoverinfo="skip",
+                    )
+                )
+    for label, values, seeds in arms:
+        color = COLORS["baseline"] if label == "baseline" else COLORS["best"]
+        fig.add_trace(
+            go.Scatter(
+                x=[label] * len(values),
+                y=values,
+                mode="markers",
+                marker=dict(color=color, size=9, opacity=0.8),
+                name=f"{label} seeds",
+                customdata=list(seeds),
+                hovertemplate=f"{label}, seed %{{customdata}}: %{{y:{AXIS_PERCENT}}}<extra></extra>",
+            )
+        )
+        mean, low, high = significance.mean_interval(values)
+        fig.add_trace(
+            go.Scatter(
+                x=[label],
+                y=[mean],
+                mode="markers",
+                marker=dict(symbol="line-ew-open", size=28, color="#111111", line=dict(width=3)),
+                error_y=dict(type="data", symmetric=False, array=[high - mean], arrayminus=[mean - low], width=10)
+                if low is not None
+                else None,
+                name=f"{label} mean",
+                showlegend=False,
+                hovertemplate=f"{label} mean %{{y:{AXIS_PERCENT}}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(title="test accuracy (TTA)", tickformat=AXIS_PERCENT)
+    fig.update_layout(showlegend=False)
+    panel.figure = style(fig, 380)
+    return panel
+
+
+def timeline_panel(study: optuna.Study) -> Panel:
+    """Every trial as a bar from its start to its end, one row per worker process (the user attr the worker
+    set when it claimed the trial), coloured by state."""
+    panel = Panel(
+        "Trials per worker over time",
+        "Each bar is one trial from its start to its end (a running one up to now), one row per worker process, "
+        "coloured by state: blue completed, orange pruned, grey failed, green running.",
+    )
+    timed = [t for t in study.trials if t.datetime_start is not None]
+    if not timed:
+        panel.note = "No trial has started yet."
+        return panel
+    origin = min(t.datetime_start for t in timed)
+    now = max((t.datetime_complete or t.datetime_start) for t in timed)
+    workers = [str(t.user_attrs.get(keys.WORKER) or "unknown") for t in timed]
+    hosts = {w.rpartition(":")[0] for w in workers if ":" in w}
+    names = [f"pid {w.rpartition(':')[2]}" if len(hosts) == 1 and ":" in w else w for w in workers]
+    fig = go.Figure()
+    for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"):
+        rows = [(t, n) for t, n in zip(timed, names) if t.state.name == state]
+        if not rows:
+            continue
+        start = [(t.datetime_start - origin).total_seconds() / 60 for t, _ in rows]
+        end = [((t.datetime_complete or now) - origin).total_seconds() / 60 for t, _ in rows]
+        fig.add_trace(
+            go.Bar(
+                base=start,
+                x=[max(e - b, 0.02) for b, e in zip(start, end)],
+                y=[n for _, n in rows],
+                orientation="h",
+                name=_curve_legend(state),
+                marker_color=COLORS[state],
+                customdata=[t.number for t, _ in rows],
+                hovertemplate="trial %{customdata}: from minute %{base:.1f}, for %{x:.1f} min<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title="minutes since the first trial started", rangemode="tozero")
+    fig.update_yaxes(title=None, automargin=True, type="category")
+    panel.figure = style(fig, max(220, 40 * len(set(names)) + 140))
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return panel
 
 
 # ------------------------------------------------------------------------------------------------ run

@@ -27,11 +27,11 @@ from hpsearch.record import keys
 from hpsearch.record import trials as record
 from hpsearch.numbers import is_number as _num
 from hpsearch.numbers import p_value as _p
-from hpsearch.numbers import param, pct, pts
+from hpsearch.numbers import param, pct, pts, spread
 from hpsearch.record import confirms
 from hpsearch.report import figures, tables
 from hpsearch.report.figures import Panel
-from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict
+from hpsearch.report.verdict import EVIDENCE_COLUMNS, evidence_rows, study_verdict, test_label
 
 TOP_TRIALS = 10
 
@@ -154,15 +154,10 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
     base, best, diff = head["baseline_val_accuracy"], head["best_val_accuracy"], head["difference"]
     better = diff is not None and (diff > 0 if record.maximizes(study) else diff < 0)
     comparison = confirms.headline_comparison(study)
-    if comparison is None:
-        confirm_value, confirm_sub = "not yet", "run hpsearch confirm on this study"
-    else:
-        low, high, p = comparison.welch()
-        confirm_value = pts(comparison.difference)
-        confirm_sub = f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds · " + (
-            f"95% CI {pts(low)} to {pts(high)} · p = {_p(p)}" if p is not None else "untested"
-        )
+    card = _confirm_card(comparison, verdict)
     return {
+        "badge": verdict.badge,
+        "badge_color": verdict.badge_color,
         "verdict": verdict.text,
         "verdict_class": verdict.css,
         "baseline_value": pct(base),
@@ -176,19 +171,84 @@ def _headline_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, An
         "best_sub": (f"trial {head['best_trial']}" + (" (the baseline)" if head["best_is_baseline"] else ""))
         if head["best_trial"] is not None
         else "no completed trial",
-        "confirm_value": confirm_value,
-        "confirm_class": verdict.css if comparison is not None else "",
-        "confirm_sub": confirm_sub,
+        **card,
+        "test_note": _test_note(comparison),
         "evidence_columns": [{"label": c, "cls": "text" if c == "fidelity" else ""} for c in EVIDENCE_COLUMNS],
         "evidence_rows": [{"cls": "", "cells": [r[c] for c in EVIDENCE_COLUMNS]} for r in evidence_rows(study)],
     }
 
 
+def _confirm_card(comparison: confirms.Comparison | None, verdict) -> dict[str, str]:
+    """The confirm card: "confirmed difference" and the difference only when the verdict's test found it
+    significant; otherwise "difference (not significant)" with the interval as its main figure."""
+    if comparison is None:
+        return {
+            "confirm_label": "Confirmed difference",
+            "confirm_value": "not yet",
+            "confirm_class": "",
+            "confirm_sub": "run hpsearch confirm on this study",
+        }
+    test = comparison.test()
+    where = f"at {comparison.profile} · trial {comparison.trial} · {len(comparison.best)} seeds"
+    if test is None:
+        return {
+            "confirm_label": "Difference (untested)",
+            "confirm_value": pts(comparison.difference),
+            "confirm_class": "",
+            "confirm_sub": f"{where} · too few seeds for a t-test",
+        }
+    label = f"{test_label(comparison)} p = {_p(test.p)}"
+    if verdict.state in ("confirmed", "confirmed_worse"):
+        return {
+            "confirm_label": "Confirmed difference",
+            "confirm_value": pts(comparison.difference),
+            "confirm_class": verdict.css,
+            "confirm_sub": f"{where} · 95% CI {pts(test.low)} to {pts(test.high)} · {label}",
+        }
+    return {
+        "confirm_label": "Difference (not significant)",
+        "confirm_value": f"{pts(test.low)} to {pts(test.high)}",
+        "confirm_class": "interval",
+        "confirm_sub": f"95% interval · mean {pts(comparison.difference)} · {where} · {label}",
+    }
+
+
+def _test_note(comparison: confirms.Comparison | None) -> str:
+    """Which test the verdict rests on, and why (paired when every seed ran in both arms)."""
+    test = comparison.test() if comparison is not None else None
+    if test is None:
+        return ""
+    why = (
+        "every seed ran in both arms, and a seed sets the shuffle, the augmentation and the test subset of both"
+        if test.kind == "paired"
+        else "not every seed ran in both arms"
+    )
+    detectable = comparison.detectable()
+    return (
+        f"Test: {test.name} (scipy.stats; {why}); two-sided 95% interval. "
+        f"Smallest difference these seeds detect with 80% power at the {_p(comparison.alpha)} level, from the "
+        f"observed spread: {spread(detectable)}."
+    )
+
+
 def _best_params_context(study: optuna.Study, head: dict[str, Any]) -> dict[str, Any]:
-    """The TrainConfig fields the best trial changed, beside the baseline's values."""
-    base = record.baseline_trial(study)
+    """The TrainConfig fields the best trial changed, beside the baseline's values (as trained: widths at the
+    profile's scale, the full-scale ones beside them where they differ)."""
+    base, best = record.baseline_trial(study), record.best_trial(study)
     base_config = (record.stored_config(study, base) or {}) if base else {}
-    rows = [{"cls": "", "cells": [k, fmt(v), fmt(base_config.get(k))]} for k, v in head["best_overrides"].items()]
+
+    def shown(trial, key: str, value: Any) -> str:
+        if key != "widths" or trial is None:
+            return fmt(value)
+        full = [record.full_scale_value(study, trial, n) for n in record.WIDTH_NAMES[:3]]
+        if all(v is not None for v in full) and [int(v) for v in full] != list(value or []):
+            return f"{fmt(value)} ({fmt(full)} at full scale)"
+        return fmt(value)
+
+    rows = [
+        {"cls": "", "cells": [k, shown(best, k, v), shown(base, k, base_config.get(k))]}
+        for k, v in head["best_overrides"].items()
+    ]
     columns = [
         {"label": "TrainConfig field", "cls": "text"},
         {"label": f"best (trial {head['best_trial']})", "cls": ""},
@@ -246,7 +306,7 @@ def _trials_context(study: optuna.Study, frame: pd.DataFrame, head: dict[str, An
                 fmt(r["epochs_run"]),
             ]
             cells += [fmt(r["pruned_at"])] if full else []
-            cells += [seconds(r["seconds"]), *[fmt(r[c]) for c in param_cols]]
+            cells += [seconds(r["seconds"]), *[tables.param_text(r, c, fmt) for c in param_cols]]
             cells += [r["fail_reason"]] if full else []
             cls = "baseline" if r["is_baseline"] else ("best" if r["number"] == head["best_trial"] else "")
             out.append({"cls": cls, "cells": cells})
@@ -284,7 +344,12 @@ def _savings_context(study: optuna.Study, frame: pd.DataFrame) -> dict[str, Any]
         "epochs saved": fmt(s["epochs_saved"]),
         "fraction saved": pct(s["fraction_saved"]),
     }
-    return {"savings_text": text, "savings": savings}
+    rungs = [
+        {"cls": "", "cells": [str(epoch), str(rung["trials"]), str(rung["epochs_saved"])]}
+        for epoch, rung in s["by_epoch"].items()
+    ]
+    columns = [{"label": c, "cls": ""} for c in ("stopped after epoch", "trials pruned there", "epochs saved")]
+    return {"savings_text": text, "savings": savings, "rung_columns": columns, "rung_rows": rungs}
 
 
 def _settings(study: optuna.Study) -> dict[str, str]:

@@ -5,8 +5,10 @@ running or after it was interrupted: RUNNING and FAIL trials get a row like any 
 
 `val_accuracy` in the trials table is the trial's objective value when it completed, and otherwise the
 best validation accuracy it reported before it stopped (a pruned trial's last word), so every row says
-how far the trial got; rankings ("best", "top trials") only ever use COMPLETE trials. The baseline trial
-samples no parameters; its param_ columns show the values of its stored config instead.
+how far the trial got; rankings ("best", "top trials") only ever use COMPLETE trials. One scale and one rule
+for every row (record.trials.trained_param_value): param_ columns hold what the trial trained (widths at the
+profile's scale, full_scale_<name> beside them where that differs) and are blank for a parameter the trial
+did not use, the baseline's row included.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from hpsearch.record.trials import (
     maximizes,
     objective_index,
     objectives,
-    param_value,
+    full_scale_value,
     pruned_at,
     reached_val_accuracy,
     train_seconds,
+    trained_param_value,
     trial_value,
 )
 from hpsearch.report.verdict import study_verdict
@@ -47,7 +50,21 @@ TRIAL_COLUMNS = (
     "seconds",
     "fail_reason",
 )
-PARAM_PREFIX = "param_"
+PARAM_PREFIX = "param_"  # a parameter as the trial trained it (widths at the profile's scale; blank if unused)
+FULL_SCALE_PREFIX = "full_scale_"  # a width at the full baseline's scale, where it differs from the trained one
+
+
+def param_text(row: Any, column: str, fmt: Any = str) -> str:
+    """A param_ cell as people read it: the trained value, with the full-scale one beside it where it differs
+    ("16 (256 at full scale)"); "" for a parameter the trial did not use."""
+    value = row[column]
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    full = row.get(FULL_SCALE_PREFIX + column[len(PARAM_PREFIX) :]) if hasattr(row, "get") else None
+    text = fmt(value)
+    if full is not None and not (isinstance(full, float) and full != full) and full != value:
+        text += f" ({fmt(full)} at full scale)"
+    return text
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -73,14 +90,20 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             if name != OBJECTIVE:
                 row[name] = trial_value(trial, i)
         for name in param_names:
-            row[PARAM_PREFIX + name] = (
-                param_value(study, trial, name) if base and trial.number == base.number else trial.params.get(name)
-            )
+            row[PARAM_PREFIX + name] = trained_param_value(study, trial, name)
+            row[FULL_SCALE_PREFIX + name] = full_scale_value(study, trial, name)
         rows.append(row)
+    # a width's full-scale value gets a column only where it differs from the trained one somewhere
+    full = [
+        FULL_SCALE_PREFIX + p
+        for p in param_names
+        if any(r[FULL_SCALE_PREFIX + p] is not None and r[FULL_SCALE_PREFIX + p] != r[PARAM_PREFIX + p] for r in rows)
+    ]
     columns = list(TRIAL_COLUMNS) + [n for n in names if n != OBJECTIVE] + [PARAM_PREFIX + p for p in param_names]
+    columns += full
     frame = pd.DataFrame(rows, columns=columns)
-    for name in param_names:  # as stored: ints stay ints beside a missing (conditional) value
-        frame[PARAM_PREFIX + name] = pd.Series([r[PARAM_PREFIX + name] for r in rows], dtype=object)
+    for name in [c for c in columns if c.startswith((PARAM_PREFIX, FULL_SCALE_PREFIX))]:
+        frame[name] = pd.Series([r[name] for r in rows], dtype=object)  # as stored: ints stay ints beside None
     for col in ("epochs_run", "pruned_at"):
         frame[col] = frame[col].astype("Int64")
     return frame
@@ -106,6 +129,13 @@ def pruning_savings(study: optuna.Study, frame: pd.DataFrame | None = None) -> d
     ran_pruned = int(pruned["epochs_run"].fillna(0).sum())
     full = ran_complete + len(pruned) * max_epochs if max_epochs else ran_complete + ran_pruned
     saved = max(full - ran_complete - ran_pruned, 0)
+    by_epoch: dict[int, dict[str, int]] = {}  # the epoch a pruned trial stopped at -> trials, epochs saved
+    for stop, ran in zip(pruned["pruned_at"].fillna(pruned["epochs_run"]), pruned["epochs_run"].fillna(0)):
+        if pd.isna(stop):
+            continue
+        rung = by_epoch.setdefault(int(stop), {"trials": 0, "epochs_saved": 0})
+        rung["trials"] += 1
+        rung["epochs_saved"] += max(max_epochs - int(ran), 0) if max_epochs else 0
     return {
         "max_epochs": max_epochs,
         "pruned_trials": len(pruned),
@@ -113,6 +143,7 @@ def pruning_savings(study: optuna.Study, frame: pd.DataFrame | None = None) -> d
         "epochs_full": full,
         "epochs_saved": saved,
         "fraction_saved": saved / full if full else 0.0,
+        "by_epoch": dict(sorted(by_epoch.items())),
     }
 
 
@@ -149,7 +180,7 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
     frame = trials_frame(study) if frame is None else frame
     head, saved = headline(study), pruning_savings(study, frame)
     verdict = study_verdict(study)
-    rows: list[tuple[str, Any]] = [("verdict", verdict.state), ("verdict_text", verdict.text)]
+    rows: list[tuple[str, Any]] = [("badge", verdict.badge), ("verdict", verdict.state), ("verdict_text", verdict.text)]
     rows += [(f"verdict_{key}", value) for key, value in verdict.fields.items()]
     rows += [
         ("study", study.study_name),
@@ -170,6 +201,9 @@ def summary_frame(study: optuna.Study, frame: pd.DataFrame | None = None) -> pd.
         ("epochs_full_study", saved["epochs_full"]),
         ("epochs_saved_by_pruning", saved["epochs_saved"]),
         ("fraction_saved_by_pruning", saved["fraction_saved"]),
+    ]
+    rows += [
+        (f"epochs_saved_by_pruning_at_epoch_{epoch}", rung["epochs_saved"]) for epoch, rung in saved["by_epoch"].items()
     ]
     for comparison in head["comparisons"]:
         prefix = f"confirm_{comparison.profile}_trial_{comparison.trial}_"

@@ -1,9 +1,11 @@
 """The study's one verdict, and the evidence at each fidelity: what the console, summary.csv and the page say.
 
-Order of authority: the confirm result at the highest profile confirmed (test accuracy over seeds, Welch's
-95 % interval and p-value); otherwise "not yet confirmed" with the validation difference and its noise. A
+Order of authority: the confirm result at the highest profile confirmed (test accuracy over seeds; the paired
+t-test's 95 % interval and p-value when every seed ran in both arms, Welch's otherwise, both SciPy's:
+record/significance.py); otherwise "not yet confirmed" with the validation difference and its noise. A
 result is coloured as a win only when it was confirmed, significant at 5 % and in the trial's favour; a lead
 within the validation noise says so, and neither an unconfirmed lead nor an insignificant confirm is a win.
+Every verdict carries a one-word badge (WIN, NO WIN, NOT SIGNIFICANT, NOT CONFIRMED YET, WORSE) and its colour.
 
 Validation noise: a trial's val accuracy is a proportion measured on n images, so the difference of two of
 them has a standard error of about sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) (both measured on the same n
@@ -21,12 +23,34 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.record import confirms, keys
+from hpsearch.record import confirms, keys, significance
 from hpsearch.record import trials as record
 from hpsearch.numbers import is_number, p_value, pct, pts, spread, stored
 
-ALPHA = 0.05
+ALPHA = significance.ALPHA
 NOISE_Z = 2.0  # a val lead under two standard errors is "within the noise"
+
+
+# The one-word answer to "did anything win?" for each state, and its colour (page, console and summary.csv).
+WIN, NO_WIN, NOT_SIGNIFICANT, NOT_CONFIRMED, WORSE = "WIN", "NO WIN", "NOT SIGNIFICANT", "NOT CONFIRMED YET", "WORSE"
+BADGES = {
+    "confirmed": WIN,
+    "confirmed_worse": WORSE,
+    "not_significant": NOT_SIGNIFICANT,
+    "too_few_seeds": NOT_CONFIRMED,
+    "not_confirmed": NOT_CONFIRMED,
+    "within_noise": NOT_CONFIRMED,
+    "no_gain": NO_WIN,
+    "pareto": NOT_CONFIRMED,
+    "waiting": NOT_CONFIRMED,
+}
+BADGE_COLORS = {  # hex: the page's CSS and rich's styles take the same colour
+    WIN: "#1a7f37",
+    WORSE: "#b42318",
+    NO_WIN: "#b42318",
+    NOT_SIGNIFICANT: "#9a6700",
+    NOT_CONFIRMED: "#57606a",
+}
 
 
 @dataclass
@@ -40,6 +64,15 @@ class Verdict:
     @property
     def is_win(self) -> bool:
         return self.css == "good"
+
+    @property
+    def badge(self) -> str:
+        """WIN, NO WIN, NOT SIGNIFICANT, NOT CONFIRMED YET or WORSE."""
+        return BADGES[self.state]
+
+    @property
+    def badge_color(self) -> str:
+        return BADGE_COLORS[self.badge]
 
 
 def val_noise(study: optuna.Study, p1: float, p2: float) -> float | None:
@@ -68,7 +101,7 @@ def study_verdict(study: optuna.Study) -> Verdict:
 
 
 def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
-    low, high, p = c.welch()
+    test = c.test()
     fields = {"source": f"confirm at {c.profile}", **c.row()}
 
     def arm(mean, std) -> str:
@@ -84,30 +117,67 @@ def _confirmed_verdict(c: confirms.Comparison) -> Verdict:
         f"(test accuracy with TTA, mean ± std over {seeds})"
     )
     head = f"Confirmed at profile {c.profile}: {arms}; difference {pts(c.difference)}"
-    if p is None:
+    if test is None:
         head = head.replace("Confirmed at profile", "Confirm started at profile", 1)
         return Verdict(
             "too_few_seeds",
-            f"{head}. Too few seeds to test it (Welch's t-test needs two or more a "
-            f"side with some spread): not yet evidence of a gain. Run hpsearch confirm with --seeds 3 "
-            f"or more.",
+            f"{head}. Too few seeds to test it (a t-test needs two or more a "
+            f"side with some spread): not yet evidence of a gain. {seeds_advice(c)}",
             "",
             fields,
         )
-    head += f" (95% interval {pts(low)} to {pts(high)}), Welch p = {p_value(p)}"
-    alpha = ALPHA / max(1, c.family)  # Bonferroni: the best of K confirmed trials was picked by the same numbers
-    if c.family > 1:
-        head += f" (the best of {c.family} trials confirmed here: significant below {p_value(alpha)}, Bonferroni)"
-    if p >= alpha:
+    head += f" (95% interval {pts(test.low)} to {pts(test.high)}), {test_label(c)} p = {p_value(test.p)}"
+    if c.family > 1:  # Bonferroni: the best of K confirmed trials was picked by the same numbers
+        head += f" (the best of {c.family} trials confirmed here: significant below {p_value(c.alpha)}, Bonferroni)"
+    if test.p >= c.alpha:
         return Verdict(
             "not_significant",
-            f"{head}: not significant at the 5% level, so the difference may be noise. No win is claimed.",
+            f"{head}: not significant at the 5% level, so the difference may be noise. No win is claimed. "
+            f"{detectable_text(c)}",
             "",
             fields,
         )
     if c.difference > 0:
         return Verdict("confirmed", f"{head}: trial {c.trial} beats the baseline at this profile.", "good", fields)
     return Verdict("confirmed_worse", f"{head}: the baseline is better at this profile.", "bad", fields)
+
+
+def test_label(c: confirms.Comparison) -> str:
+    """ "paired" (every seed ran in both arms: the test is on the per-seed differences) or "Welch"."""
+    test = c.test()
+    return "paired" if test is not None and test.kind == "paired" else "Welch"
+
+
+def detectable_text(c: confirms.Comparison) -> str:
+    """What these seeds could detect, and, under FEW_SEEDS a side, a warning with a seed count."""
+    found = c.detectable()
+    if found is None:
+        return seeds_advice(c)
+    text = (
+        f"These seeds detect a true difference of {spread(found)} or more with 80% power "
+        f"(at the {p_value(c.alpha)} level, from the observed spread)."
+    )
+    return f"{text} {seeds_advice(c)}" if c.few_seeds or found > abs(c.difference or 0) else text
+
+
+def seeds_advice(c: confirms.Comparison) -> str:
+    """How many seeds a side would answer: detect a difference as large as the one observed (>= MIN_EFFECT)."""
+    n = c.suggested_seeds()
+    target = spread(max(abs(c.difference or 0.0), confirms.MIN_EFFECT))
+    least = min(len(c.best), len(c.baseline))
+    few = (
+        f"With {least} seed{'s' if least != 1 else ''} a side the interval is too wide to decide anything. "
+        if c.few_seeds
+        else ""
+    )
+    if c.test() is None:
+        return f"{few}Run hpsearch confirm with --seeds 5 or more (the seeds already stored are kept)."
+    if n is None:
+        return f"{few}Detecting {target} would take more than {significance.MAX_SEEDS} seeds a side."
+    return (
+        f"{few}About {n} seeds a side would detect {target} with 80% power: "
+        f"run hpsearch confirm --seeds {n} (the seeds already stored are kept)."
+    )
 
 
 def _val_verdict(study: optuna.Study) -> Verdict:
@@ -238,10 +308,11 @@ def evidence_rows(study: optuna.Study) -> list[dict[str, str]]:
             }
         )
     for c in confirms.comparisons(study):
-        low, high, p = c.welch()
+        low, high, p = c.interval()
         rows.append(
             {
-                "fidelity": f"confirmed at {c.profile} (test TTA, {len(c.best)} + {len(c.baseline)} seeds)",
+                "fidelity": f"confirmed at {c.profile} (test TTA, {len(c.best)} + {len(c.baseline)} seeds, "
+                f"{test_label(c)})",
                 "trial": str(c.trial),
                 "best": f"{pct(c.best_mean)} ± {spread(c.best_std)}",
                 "baseline": f"{pct(c.baseline_mean)} ± {spread(c.baseline_std)}",

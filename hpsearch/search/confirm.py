@@ -5,9 +5,10 @@ winner's value is biased upward. `confirm` retrains the chosen trials' configura
 each with seeds base_seed + 0 .. N-1, at a profile (the study's own by default, or another: search on `cpu`,
 confirm at `full` on a GPU), scores every run on the *test* set with TTA (the first time the search's
 configurations see it), and hands each finished run to `on_run` as it finishes: the confirm command stores
-it in the study at once (record/confirms.py), so an interrupt keeps it and the next run skips it. Welch's
-t-test (unequal variances: a new recipe may be more or less stable than the baseline) is computed from the
-stored runs by record.confirms. This module writes nothing.
+it in the study at once (record/confirms.py), so an interrupt keeps it and the next run skips it. The
+statistics are computed from the stored runs by record.confirms with SciPy (record/significance.py): the
+paired t-test on per-seed differences when every seed ran in both arms (one seed sets both arms' shuffle,
+augmentation and test subset), else Welch's (unequal variances). This module writes nothing.
 
 At the study's own profile a trial trains its stored config; at another profile it is that profile's
 baseline with the trial's TrainConfig overrides (record.trials.config_overrides), so a space that searched

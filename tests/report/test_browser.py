@@ -101,8 +101,10 @@ def test_study_report_renders(browser, make_study, tmp_path, screenshot_dir):
     report = write_study_reports(study, "cpu-demo", tmp_path)
     page, problems = open_page(browser, report)
     figures = check_figures(page)
-    assert figures == 4 + len(figures_module.varying_params(figures_module.with_baseline_params(study)))
-    # history, curves, importances, parallel coordinates, one small slice per parameter
+    drawn = [p for p in figures_module.study_panels(study) if p.figure is not None or p.grid]
+    assert figures == sum(len(p.grid) or 1 for p in drawn)
+    # confirm, history, curves, parallel coordinates, one small slice per parameter, timeline (9 completed
+    # trials: no importances)
     assert "beats the baseline at this profile" in page.locator("#headline").inner_text()
     page.screenshot(path=str(screenshot_dir / "study-report.png"), full_page=True)
     curves = page.locator("div.figure").nth(1).bounding_box()  # the answer, the top trials, the learning curves
@@ -145,15 +147,36 @@ def test_run_report_renders(browser, run_dir, screenshot_dir):
     assert problems == []
 
 
-@pytest.mark.parametrize("width", [1400, 390])
-def test_pages_at_desktop_and_phone_widths(browser, make_study, tmp_path, screenshot_dir, width):
+SECTIONS_FIT = """() => {
+  // every block of the page (main's children and each figure panel) is no wider than its box, except the
+  // scroll boxes, which must then show their hint: nothing is cut off without a cue
+  const blocks = Array.from(document.querySelectorAll("main > *, section.panel, section.panel > *"));
+  const out = [];
+  for (const el of blocks) {
+    if (el.classList.contains("scroll")) {
+      const hint = el.previousElementSibling;
+      const over = el.scrollWidth > el.clientWidth + 1;
+      if (over && !(hint && hint.classList.contains("scroll-hint") && !hint.hidden && hint.offsetHeight > 0))
+        out.push("scroll box without a visible hint: " + (el.textContent || "").slice(0, 40));
+    } else if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > innerWidth + 1) {
+      out.push(el.tagName + "#" + el.id + "." + el.className + " " + el.scrollWidth + " > " + el.clientWidth);
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pages_at_desktop_and_phone_widths(browser, make_study, run_dir, tmp_path, screenshot_dir, width):
     """A study with an insignificant confirm at its own profile and one at another: the page claims no win, the
-    fidelity table shows both, nothing but the scrolling tables and figures is wider than the screen."""
-    study = make_study("cpu-demo", confirm=False)
+    fidelity table shows both; on every page, at both widths, no section is wider than the screen and every box
+    that scrolls sideways says so (scrollWidth per section)."""
+    study = make_study("cpu-demo", confirm=False, n_trials=40)  # 16 completed: importances, indicative
     add_confirm(study, "cpu", tables_best(study), [0.781, 0.776, 0.784], [0.781, 0.785, 0.774])
     add_confirm(study, "full", tables_best(study), [0.9121, 0.9108], [0.9135, 0.9102])
     pages = {"study": write_study_reports(study, "cpu-demo", tmp_path)}
     pages["pareto"] = write_study_reports(make_study("cpu-pareto", objectives=2), "cpu-pareto", tmp_path)
+    pages["run"] = write_run_report(run_dir)
     for name, report in pages.items():
         page, problems = open_page(browser, report, width)
         head = page.locator("#headline").inner_text()
@@ -161,8 +184,16 @@ def test_pages_at_desktop_and_phone_widths(browser, make_study, tmp_path, screen
         if name == "study":
             assert "Confirmed at profile full" in head and "not significant" in head
             assert "confirmed at cpu" in head and "confirmed at full" in head
+            assert page.locator("#badge").inner_text() == "NOT SIGNIFICANT"
+            assert page.locator("#badge").bounding_box()["y"] < 300  # the answer is in the first screen
+            page.locator("details").first.evaluate("d => d.open = true")  # every trial's table: wide
+            page.wait_for_timeout(100)
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= width + 1, f"{name} page is {overflow}px wide at {width}px"
+        assert page.evaluate(SECTIONS_FIT) == [], name
+        if name == "study":
+            hints = page.locator(".scroll-hint:not([hidden])").count()
+            assert hints >= (1 if width > 1000 else 3)  # the top-trials table, parallel coordinates, ...
         page.screenshot(path=str(screenshot_dir / f"{name}-{width}.png"), full_page=True)
         page.close()
         assert problems == []

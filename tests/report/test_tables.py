@@ -65,6 +65,16 @@ def test_pruning_savings_count_only_what_pruning_skipped(study):
     assert saved["epochs_saved"] == sum(MAX_EPOCHS - e for e in pruned["epochs_run"])
     assert saved["epochs_full"] == complete["epochs_run"].sum() + len(pruned) * MAX_EPOCHS
     assert 0 < saved["fraction_saved"] < 1
+    # by the epoch each pruned trial stopped after: the rungs add up to the whole
+    assert sum(r["epochs_saved"] for r in saved["by_epoch"].values()) == saved["epochs_saved"]
+    assert sum(r["trials"] for r in saved["by_epoch"].values()) == len(pruned)
+    for epoch, rung in saved["by_epoch"].items():
+        stopped = pruned[pruned["pruned_at"] == epoch]
+        assert rung == {"trials": len(stopped), "epochs_saved": sum(MAX_EPOCHS - e for e in stopped["epochs_run"])}
+    summary = tables.summary_frame(study, frame).set_index("metric")["value"]
+    assert all(
+        summary[f"epochs_saved_by_pruning_at_epoch_{e}"] == r["epochs_saved"] for e, r in saved["by_epoch"].items()
+    )
 
 
 def test_headline_compares_best_with_baseline(study):
@@ -74,7 +84,7 @@ def test_headline_compares_best_with_baseline(study):
     assert head["baseline_val_accuracy"] == study.trials[0].value
     assert head["difference"] == pytest.approx(head["best_val_accuracy"] - head["baseline_val_accuracy"])
     (comparison,) = head["comparisons"]
-    assert comparison.profile == "cpu" and comparison.welch()[2] < 0.05
+    assert comparison.profile == "cpu" and comparison.interval()[2] < 0.05
 
 
 def test_best_params_are_config_overrides_against_the_baseline(study):

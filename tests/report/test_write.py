@@ -203,7 +203,8 @@ def test_headline_comes_first(make_study, tmp_path):
     ]
     assert order == sorted(order)
     head = text[text.index('id="headline"') : text.index("<h2>Top trials</h2>")]
-    assert "beats the baseline at this profile" in head and "Welch p = " in head and "Evidence by fidelity" in head
+    assert "beats the baseline at this profile" in head and "paired p = " in head and "Evidence by fidelity" in head
+    assert head.index(">WIN<") < head.index("beats the baseline")  # the badge heads the page
 
 
 def test_no_trial_beat_the_baseline(tmp_path):
@@ -238,15 +239,15 @@ def test_run_report_needs_metrics(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "best, says, win",
+    "best, says, win, badge",
     [
-        ([0.781, 0.785, 0.774], "not significant at the 5% level", False),  # +0.1 pts, p ~ 0.9
-        ([0.79], "Too few seeds", False),  # one seed: no test
-        ([0.801, 0.797, 0.806], "beats the baseline at this profile", True),
-        ([0.761, 0.757, 0.766], "the baseline is better", False),
+        ([0.781, 0.785, 0.774], "not significant at the 5% level", False, "NOT SIGNIFICANT"),  # +0.1 pts, p ~ 0.9
+        ([0.79], "Too few seeds", False, "NOT CONFIRMED YET"),  # one seed: no test
+        ([0.801, 0.797, 0.806], "beats the baseline at this profile", True, "WIN"),
+        ([0.761, 0.757, 0.766], "the baseline is better", False, "WORSE"),
     ],
 )
-def test_confirm_verdicts(make_study, tmp_path, best, says, win):
+def test_confirm_verdicts(make_study, tmp_path, best, says, win, badge):
     """The page's headline, the console's last lines and summary.csv state the same verdict; only a confirmed,
     significant gain is coloured as a win."""
     from hpsearch.report.console import verdict_text
@@ -258,19 +259,32 @@ def test_confirm_verdicts(make_study, tmp_path, best, says, win):
     verdict = re.search(r'<p class="verdict ([a-z]*)">(.*?)</p>', head, re.S)
     assert says in verdict.group(2) and (verdict.group(1) == "good") == win
     assert ("beats the baseline" in verdict.group(2)) == win
+    badge_on_page = re.search(r'<span class="answer" id="badge" style="background: (#[0-9a-f]{6})">(.*?)</span>', head)
     console = verdict_text(study)
-    assert html.unescape(verdict.group(2)) == console.plain and ("green" in str(console.style)) == win
+    console_badge, console_text = console.plain.split("\n", 1)
+    assert html.unescape(verdict.group(2)) == console_text
+    assert badge_on_page.group(2) == console_badge.strip() == badge
+    assert badge_on_page.group(1) in str(console.style)  # the same colour
+    assert ("#1a7f37" in str(console.spans[-1].style)) == win  # the sentence is green only for a win
     summary = pd.read_csv(page.parent / "summary.csv").set_index("metric")["value"]
-    assert summary["verdict_text"] == console.plain
+    assert summary["verdict_text"] == console_text and summary["badge"] == badge
+    assert summary.index[0] == "badge"
+    cards = re.findall(r'<div class="card"><div class="label">(.*?)</div><div class="value[^"]*">(.*?)</div>', head)
+    label, value = cards[3]  # the confirm card: "confirmed" only when it is; the interval when not significant
+    expected = {"WIN": "Confirmed difference", "WORSE": "Confirmed difference"}
+    expected.update({"NOT SIGNIFICANT": "Difference (not significant)", "NOT CONFIRMED YET": "Difference (untested)"})
+    assert label == expected[badge] and ("confirm" in label.lower()) == (badge in ("WIN", "WORSE"))
+    assert (" to " in value and "pts" in value) == (badge == "NOT SIGNIFICANT")
 
 
 def test_the_best_of_several_confirmed_trials_must_clear_a_corrected_bar(make_study, tmp_path):
-    """p = 0.035 is a win for one confirmed trial, not for the best of three (Bonferroni: p < 0.05 / 3)."""
-    from hpsearch.record import confirms
+    """p = 0.036 (paired) is a win for one confirmed trial, not for the best of three (Bonferroni: p < 0.05 / 3)."""
+    from scipy.stats import ttest_rel
+
     from hpsearch.report.verdict import study_verdict
 
-    base, best = [0.781, 0.776, 0.784], [0.790, 0.792, 0.788]
-    assert 0.05 / 3 < confirms.welch(best, base)[2] < 0.05
+    base, best = [0.781, 0.776, 0.784], [0.791, 0.790, 0.791]
+    assert 0.05 / 3 < ttest_rel(best, base).pvalue < 0.05
     alone = make_study("cpu-demo", confirm=False)
     add_confirm(alone, "cpu", tables_best(alone), base, best)
     assert study_verdict(alone).is_win

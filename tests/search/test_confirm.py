@@ -86,7 +86,14 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     trial_1 = [r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] == 1]
     assert row["trial"] == 1 and row["seeds"] == 2 and row["best_mean"] == pytest.approx(statistics.fmean(trial_1))
     assert row["best_std"] == pytest.approx(statistics.stdev(trial_1))
-    assert row["p_value"] == confirms.welch(trial_1, baseline)[2]
+    # every seed ran in both arms: the paired test is primary (Welch's when the differences have no spread)
+    from scipy.stats import ttest_ind, ttest_rel
+
+    assert row["paired_design"] and row["test"] in ("paired", "welch")
+    scipy_test = (
+        ttest_rel(trial_1, baseline) if row["test"] == "paired" else ttest_ind(trial_1, baseline, equal_var=False)
+    )
+    assert row["p_value"] == pytest.approx(scipy_test.pvalue)
     assert row["baseline_mean"] == pytest.approx(
         statistics.fmean(r["test_accuracy_tta"] for r in stored["runs"] if r["trial"] is None)
     )
@@ -151,7 +158,7 @@ def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, mo
     assert [(c.profile, c.trial) for c in confirms.comparisons(study)] == [("cpu", 1), ("smoke", 1)]
     page = (tmp_path / "reports" / "tiny" / "report.html").read_text()
     head = page.split("<h2>Top trials</h2>")[0]
-    assert "confirmed at cpu (test TTA, 2 + 2 seeds)" in head and "confirmed at smoke (test TTA, 2 + 2 seeds)" in head
+    assert "confirmed at cpu (test TTA, 2 + 2 seeds, " in head and "confirmed at smoke (test TTA, 2 + 2 seeds, " in head
     assert "search at smoke (val, 1 run)" in head
     assert "Confirmed at profile cpu" in head and "Confirmed at profile smoke" not in head
 
