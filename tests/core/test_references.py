@@ -50,27 +50,54 @@ def _device_epoch(part, config):
     )
 
 
+def _kinds(path, part: Split, config: TrainConfig) -> list[tuple[int, bool, int, int]]:
+    """(source image, mirrored?, dy, dx) of each output of an epoch, read back against the numpy windows; fails
+    unless each output is exactly one window that the config's (flip, pad) allow."""
+    pixels = np.rint((path(part, config) * STD + MEAN) * 255).astype(np.int64)
+    seen = []
+    for out in pixels:
+        source = int(out[0, 0, 2])
+        image = part.images[source].astype(np.int64)
+        allowed = {**_windows(image, config.pad, False), **(_windows(image, config.pad, True) if config.flip else {})}
+        hits = [kind for kind, window in allowed.items() if np.array_equal(out, window)]
+        assert len(hits) == 1, f"image {source}: not one window that flip={config.flip}, pad={config.pad} allow"
+        seen.append((source, *hits[0]))
+    return seen
+
+
 @pytest.mark.parametrize("path", [_host_epoch, _device_epoch], ids=["host", "device"])
 @pytest.mark.parametrize("flip, pad", [(True, 2), (False, 2), (True, 1), (False, 0), (True, 0)])
 def test_each_training_image_is_one_allowed_window_and_every_allowed_kind_occurs(path, flip, pad):
     """Host pipeline and on-device path alike: every image of an epoch once, each output exactly one window
     of its source that (flip, pad) allow (never a mirrored one without flip, never shifted with pad 0), about
     half mirrored with flip, every offset of the padded image used."""
-    part = _part()
-    config = TrainConfig(flip=flip, pad=pad, batch_size=32, seed=11)
-    pixels = np.rint((path(part, config) * STD + MEAN) * 255).astype(np.int64)
-    seen = []
-    for out in pixels:
-        source = int(out[0, 0, 2])
-        image = part.images[source].astype(np.int64)
-        allowed = {**_windows(image, pad, False), **(_windows(image, pad, True) if flip else {})}
-        hits = [kind for kind, window in allowed.items() if np.array_equal(out, window)]
-        assert len(hits) == 1, f"image {source}: not one window that flip={flip}, pad={pad} allow"
-        seen.append((source, *hits[0]))
+    seen = _kinds(path, _part(), TrainConfig(flip=flip, pad=pad, batch_size=32, seed=11))
     assert sorted(s for s, *_ in seen) == list(range(N))
     mirrored = sum(m for _, m, _, _ in seen)
     assert (0.35 * N < mirrored < 0.65 * N) if flip else mirrored == 0
     assert {(dy, dx) for *_, dy, dx in seen} == {(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)}
+
+
+def test_the_seed_reaches_the_shuffle_and_the_draws_on_both_paths():
+    """Another seed: another order AND other flips and crops for the same images (not only the same draws
+    in another order), on the host and on the device; the same seed: the same epoch on both paths."""
+    part = _part()
+    epochs = {
+        (path.__name__, seed): _kinds(path, part, TrainConfig(batch_size=32, seed=seed))
+        for path in (_host_epoch, _device_epoch)
+        for seed in (11, 12)
+    }
+    assert (
+        epochs[("_host_epoch", 11)]
+        == epochs[("_device_epoch", 11)]
+        == _kinds(_host_epoch, part, TrainConfig(batch_size=32, seed=11))
+    )
+    for path in ("_host_epoch", "_device_epoch"):
+        a, b = epochs[(path, 11)], epochs[(path, 12)]
+        assert [s for s, *_ in a] != [s for s, *_ in b], f"{path}: the same order for two seeds"
+        draws_a, draws_b = {s: k for s, *k in a}, {s: k for s, *k in b}
+        same = sum(draws_a[s] == draws_b[s] for s in range(N))
+        assert same < N / 4, f"{path}: {same} of {N} images drew the same flip and crop under two seeds"
 
 
 def _shifted_by_hand(images: np.ndarray, flip: bool, dy: int, dx: int) -> np.ndarray:
