@@ -63,18 +63,20 @@ DEVICE, HOST_ORDER, HOST_PIXELS, DEVICE_ORDER, DEVICE_PIXELS = (
     "device order",
     "device pixels",
 )
-VAL, SPLIT, TTA, GUARD = "validation", "split", "tta", "guard"
+VAL, TTA, GUARD = "validation", "tta", "guard"
+TRAIN_SPLIT, VAL_SPLIT, TEST_SPLIT, NORMALISATION = "train split", "val split", "test split", "normalisation"
 ORDER, PIXELS = {HOST_ORDER, DEVICE_ORDER}, {HOST_PIXELS, DEVICE_PIXELS}
-TRAINING_IMAGES = {SPLIT, WEIGHTS, VAL} | PIXELS  # other training images: whitening init, mean/std, batches
+# other training images: whitening init, mean/std (so validation batches too), training batches
+TRAINING_IMAGES = {TRAIN_SPLIT, NORMALISATION, WEIGHTS, VAL} | PIXELS
 
 # field: (another valid value, base overrides the field needs to matter, the aspects it must change)
 EXPECTED = {
     "seed": (7, {}, {WEIGHTS} | ORDER | PIXELS),
-    "split_seed": (3, {}, TRAINING_IMAGES),
+    "split_seed": (3, {}, TRAINING_IMAGES | {VAL_SPLIT, TEST_SPLIT}),
     "deterministic": (False, {}, {DEVICE}),
-    "val_size": (30, {}, TRAINING_IMAGES),
+    "val_size": (30, {}, TRAINING_IMAGES | {VAL_SPLIT}),
     "train_size": (80, {}, TRAINING_IMAGES | ORDER | {LR}),
-    "test_size": (30, {}, {SPLIT}),
+    "test_size": (30, {}, {TEST_SPLIT}),
     "batch_size": (8, {}, ORDER | PIXELS | {LR}),  # batches of 8: other groups
     "flip": (False, {}, PIXELS),
     "pad": (0, {}, PIXELS),
@@ -272,8 +274,10 @@ def observe(config: TrainConfig, data, monkeypatch) -> dict:
         DEVICE_ORDER: device_order,
         DEVICE_PIXELS: device_pixels,
         VAL: (len(fit.validation_data), _digest(val_x, val_y)),
-        SPLIT: [(len(s.labels), _digest(s.images, s.labels)) for s in (splits.train, splits.val, splits.test)]
-        + [_digest(splits.mean, splits.std)],
+        TRAIN_SPLIT: (len(splits.train.labels), _digest(splits.train.images, splits.train.labels)),
+        VAL_SPLIT: (len(splits.val.labels), _digest(splits.val.images, splits.val.labels)),
+        TEST_SPLIT: (len(splits.test.labels), _digest(splits.test.images, splits.test.labels)),
+        NORMALISATION: _digest(splits.mean, splits.std),
         TTA: views.seen,
         GUARD: [_accepted(config, w) for w in GUARD_PROBES],
     }
