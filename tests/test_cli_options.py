@@ -1,0 +1,161 @@
+"""Every option of `baseline` and `study` reaches what it drives: a walk over the commands' own parsers, so a
+new option is walked too. Each command runs up to the call that would train (run_baseline, run_study,
+run_kt_study: replaced by a recorder, nothing trains), once with base arguments and once with the option
+changed; what the call received (its config, trials, seed, pruner, storage, names, folders, data folder)
+must differ. An option missing from the table fails the walk: give it another value, or an entry in
+ELSEWHERE saying which test covers it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from hpsearch.cli import build_parser
+from hpsearch.commands import baseline as baseline_command
+from hpsearch.commands import study as study_command
+
+
+class _Called(Exception):
+    def __init__(self, what: str, args: tuple, kwargs: dict):
+        super().__init__(what)
+        self.what, self.args_, self.kwargs = what, args, kwargs
+
+
+def _recorder(what: str):
+    def record(*args, **kwargs):
+        raise _Called(what, args, kwargs)
+
+    return record
+
+
+class _Data:
+    """What the commands read from the loaded data before training: where it came from."""
+
+    def __init__(self, source):
+        self.source = source
+
+
+def _plain(value):
+    """What a call received, as comparable data (configs as dicts, specs by path, consoles dropped)."""
+    if isinstance(value, _Data):
+        return {"data": value.source}
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "params") and hasattr(value, "path"):
+        return {"spec": value.path}
+    if isinstance(value, (str, int, float, bool, type(None), list, tuple, dict)):
+        return value
+    return type(value).__name__
+
+
+# option: (another value, extra base arguments it needs)
+BASELINE = {
+    "--profile": ("cpu", []),
+    "--data-dir": ("other-data", []),
+    "--seed": ("5", []),
+    "--epochs": ("3", []),
+    "--out": ("other-out", []),
+    "--name": ("named-run", []),
+    "--params": ("params.json", []),
+    "--summary": (None, []),
+}
+STUDY = {
+    "--spec": ("architecture", []),
+    "--trials": ("5", []),
+    "--profile": ("cpu", []),
+    "--data-dir": ("other-data", []),
+    "--storage": ("other.journal", []),
+    "--study-name": ("named-study", []),
+    "--engine": ("keras-tuner", []),
+    "--tuner": ("bayesian", ["--engine", "keras-tuner"]),
+    "--seed": ("5", []),
+    "--timeout": ("60", []),
+    "--out": ("other-out", []),
+    "--objectives": ("accuracy,train_seconds", []),
+    "--sampler": ("random", []),
+    "--pruner": ("median", []),
+    "--prune-floor": (None, ["--pruner", "median"]),
+    "--prune-margin": ("0.1", []),
+    "--prune-warmup": ("2", []),
+    "--no-prune": (None, []),
+}
+# options whose effect lies before or beyond the recorded call, and the tests that cover them there
+ELSEWHERE = {
+    "--verbose": "read by cli.py before the command runs (tests/test_cli.py)",
+    "--backend": "read by cli.py before Keras loads (tests/test_cli.py, tests/core/test_backends.py)",
+    "--cache-dir": "read by cli.py before Keras loads (tests/test_cli.py)",
+    "--workers": "starts worker processes (tests/search/test_workers.py)",
+    "--gpus": "starts worker processes (tests/search/test_workers.py)",
+    "--worker-number": "set by the parent for its workers (tests/search/test_workers.py)",
+}
+
+
+def _options(command: str) -> list[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        a.option_strings[-1]
+        for a in sub.choices[command]._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction)
+    ]
+
+
+def _argv(base: list[str], option: str, table: dict, tmp_path) -> list[str]:
+    value, needs = table[option]
+    extra = [option] if value is None else [option, str(tmp_path / value) if "other" in value else value]
+    if option == "--params":
+        (tmp_path / "params.json").write_text(json.dumps({"label_smoothing": 0.2}))
+        extra = [option, str(tmp_path / "params.json")]
+    return base + needs + extra
+
+
+def _observe(module, argv: list[str], monkeypatch, capsys) -> dict:
+    """What the command hands to the call that would train (or prints, for --summary)."""
+    seen = {}
+    monkeypatch.setattr(module, "load_cifar10", lambda data_dir=None, **_: _Data(seen.setdefault("data_dir", data_dir)))
+    monkeypatch.setattr("hpsearch.baseline.run_baseline", _recorder("run_baseline"))
+    monkeypatch.setattr("hpsearch.search.optuna_engine.run_study", _recorder("run_study"))
+    monkeypatch.setattr("hpsearch.search.kt_engine.run_kt_study", _recorder("run_kt_study"))
+    monkeypatch.setattr(study_command, "open_storage", lambda where: seen.setdefault("storage", where))
+    args = build_parser().parse_args(argv)
+    capsys.readouterr()
+    try:
+        seen["returned"] = module.run(args)
+    except _Called as call:
+        seen["call"] = call.what
+        seen["args"] = [_plain(a) for a in call.args_]
+        seen["kwargs"] = {k: _plain(v) for k, v in call.kwargs.items() if k not in ("console", "progress", "data")}
+    seen["printed"] = "summary" if "Total params" in capsys.readouterr().out else ""
+    return seen
+
+
+def _changed(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+@pytest.mark.parametrize(
+    "command, module, table, base",
+    [
+        ("baseline", baseline_command, BASELINE, ["baseline", "--profile", "smoke"]),
+        ("study", study_command, STUDY, ["study", "--spec", "lr_schedule", "--profile", "smoke", "--trials", "3"]),
+    ],
+)
+def test_every_option_reaches_what_it_drives(command, module, table, base, tmp_path, monkeypatch, capsys):
+    options = _options(command)
+    missing = [o for o in options if o not in table and o not in ELSEWHERE]
+    assert not missing, f"{command} options without an entry (a value, or ELSEWHERE with the test): {missing}"
+    monkeypatch.chdir(tmp_path)
+    base = base + ["--out", str(tmp_path / "out")]
+    bases: dict[tuple, dict] = {}
+    silent = []
+    for option in (o for o in options if o in table):
+        needs = tuple(table[option][1])
+        if needs not in bases:
+            bases[needs] = _observe(module, base + list(needs), monkeypatch, capsys)
+            assert bases[needs].get("call"), f"{command} {needs} never reached its training call: {bases[needs]}"
+        after = _observe(module, _argv(base, option, table, tmp_path), monkeypatch, capsys)
+        if not _changed(bases[needs], after):
+            silent.append(option)
+    assert not silent, f"{command}: these options change nothing the command hands on: {silent}"
