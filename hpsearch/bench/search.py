@@ -518,6 +518,7 @@ def write_outputs(units: list[dict], out: Path, plan: Plan, val_size: int, machi
             for u in units
         ]
     )
+    out.mkdir(parents=True, exist_ok=True)
     paths = [out / "search-bench.csv", out / "units.csv", out / "search-bench.html"]
     write_csv(paths[0], numbers)
     write_csv(paths[1], per_unit)
