@@ -277,6 +277,21 @@ def pruned_at(trial: FrozenTrial) -> int | None:
     return None
 
 
+def strategy_runs(study: optuna.Study) -> list[tuple[str, int, int]]:
+    """Which strategy ("<sampler>/<pruner>", keys.STRATEGY) produced which trials, as (strategy, first, last)
+    runs of trial numbers; a resume may change it. Empty for studies that did not record it."""
+    runs: list[tuple[str, int, int]] = []
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        name = trial.user_attrs.get(keys.STRATEGY)
+        if not isinstance(name, str):
+            continue
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1], trial.number)
+        else:
+            runs.append((name, trial.number, trial.number))
+    return runs
+
+
 def train_seconds(trial: FrozenTrial) -> float | None:
     value = trial.user_attrs.get(keys.TRAIN_SECONDS)
     if _finite(value):

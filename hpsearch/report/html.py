@@ -361,6 +361,12 @@ def _settings(study: optuna.Study) -> dict[str, str]:
         "pruner": fmt(attrs.get(keys.PRUNER)) if attrs.get(keys.PRUNER) else "none",
         "max epochs": fmt(attrs.get(keys.MAX_EPOCHS)),
     }
+    runs = record.strategy_runs(study)
+    if runs:  # sampler/pruner per trial: a resume may have changed them
+        out["strategy by trial"] = "; ".join(
+            f"{name}: trial{'s' if first != last else ''} {first}{'–' + str(last) if last != first else ''}"
+            for name, first, last in runs
+        )
     return out
 
 

@@ -47,6 +47,8 @@ TRIAL_COLUMNS = (
     "delta_baseline",  # record.baseline_delta: against the baseline at the same epoch for a trial stopped early
     "epochs_run",
     "pruned_at",
+    "pruned_by",  # the rule that stopped a pruned trial (search/strategies.py), blank otherwise
+    "strategy",  # "<sampler>/<pruner>" that produced the trial (blank in studies that did not record it)
     "seconds",
     "fail_reason",
 )
@@ -83,6 +85,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "delta_baseline": stored(baseline_delta(base, trial, index)),
             "epochs_run": epochs_run(trial),
             "pruned_at": pruned_at(trial),
+            "pruned_by": str(trial.user_attrs.get(keys.PRUNED_BY) or ""),
+            "strategy": str(trial.user_attrs.get(keys.STRATEGY) or ""),
             "seconds": train_seconds(trial),
             "fail_reason": str(trial.user_attrs.get(keys.FAIL_REASON) or ""),
         }

@@ -34,6 +34,7 @@ lr_schedule = { type = "categorical", choices = ["triangular", "one_cycle"] }
 
 @pytest.fixture
 def fake_train(monkeypatch):
+    monkeypatch.setattr("gc.collect", lambda *args: 0)  # a second a trial with a backend loaded; fakes hold nothing
     fake = FakeTrain()
     monkeypatch.setattr(engine, "train", fake)
     return fake
@@ -145,6 +146,11 @@ def test_resuming_with_another_sampler_is_recorded_per_trial(tmp_path, fake_trai
     by_trial = [t.user_attrs[keys.STRATEGY] for t in sorted(s.trials, key=lambda t: t.number)]
     assert by_trial == ["tpe/baseline"] * 3 + ["random/asha"] * 3
     assert s.user_attrs["sampler"]["name"] == "TPESampler"  # how it was created stays
+    from hpsearch.report import html
+    from hpsearch.report.tables import trials_frame
+
+    assert trials_frame(s)["strategy"].tolist() == by_trial
+    assert html._settings(s)["strategy by trial"] == "tpe/baseline: trials 0–2; random/asha: trials 3–5"
 
 
 def test_samplers_that_do_not_apply_are_refused(tmp_path, fake_train):
@@ -181,7 +187,8 @@ def cli_study(out, cifar_dir, *extra):
 
 
 @pytest.mark.parametrize(
-    "sampler, pruner", [("tpe", "asha"), ("random", "hyperband"), ("qmc", "median"), ("cmaes", "baseline"), ("gp", "none")]
+    "sampler, pruner",
+    [("tpe", "asha"), ("random", "hyperband"), ("qmc", "median"), ("cmaes", "baseline"), ("gp", "none")],
 )
 def test_each_sampler_and_pruner_runs_a_study_from_the_command_line(
     fake_train, cifar_dir, tmp_path, capsys, sampler, pruner
