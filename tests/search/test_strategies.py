@@ -241,3 +241,28 @@ def test_asha_prunes_more_epochs_than_it_trains_on_a_wide_space(tmp_path, fake_t
     spent = sum(t.user_attrs[keys.EPOCHS_RUN] for t in s.get_trials(states=FINISHED))
     assert spent < 0.6 * 20 * BASE.epochs
     assert math.isclose(s.best_value, max(t.value for t in s.get_trials(states=(TrialState.COMPLETE,))))
+
+
+@pytest.mark.slow
+def test_asha_with_two_workers_reaches_the_total_with_one_baseline(tmp_path, cifar_dir):
+    """Real worker processes (smoke training) on one journal: asha reads the study, not the process."""
+    import os
+    import subprocess
+    import sys
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        '[params]\npeak_lr = { type = "float", low = 1e-4, high = 1e-2, log = true }\n'
+        'lr_schedule = { type = "categorical", choices = ["triangular", "one_cycle"] }\n'
+    )
+    out = tmp_path / "out"
+    argv = ["study", "--spec", str(spec), "--profile", "smoke", "--trials", "6", "--data-dir", str(cifar_dir)]
+    argv += ["--out", str(out), "--study-name", "w", "--pruner", "asha", "--workers", "2"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "hpsearch.cli", *argv], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    s = optuna.load_study(study_name="w", storage=open_storage(out / "studies" / "w.journal"))
+    finished = s.get_trials(states=FINISHED)
+    assert len(finished) == 6 and not s.get_trials(states=(TrialState.RUNNING,))
+    assert sum(bool(t.user_attrs.get(keys.IS_BASELINE)) for t in finished) == 1
+    assert {t.user_attrs[keys.STRATEGY] for t in finished} == {"tpe/asha"}
