@@ -25,14 +25,15 @@ COMMANDS = {
         "hpsearch study --spec default --profile cpu --trials 20",
     ),
     "confirm": (
-        "Retrain a study's best configuration and the baseline over several seeds, at any profile; Welch t-test.",
+        "Retrain a study's best configuration and the baseline over several seeds, at any profile; paired "
+        "t-test on the seeds (Welch's when a seed ran in one arm only).",
         "hpsearch confirm --study-name default-cpu --profile full --seeds 2",
     ),
     "report": ("Write the reports of a stored study (never trains).", "hpsearch report --study-name default-cpu"),
     "bench": (
         "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed "
         "backend; --study: trials/hour with one worker and with several.",
-        "hpsearch bench --images 1024 --epochs 3",
+        "hpsearch bench --images 1024 --rounds 3",
     ),
 }
 TRAINS = ("baseline", "study", "confirm", "bench")  # the commands that load a Keras backend
@@ -55,12 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text,
-            parents=[verbose],
+            parents=[verbose] if name in TRAINS else [],
             epilog=_epilog(example, profiles=name != "report"),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         importlib.import_module(f"hpsearch.commands.{name}").add_arguments(child)
-        add_backend_argument(child)
+        if name in TRAINS:  # report reads stored results: no backend, no compiled programs, no C++ start-up lines
+            add_backend_argument(child)
     return parser
 
 
@@ -107,9 +109,10 @@ def _main(argv: list[str] | None) -> int:
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
     try:
         check_values(parser, args)
+        backend = getattr(args, "backend", None)  # report takes no --backend
         # a bare `bench` runs every installed backend in turn, each in its own process
-        if args.command != "bench" or args.backend or args.search:
-            choose_backend(args.backend)  # before Keras is first imported
+        if args.command != "bench" or backend or args.search:
+            choose_backend(backend)  # before Keras is first imported
             if args.command != "report":  # the commands that compile
                 use_compilation_cache(args.cache_dir)
             parent = args.command == "study" and module.starts_workers(args)  # the workers load it, not this one

@@ -10,6 +10,7 @@ import pytest
 
 from hpsearch import __version__
 from hpsearch.cli import COMMANDS, build_parser, main
+from hpsearch.commands.common import profile_choices
 
 
 def subparsers():
@@ -32,9 +33,26 @@ def test_every_option_has_help_and_the_help_ends_with_an_example(name):
     text = sub.format_help()
     assert text.rstrip().splitlines()[-1].strip() == COMMANDS[name][1]
     if any("--profile" in a.option_strings for a in sub._actions):
-        assert "{full,cpu,smoke}" in sub.format_usage() and "  smoke  " in text
+        assert profile_choices() in sub.format_usage() and "  smoke  " in text
     else:  # the profiles are listed only where a --profile takes them
         assert "profiles (--profile)" not in text
+
+
+def test_report_lists_only_the_options_it_uses():
+    """report reads stored results: no backend to choose, no compiled programs, no start-up lines to hide."""
+    options = {o for a in subparsers()["report"]._actions for o in a.option_strings}
+    assert not options & {"--backend", "--cache-dir", "--verbose"}
+    for name in ("baseline", "study", "confirm", "bench"):  # they train: they take all three
+        trains = {o for a in subparsers()[name]._actions for o in a.option_strings}
+        assert {"--backend", "--cache-dir", "--verbose"} <= trains, name
+
+
+def test_bench_counts_rounds_and_keeps_epochs_as_a_deprecated_alias(capsys):
+    parser = subparsers()["bench"]
+    assert parser.parse_args(["--rounds", "3"]).rounds == 3 and parser.parse_args([]).rounds == 7
+    assert parser.parse_args(["--epochs", "4"]).rounds == 4
+    assert "deprecated" in capsys.readouterr().err
+    assert "--rounds" in parser.format_help() and "deprecated" in parser.format_help()
 
 
 def test_an_unknown_option_prints_the_subcommands_usage(capsys):

@@ -15,7 +15,7 @@
                     keras.ops.matmul), measured in the same rounds: the physical limit the step is held to,
                     as images/s x the network's training FLOPs per image (training_flops_per_image)
 
-    hpsearch bench [--backend B] [--images N] [--batch-size B] [--epochs E]
+    hpsearch bench [--backend B] [--images N] [--batch-size B] [--rounds R]
 
 The paths take turns in each round, so a load that drifts over the run hits all alike; every figure is
 printed as min / median / max over the rounds, the ratios per round (paths timed side by side).
@@ -221,7 +221,7 @@ def run_each_backend(
             str(images),
             "--batch-size",
             str(batch_size),
-            "--epochs",
+            "--rounds",
             str(epochs),
             *(["--cache-dir", cache_dir] if cache_dir else []),
         ]
@@ -284,18 +284,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=1024, help="training images per epoch (default 1024)")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     parser.add_argument(
-        "--epochs",
+        "--rounds",
         type=int,
         default=7,
         help="timed rounds (one epoch of each path, one matmul timing) after an untimed warm-up round (default 7)",
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        dest="rounds",
+        action=_DeprecatedRounds,
+        help="deprecated: the old name of --rounds (it counted timed rounds, not epochs)",
+    )
+
+
+class _DeprecatedRounds(argparse.Action):
+    """--epochs: stores into --rounds and says, once, on stderr, that the name is deprecated."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print("hpsearch: bench --epochs is deprecated (it counts timed rounds): use --rounds", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def check_arguments(args) -> None:
     from hpsearch.errors import HpsearchError
 
-    if args.epochs < 1 or args.batch_size < 1 or args.images < args.batch_size:
-        raise HpsearchError("bench needs --epochs >= 1, --batch-size >= 1 and --images >= --batch-size")
+    if args.rounds < 1 or args.batch_size < 1 or args.images < args.batch_size:
+        raise HpsearchError("bench needs --rounds >= 1, --batch-size >= 1 and --images >= --batch-size")
 
 
 def bench(args) -> list[dict]:
@@ -303,8 +318,8 @@ def bench(args) -> list[dict]:
     from hpsearch.core.device import installed_backends
 
     if args.backend:
-        return [run_bench(args.images, args.batch_size, args.epochs)]
-    return run_each_backend(args.images, args.batch_size, args.epochs, installed_backends(), args.cache_dir)
+        return [run_bench(args.images, args.batch_size, args.rounds)]
+    return run_each_backend(args.images, args.batch_size, args.rounds, installed_backends(), args.cache_dir)
 
 
 def main(argv=None) -> int:
