@@ -39,7 +39,7 @@ from hpsearch.commands.common import (
 )
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
-from hpsearch.core.device import chosen_backend
+from hpsearch.core.device import chosen_backend, load_quietly
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage
@@ -238,6 +238,8 @@ def run(args) -> int:
         if parallel:
             study = _run_workers(args, workers, why, spec, base, storage, name, mask_url(where), objectives, console)
         else:
+            if asked and not getattr(args, "verbose", False):
+                load_quietly()  # --workers auto picked one worker: this process trains, and cli.py left it unloaded
             study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
     except KeyboardInterrupt:
         if args.worker_number is not None:
@@ -389,6 +391,7 @@ def _run_keras_tuner(args, spec, data, base, storage, name, console):
         out=args.out,
         profile=args.profile,
         console=console,
+        verbose=bool(getattr(args, "verbose", False)),
     )
 
 

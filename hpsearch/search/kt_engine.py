@@ -18,6 +18,7 @@ Single objective (val_accuracy) only; the baseline-relative pruner is Optuna's a
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import time
 from pathlib import Path
@@ -314,6 +315,7 @@ def run_kt_study(
     profile: str | None = None,
     factor: int = 3,
     console=None,
+    verbose: bool = False,
 ) -> optuna.Study:
     """Run (or resume) a KerasTuner study until the Optuna study holds `trials` finished (COMPLETE + PRUNED)
     trials, trial 0 being the baseline. `storage`: an Optuna storage, URL or journal path (None: the default
@@ -360,14 +362,28 @@ def run_kt_study(
         options.update(max_epochs=base_config.epochs, factor=factor, hyperband_iterations=None)
     else:
         options.update(max_trials=trials)  # reset before each trial by pre_create_trial
-    search = _tuner_class(tuner)(
-        spec=spec, data=data, base_config=base_config, study=study, trials=trials, console=console, **options
-    )
+    with _captured(verbose):  # "Reloading Tuner from ..." on a resume
+        search = _tuner_class(tuner)(
+            spec=spec, data=data, base_config=base_config, study=study, trials=trials, console=console, **options
+        )
     with _quiet_failed_trials():
-        search.search()
+        # verbose=0: KerasTuner's display ("Search: Running Trial #", "Best val_accuracy So Far") stays quiet;
+        # our one line per trial says what happened. (Not _captured: our console may write to sys.stdout.)
+        search.search(verbose=1 if verbose else 0)
     if console is not None:
         console.print(status_line(study, trials), highlight=False)
     return study
+
+
+@contextlib.contextmanager
+def _captured(verbose: bool) -> Iterator[None]:
+    """KerasTuner's own print()s (to sys.stdout) go nowhere unless `verbose`; only around code that prints
+    nothing of ours (a rich Console without a file of its own writes to whatever sys.stdout is)."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 @contextlib.contextmanager

@@ -104,7 +104,7 @@ def fake_train(diverge_every: int = 3):
     return train
 
 
-def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, monkeypatch):
+def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(kt_engine, "train", fake_train())
     base = TrainConfig.from_profile("smoke", epochs=4)
     storage = f"sqlite:///{tmp_path}/s.db"
@@ -137,6 +137,9 @@ def test_hyperband_budgets_failures_and_resume_in_the_optuna_schema(tmp_path, mo
     again = run_kt_study(
         TINY, None, base, storage, "kt", trials=10, tuner="hyperband", seed=3, out=tmp_path, profile="smoke", factor=2
     )
+    printed = capfd.readouterr().out  # KerasTuner's own chatter stays out of the console (no --verbose)
+    assert "Best val_accuracy So Far" not in printed and "Search: Running Trial" not in printed
+    assert "Reloading Tuner" not in printed
     assert len([t for t in again.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 10
     assert [t.number for t in again.get_trials()][: len(trials)] == [t.number for t in trials]
     assert sum(t.user_attrs.get("is_baseline", False) for t in again.get_trials()) == 1
