@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -103,7 +104,11 @@ def load_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
-        elif is_installed("tensorflow"):
+        elif keras.backend.backend() == "torch":
+            # torch._dynamo's "hit config.recompile_limit" warnings (reported on Keras layers' stride and type-id
+            # guards; dynamo then runs those frames eagerly): shown with --verbose, which skips load_quietly
+            logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
+        if keras.backend.backend() != "tensorflow" and is_installed("tensorflow"):
             import tensorflow  # noqa: F401  Keras's data adapters import it on the other backends too, later and aloud
 
 

@@ -40,6 +40,12 @@ class DeviceAugment(keras.layers.Layer):
         self.images = keras.Variable(images, dtype="uint8", trainable=False, name="train_images")
         self.mean, self.std, self.pad = np.asarray(mean, np.float32), np.asarray(std, np.float32), pad
 
+    def build(self, input_shape=None):
+        # built explicitly: the images variable exists from __init__ and nothing depends on the input shape.
+        # Without a build, Keras traces call() with placeholder indices to build it (out of range on PyTorch)
+        # and warns that the layer "has unbuilt state".
+        self.built = True
+
     def call(self, inputs):
         images = ops.cast(ops.take(self.images, inputs["index"], axis=0), "float32")
         images = (images / 255.0 - self.mean) / self.std
@@ -56,6 +62,11 @@ class DeviceTrainer(keras.Model):
     def __init__(self, network: keras.Model, augment: DeviceAugment):
         super().__init__(name="device_trainer")
         self.network, self.augment = network, augment
+
+    def build(self, input_shape=None):
+        # the network is a built functional model and the augment layer builds itself (see DeviceAugment.build)
+        self.augment.build()
+        self.built = True
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
@@ -79,4 +90,6 @@ def device_training(network: keras.Model, part, mean, std, config) -> tuple[Devi
     batches = DrawBatches(
         part, mean, std, config.batch_size, training=True, seed=config.seed, flip=config.flip, pad=config.pad
     )
-    return DeviceTrainer(network, DeviceAugment(part.images, mean, std, config.pad)), batches
+    trainer = DeviceTrainer(network, DeviceAugment(part.images, mean, std, config.pad))
+    trainer.build()
+    return trainer, batches

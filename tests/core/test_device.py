@@ -108,3 +108,20 @@ def test_keras_tensorflow_datasets_run_without_tf_data_autotune(cifar):
     assert [dataset.options().autotune.enabled for dataset in made] == [False, False]
     first = next(iter(made[0]))[1].numpy()  # still the batches themselves, in their order
     assert (first == batches[0][1]).all()
+
+
+def test_torch_compile_warnings_are_hidden_unless_verbose():
+    """load_quietly (what cli.py runs without --verbose) silences torch._dynamo's recompile-limit warnings."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    code = (
+        "import logging; from hpsearch.core.device import load_quietly; load_quietly(); "
+        "print(logging.getLogger('torch._dynamo').getEffectiveLevel())"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip().splitlines()[-1]) >= 40  # logging.ERROR: warnings dropped

@@ -45,6 +45,22 @@ def test_device_and_host_paths_give_the_same_pixels_for_a_seed_and_epoch():
     assert not np.allclose(_device_epoch(part, seed=6)[0], _device_epoch(part, seed=5)[0])
 
 
+def test_the_device_layers_are_built_without_tracing_and_without_an_unbuilt_state_warning():
+    import warnings
+
+    from hpsearch.core.model import build_model
+    from hpsearch.core.ondevice import device_training
+
+    part = _split()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer, draws = device_training(build_model(SMOKE, part.images), part, MEAN, STD, SMOKE.replace(pad=PAD))
+        assert trainer.built and trainer.augment.built
+        out = trainer(draws.batch(0, 0)[0])  # a dict batch: augmented on the device, then the network
+    assert out.shape[0] == len(draws.picked(0, 0)) and out.shape[1] == 10
+    assert not [w for w in caught if "unbuilt state" in str(w.message)]
+
+
 def _metrics(result):
     return [{k: v for k, v in e.items() if k != "seconds"} for e in result.epochs]
 
