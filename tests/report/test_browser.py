@@ -2,7 +2,7 @@
 
 Fails on any console error, page error or failed request; checks every figure drew (plotly's SVG);
 saves a full-page screenshot of each page to $HPSEARCH_SCREENSHOT_DIR (default: pytest's tmp dir), and
-study-report-top.png (headline to learning curves: docs/report-example.png is that image).
+study-report-top.png (headline to learning curves; docs/report-example.png is the first screen of a real smoke study).
 
     HPSEARCH_SCREENSHOT_DIR=shots python -m pytest tests/report/test_browser.py -m browser
 """
