@@ -176,3 +176,35 @@ def test_an_out_that_is_not_utf8_or_too_long_is_one_line(command, tmp_path, monk
         assert main([*command, "--out", out]) == 2
         assert says in _one_line(capsys.readouterr().err)
     assert not [p for p in tmp_path.rglob("*") if p.suffix == ".html"]  # no page at all, let alone an empty one
+
+
+def _value_options():
+    """(command, option) for every option of every command that takes a value: generated from the parser, so a
+    new option is covered without touching this test."""
+    import argparse
+
+    from hpsearch.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        (command, action.option_strings[-1])
+        for command in COMMANDS
+        for action in sub.choices[command]._actions
+        if action.option_strings and action.nargs != 0 and action.dest != "help"
+    ]
+
+
+@pytest.mark.parametrize("command, option", _value_options())
+def test_an_empty_value_for_any_option_is_refused(command, option, tmp_path, monkeypatch, capsys):
+    for module in ("baseline", "study", "confirm"):  # never reached: nothing trains on an empty value
+        monkeypatch.setattr(f"hpsearch.commands.{module}.load_cifar10", pytest.fail)
+    monkeypatch.chdir(tmp_path)
+    required = ["--study-name", "s"] if command in ("report", "confirm") and option != "--study-name" else []
+    try:
+        code = main([command, *required, option, ""])
+    except SystemExit as exit_:  # argparse's own check of a typed option (a number, a choice)
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and option.lstrip("-").split("-")[0] in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # no journal, no folder
