@@ -12,7 +12,8 @@ and raises WriteError: one line naming the path and the fix.
 
 CSV cells are neutralised here, once for every CSV (OWASP, CSV injection): a text cell starting with
 =, +, -, @, tab or carriage return gets a leading single quote, so a spreadsheet shows it instead of
-running it. Numbers stay numbers: a negative difference is still -0.012.
+running it, and a cell holding a line break is quoted. Numbers stay numbers: a negative difference is
+still -0.012.
 """
 
 from __future__ import annotations
@@ -183,8 +184,10 @@ def csv_frame(frame):
 
 
 def csv_text(frame) -> str:
-    """The CSV of a pandas DataFrame, cells neutralised, without the index."""
-    return csv_frame(frame).to_csv(index=False)
+    """The CSV of a pandas DataFrame, cells neutralised, without the index. Rows end in CRLF (RFC 4180): then
+    Python's csv writer quotes every cell holding a CR or LF; with pandas's "\n" a bare CR inside a cell is left
+    unquoted, and a reader that ends rows at it starts a new row there, unquoted ("x\r=cmd")."""
+    return csv_frame(frame).to_csv(index=False, lineterminator="\r\n")
 
 
 def write_csv(path: str | Path, frame) -> Path:

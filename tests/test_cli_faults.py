@@ -176,3 +176,83 @@ def test_an_out_that_is_not_utf8_or_too_long_is_one_line(command, tmp_path, monk
         assert main([*command, "--out", out]) == 2
         assert says in _one_line(capsys.readouterr().err)
     assert not [p for p in tmp_path.rglob("*") if p.suffix == ".html"]  # no page at all, let alone an empty one
+
+
+def _value_options():
+    """(command, option) for every option of every command that takes a value: generated from the parser, so a
+    new option is covered without touching this test."""
+    import argparse
+
+    from hpsearch.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        (command, action.option_strings[-1])
+        for command in COMMANDS
+        for action in sub.choices[command]._actions
+        if action.option_strings and action.nargs != 0 and action.dest != "help"
+    ]
+
+
+@pytest.mark.parametrize("command, option", _value_options())
+def test_an_empty_value_for_any_option_is_refused(command, option, tmp_path, monkeypatch, capsys):
+    for module in ("baseline", "study", "confirm"):  # never reached: nothing trains on an empty value
+        monkeypatch.setattr(f"hpsearch.commands.{module}.load_cifar10", pytest.fail)
+    monkeypatch.chdir(tmp_path)
+    required = ["--study-name", "s"] if command in ("report", "confirm") and option != "--study-name" else []
+    try:
+        code = main([command, *required, option, ""])
+    except SystemExit as exit_:  # argparse's own check of a typed option (a number, a choice)
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and option.lstrip("-").split("-")[0] in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # no journal, no folder
+
+
+@pytest.mark.parametrize("fault", ["ENOSPC", "EROFS", "replaced"])
+def test_a_storage_failing_mid_study_is_one_line_and_the_next_start_resumes(fault, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+
+    from hpsearch.commands import study as command
+    from hpsearch.search import optuna_engine
+    from tests.search.test_optuna_engine import FakeTrain
+
+    journal = journal_path(tmp_path, "s")
+    disk = pytest.MonkeyPatch()
+
+    def full(self, logs):
+        code = getattr(errno, fault)
+        raise OSError(code, os.strerror(code))
+
+    class StorageFails(FakeTrain):  # the second trial: the disk fills, the file system turns read-only, or
+        def __call__(self, *args, **kwargs):  # another program replaces the journal
+            if len(self.configs) == 1:
+                if fault == "replaced":
+                    (tmp_path / "other").write_text("")
+                    os.replace(tmp_path / "other", journal)
+                else:
+                    disk.setattr(JournalFileBackend, "append_logs", full)
+            return super().__call__(*args, **kwargs)
+
+    monkeypatch.setattr(optuna_engine, "train", StorageFails())
+    monkeypatch.setattr(command, "load_cifar10", lambda data_dir: None)
+    study = ["study", "--profile", "smoke", "--trials", "3", "--out", str(tmp_path), "--study-name", "s", "--no-prune"]
+    try:
+        assert main(study) == 2
+    finally:
+        disk.undo()
+    line = _one_line(capsys.readouterr().err)
+    assert str(journal) in line and "run the same command again" in line
+    if fault == "replaced":
+        assert "was replaced or removed while the study ran" in line
+        return
+    assert os.strerror(getattr(errno, fault)) in line and "the finished trials are kept there" in line
+    kept = optuna.load_study(study_name="s", storage=storage.open_storage(journal))
+    assert [t.state for t in kept.trials][:1] == [TrialState.COMPLETE]
+    monkeypatch.setattr(optuna_engine, "train", FakeTrain())
+    assert main(study) == 0  # the same command again: resumes to the total
+    resumed = optuna.load_study(study_name="s", storage=storage.open_storage(journal))
+    assert len([t for t in resumed.trials if t.state == TrialState.COMPLETE]) == 3

@@ -159,3 +159,46 @@ def test_replacing_leaves_the_file_when_nothing_was_written_or_saving_failed(tmp
             temporary.write_bytes(b"half a mo")
             raise OSError(errno.ENOSPC, "No space left on device")
     assert target.read_bytes() == b"old model" and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "cell, written",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1+1", "'+1+1"),
+        ("-1+cmd", "'-1+cmd"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("plain", "plain"),
+        ("a=1", "a=1"),
+        ("-0.5", "-0.5"),  # text that is a plain number is what a spreadsheet reads as that number
+        ("+3e-05", "+3e-05"),
+        (-0.012, -0.012),
+        (7, 7),
+        (None, None),
+        (__import__("pathlib").Path("=x"), "'=x"),  # not text, not a number: as it will be written (str)
+    ],
+)
+def test_csv_cell(cell, written):
+    assert files.csv_cell(cell) == written
+
+
+def test_csv_frame_quotes_text_cells_and_headers_and_keeps_numbers():
+    import pandas as pd
+
+    frame = pd.DataFrame({"=name": ["=cmd", "ok", None], "delta": [-0.5, 0.25, float("nan")], "n": [-1, 2, 3]})
+    text = files.csv_text(frame)
+    assert text.split("\r\n") == ["'=name,delta,n", "'=cmd,-0.5,-1", "ok,0.25,2", ",,3", ""]
+    assert frame.columns[0] == "=name" and frame.iloc[0, 0] == "=cmd"  # the caller's frame is left as it was
+
+
+def test_a_line_break_inside_a_cell_never_starts_a_row():
+    import csv
+    import io
+
+    import pandas as pd
+
+    text = files.csv_text(pd.DataFrame({"reason": ["x\r=cmd", "y\n@SUM(1)", "z\r\n+1+1"]}))
+    assert '"x\r=cmd"' in text  # quoted: a spreadsheet reads one cell that starts with x
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [["reason"], ["x\r=cmd"], ["y\n@SUM(1)"], ["z\r\n+1+1"]]

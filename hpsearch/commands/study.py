@@ -42,7 +42,7 @@ from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend, load_quietly
 from hpsearch.errors import HpsearchError
 from hpsearch.record.paths import safe_name, tuner_dir
-from hpsearch.record.storage import mask_url, open_storage
+from hpsearch.record.storage import mask_url, open_storage, storage_failures
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
@@ -235,12 +235,15 @@ def run(args) -> int:
     storage = open_storage(where)
     started = time.monotonic()
     try:
-        if parallel:
-            study = _run_workers(args, workers, why, spec, base, storage, name, mask_url(where), objectives, console)
-        else:
-            if asked and not getattr(args, "verbose", False):
-                load_quietly()  # --workers auto picked one worker: this process trains, and cli.py left it unloaded
-            study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
+        with storage_failures(storage, where):  # a full disk or a replaced journal mid-study: one line
+            if parallel:
+                study = _run_workers(
+                    args, workers, why, spec, base, storage, name, mask_url(where), objectives, console
+                )
+            else:
+                if asked and not getattr(args, "verbose", False):
+                    load_quietly()  # --workers auto picked one worker: this process trains, and cli.py left it unloaded
+                study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
     except KeyboardInterrupt:
         if args.worker_number is not None:
             raise  # the parent says what happened

@@ -21,14 +21,15 @@ from hpsearch.errors import HpsearchError
 STUDIES = "studies"
 REPORTS = "reports"
 MAX_NAME = 80
+_HASHED = re.compile(r"-[0-9a-f]{8}$")  # how a changed name ends
 
 
 def safe_name(name: str) -> str:
     """A name as a file or folder name: letters, digits, '.', '_', '-' only, at most MAX_NAME of them, never
     '.' or '..'. A name that had to change gets a short hash of the original, so two different names never
-    share a file."""
+    share a file: a name kept as it is never ends like a hashed one (-8 hex digits), so it cannot be one."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")[:MAX_NAME]
-    if cleaned == name and cleaned:
+    if cleaned == name and cleaned and not _HASHED.search(cleaned):
         return cleaned
     digest = hashlib.sha1(str(name).encode("utf-8")).hexdigest()[:8]
     return f"{cleaned}-{digest}" if cleaned else f"study-{digest}"

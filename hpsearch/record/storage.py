@@ -17,6 +17,7 @@ alone fail and retry the trials of dead workers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import socket
@@ -173,7 +174,67 @@ def _journal_file(path: Path, create: bool = True) -> optuna.storages.BaseStorag
     except Exception as exc:  # Optuna replays the whole file here: a record it cannot decode
         raise journal.undecodable(path, exc) from None
     storage.hpsearch_lock_path = f"{path}.workers.lock"  # see worker_lock
+    storage.hpsearch_journal = (path, _identity(path))  # see storage_failures: replaced under the study?
     return storage
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+# what to do when a study's storage fails under it, after the system's own words
+_STORAGE_FIXES = {
+    errno.ENOSPC: "free space on its disk",
+    errno.EDQUOT: "free space within your quota",
+    errno.EROFS: "make its file system writable again",
+    errno.EACCES: "give this user write permission on it",
+    errno.EPERM: "give this user write permission on it",
+}
+
+
+@contextlib.contextmanager
+def storage_failures(storage, where: Any) -> Iterator[None]:
+    """A study's storage failing while trials run (a full disk, a read-only remount, the journal file replaced
+    or removed, a database gone) as one line naming the storage and the fix. What was finished is kept in it,
+    and the next start repairs a torn last record (journal.repair_torn_tail) and resumes. Any other error passes
+    through as it is."""
+    try:
+        yield
+    except (HpsearchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        problem = _storage_problem(storage, where, exc)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def _storage_problem(storage, where: Any, exc: Exception) -> StorageError | None:
+    shown = mask_url(str(where))
+    journal_file = getattr(storage, "hpsearch_journal", None)
+    if journal_file is not None and _identity(journal_file[0]) != journal_file[1]:
+        return StorageError(
+            f"the journal {shown} was replaced or removed while the study ran; its finished trials are in the "
+            f"file that was there: put that file back and run the same command again to resume (or pass another "
+            f"--study-name to start afresh)"
+        )
+    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+        reason = mask_message(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, str(where))
+        return StorageError(
+            f"the study's storage {shown} failed: {reason}; the finished trials are kept there; check the "
+            f"database server, then run the same command again to resume"
+        )
+    if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename).startswith(str(where))):
+        fix = _STORAGE_FIXES.get(exc.errno, "fix it")
+        return StorageError(
+            f"the study's storage {shown} failed: {exc.strerror or exc}; the finished trials are kept there; "
+            f"{fix}, then run the same command again to resume"
+        )
+    return None
 
 
 def _with_driver(url: str) -> str:

@@ -53,6 +53,11 @@ def write_study_reports(
     """
     study = study or load_study(storage, study_name)
     folder = study_report_dir(out, study_name)
+    if (folder / "metrics.json").exists():  # runs and studies share reports/: never write over a run's page
+        raise HpsearchError(
+            f"{folder} is a baseline run's folder (metrics.json), not study {study_name!r}'s; pass --out DIR to "
+            f"write the study's reports elsewhere, or rename the run's folder"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     frame = tables.trials_frame(study)
     files = {  # every file rendered first, then all written at once (hpsearch.files): a failure leaves the old set

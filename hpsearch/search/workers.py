@@ -134,7 +134,14 @@ def plan(
     found = visible_gpus() if found is None else found
     if gpus is not None:
         known = {g.index: g for g in found}
-        use = [known.get(g, Gpu(g)) for g in gpus]
+        missing = [g for g in gpus if g not in known]
+        if missing:  # CUDA would quietly hide it, and the worker train on the CPU
+            listed = f"GPUs {', '.join(known)} are" if known else "no GPU is"
+            raise HpsearchError(
+                f"--gpus {','.join(gpus)}: no GPU {', '.join(missing)} on this machine ({listed} visible to "
+                f"nvidia-smi and CUDA_VISIBLE_DEVICES); pass GPUs that exist, or leave --gpus out"
+            )
+        use = [known[g] for g in gpus]
     else:
         use = found
     if workers == "auto":

@@ -321,3 +321,37 @@ def test_figure_json_escapes_every_angle_bracket_and_ampersand_and_still_parses(
     text = figure_json(go.Figure(go.Scatter(x=[1], y=[2], name=name)))
     assert not {"<", ">", "&"} & set(text)
     assert json.loads(text)["data"][0]["name"] == name
+
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2-3", "@SUM(1,2)", "\t=1+1", "\r=1+1"]
+
+
+def test_no_csv_cell_is_a_formula_and_numbers_stay_numbers(make_study, tmp_path):
+    """OWASP's CSV injection: a study name, parameter names and values and fail reasons that start with =, +, -,
+    @, tab or CR (anyone who can write to a shared storage can plant them) land quoted; numbers do not."""
+    import csv
+
+    from optuna.distributions import CategoricalDistribution
+
+    name = HOSTILE[0]
+    study = make_study(name, confirm=False)
+    for number, text in enumerate(HOSTILE):
+        study.add_trial(
+            create_trial(
+                state=TrialState.FAIL,
+                params={text: text},
+                distributions={text: CategoricalDistribution(HOSTILE)},
+                user_attrs={"fail_reason": text},
+            )
+        )
+    folder = write_study_reports(study, name, tmp_path).parent
+    cells = []
+    for table in ("trials.csv", "summary.csv"):
+        with open(folder / table, newline="", encoding="utf-8") as handle:
+            cells += [cell for row in csv.reader(handle) for cell in row]
+    for text in HOSTILE:
+        assert "'" + text in cells and text not in cells
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert all(re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", c) for c in dangerous), dangerous  # only numbers
+    trials = pd.read_csv(folder / "trials.csv")
+    assert trials["delta_baseline"].dtype == float and (trials["delta_baseline"] < 0).any()  # a negative Δ stays one

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from hpsearch.commands import study as study_command
 from hpsearch.record import trials as record
+from hpsearch.record.paths import study_report_dir
 from hpsearch.record.storage import open_storage
 from hpsearch.search import optuna_engine as engine
 from hpsearch.search.space import SpecError
@@ -221,4 +222,4 @@ def test_a_study_on_postgresql(tmp_path, spec_file, cifar_dir, capsys):
     printed = capsys.readouterr().out
     password = re.search(r"://[^:/@]*:([^@]+)@", url)
     assert password is None or password.group(1) not in printed
-    assert (tmp_path / "out" / "reports" / name / "report.html").is_file()
+    assert (study_report_dir(tmp_path / "out", name) / "report.html").is_file()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,11 +91,11 @@ def test_workers_sharing_a_gpu_split_its_memory_and_several_gpus_take_turns():
     assert all(
         w.env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.450" and w.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for w in one
     )
-    two, _ = workers.plan(2, ["2", "3"], cores=list(range(4)), found=[])
+    two, _ = workers.plan(2, ["2", "3"], cores=list(range(4)), found=[Gpu("1"), Gpu("2"), Gpu("3")])
     assert [w.env["CUDA_VISIBLE_DEVICES"] for w in two] == ["2", "3"]
     assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in w.env for w in two)  # a GPU each: all of its memory
     with pytest.raises(HpsearchError, match="--gpus names 2 GPUs but --workers is 1"):
-        workers.plan(1, ["0", "1"], cores=[0], found=[])
+        workers.plan(1, ["0", "1"], cores=[0], found=[Gpu("0"), Gpu("1")])
 
 
 def test_auto_says_what_it_picked_and_why():
@@ -301,3 +302,26 @@ def test_ctrl_c_stops_every_worker_and_loses_nothing(tmp_path, parent):
     output, _ = again.communicate(timeout=300)
     assert again.returncode == 0, output
     assert len(load(tmp_path).get_trials(states=FINISHED)) == 8
+
+
+@pytest.mark.parametrize(
+    "gpus, found, says",
+    [
+        (["0"], [], "--gpus 0: no GPU 0 on this machine (no GPU is visible"),
+        (["0", "2"], [Gpu("0"), Gpu("1")], "--gpus 0,2: no GPU 2 on this machine (GPUs 0, 1 are visible"),
+    ],
+)
+def test_gpus_that_do_not_exist_are_refused(gpus, found, says):
+    with pytest.raises(HpsearchError, match=re.escape(says)):
+        workers.plan(len(gpus), gpus, cores=[0, 1], found=found)
+
+
+def test_gpus_on_this_machine_are_refused_when_it_has_none(tmp_path, monkeypatch, capsys):
+    """The command as a user meets it, on a machine without that GPU: one line, exit 2, nothing trained."""
+    from hpsearch.cli import main
+
+    monkeypatch.setattr(workers, "visible_gpus", lambda: [])
+    monkeypatch.setattr(study_command, "run_workers", pytest.fail)
+    assert main(["study", "--profile", "smoke", "--trials", "1", "--gpus", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hpsearch: --gpus 0: no GPU 0 on this machine") and len(err.strip().splitlines()) == 1
