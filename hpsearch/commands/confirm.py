@@ -5,8 +5,9 @@
     hpsearch confirm --study-name shared --storage postgresql://user:PASSWORD@db-host/hpsearch --top 3
 
 Reads the study from OUT/studies/<name>.journal (or --storage). Each finished seed run is stored in the study
-at once (user attr "confirm:<profile>", record/confirms.py): an interrupt keeps it and running the same
-command again continues, skipping the stored seeds. Then rewrites OUT/reports/<name>/ (confirm.json,
+at once, under its own user attr ("confirm_run:<profile>:<trial>:<seed>", record/confirms.py): an interrupt
+keeps it, running the same command again continues, skipping the stored seeds, and two confirms running at
+once never overwrite each other's runs. Then rewrites OUT/reports/<name>/ (confirm.json,
 best_params.json, the page), the same --out as the `hpsearch study` that ran it.
 """
 
@@ -133,9 +134,10 @@ def run(args) -> int:
     evidence = evidence_table(study)
     if evidence is not None:
         console.print(evidence)
-    with writing(args.out, kept=f"the confirm runs are stored in the study (user attr {keys.confirm_key(profile)!r})"):
+    where = f"the study (user attrs {keys.CONFIRM_RUN_PREFIX}{profile}:...)"
+    with writing(args.out, kept=f"the confirm runs are stored in {where}"):
         page = write_study_reports(storage, args.study_name, args.out, study=study)
-    console.print(f"stored in the study (user attr {keys.confirm_key(profile)!r})", markup=False, highlight=False)
+    console.print(f"stored in {where}", markup=False, highlight=False)
     print_written(console, page.parent)
     console.print(verdict_text(study))
     return 0
