@@ -32,6 +32,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.core.device import out_of_memory
 from hpsearch.errors import HpsearchError
+from hpsearch.interrupts import Interrupted, interrupts_deferred
 from hpsearch.numbers import pct
 from hpsearch.record import confirms, keys
 from hpsearch.record.storage import load_study
@@ -103,7 +104,8 @@ def run(args) -> int:
     data = load_cifar10(args.data_dir) if todo else None
 
     def store(run: dict) -> None:
-        confirms.add_run(study, profile, run, seeds=seeds, trials=numbers)
+        with interrupts_deferred():  # a Ctrl-C meanwhile waits until the finished run is stored
+            confirms.add_run(study, profile, run, seeds=seeds, trials=numbers)
         label = "baseline" if run["trial"] is None else f"trial {run['trial']}"
         console.print(
             f"  {label:9s} seed {run['seed']}: test TTA {pct(run[confirms.METRIC])} "
@@ -113,6 +115,10 @@ def run(args) -> int:
 
     try:
         run_confirm(study, data, chosen, profile=profile, seeds=args.seeds, skip=skip, on_run=store)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "the finished seed runs are stored in the study; run the same command again to train the rest"
+        ) from None
     except TrainingDiverged as exc:
         raise HpsearchError(
             f"a confirm run diverged at profile {profile}: {exc}; the finished runs are stored in the study; "

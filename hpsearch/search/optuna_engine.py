@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager
 
 import optuna
 from optuna.trial import TrialState
@@ -47,6 +45,9 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
+from hpsearch.interrupts import interrupts_deferred as _interrupts_deferred
+from hpsearch.interrupts import signals_as_interrupt as _signals_as_interrupt
+from hpsearch.interrupts import stop_if_signalled as _stop_if_signalled
 from hpsearch.record import keys
 from hpsearch.record.trials import config_changes, epoch_attrs
 from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
@@ -435,61 +436,3 @@ def _duplicate_baseline(study: optuna.Study, trial: optuna.Trial) -> bool:
         t.user_attrs.get(keys.IS_BASELINE) and t.number < trial.number
         for t in study.get_trials(deepcopy=False, states=live)
     )
-
-
-_deferring = threading.local()
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM until the block has written what it writes, then raise KeyboardInterrupt:
-    a second Ctrl-C while the first is being recorded would otherwise cut the storage write and leave the
-    trial RUNNING. Yields the signals caught so far (a list that fills). Nested blocks defer to the outermost."""
-    if threading.current_thread() is not threading.main_thread() or getattr(_deferring, "on", False):
-        yield []
-        return
-    caught: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    _deferring.on = True
-    try:
-        yield caught
-    finally:
-        _deferring.on = False
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if caught:
-        raise KeyboardInterrupt
-
-
-_signalled: list[int] = []  # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
-
-
-@contextlib.contextmanager
-def _signals_as_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM end a study: the running trial is marked FAIL, not left RUNNING. The handler also
-    notes the signal, and _stop_if_signalled raises again at the next epoch or trial: a KeyboardInterrupt
-    raised inside a callback that swallows exceptions (JAX's gc callback does) would otherwise be lost
-    and the study would run on."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        _signalled.append(signum)
-        raise KeyboardInterrupt
-
-    _signalled.clear()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _stop_if_signalled() -> None:
-    if _signalled:
-        raise KeyboardInterrupt
