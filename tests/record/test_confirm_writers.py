@@ -3,7 +3,6 @@ journal file, SQLite and PostgreSQL; studies stored in the older formats are sti
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
@@ -12,22 +11,7 @@ import pytest
 
 from hpsearch.record import confirms, keys
 from hpsearch.record.storage import open_storage
-
-POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
-KINDS = [
-    "journal",
-    "sqlite",
-    pytest.param(
-        "postgres",
-        marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES, reason="HPSEARCH_TEST_POSTGRES_URL is not set")],
-    ),
-]
-
-
-def _url(kind: str, tmp_path) -> str:
-    return {"journal": str(tmp_path / "s.journal"), "sqlite": f"sqlite:///{tmp_path / 's.db'}", "postgres": POSTGRES}[
-        kind
-    ]
+from tests.storages import KINDS, storage_url
 
 
 def _run(trial, seed):
@@ -39,7 +23,7 @@ def test_two_confirms_writing_at_once_keep_every_run(kind, tmp_path):
     """Two writers, each with its own storage handle (as two processes have), in lockstep: each has read the
     stored study before the other writes (the interleaving that lost runs when a profile's runs were one attr
     read, extended and written back)."""
-    url, name = _url(kind, tmp_path), f"s-{uuid.uuid4().hex[:8]}"
+    url, name = storage_url(kind, tmp_path), f"s-{uuid.uuid4().hex[:8]}"
     optuna.create_study(study_name=name, storage=open_storage(url))
     together = threading.Barrier(2, timeout=60)
     plans = {"a": (None, [42, 43, 44]), "b": (1, [42, 43, 44])}  # the baseline's and trial 1's seed runs
