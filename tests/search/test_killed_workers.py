@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +23,6 @@ from rich.console import Console
 
 from hpsearch.core.device import chosen_backend
 from hpsearch.record import storage as storage_module
-from hpsearch.search import optuna_engine as engine
 from tests.search.test_optuna_engine import finished, study
 from tests.storages import KINDS, storage_url
 from tests.search.test_optuna_engine import fake_train as fake_train  # noqa: PLC0414 - the fixture, shared
@@ -85,24 +85,29 @@ def _killed_mid_trial(tmp_path: Path, url: str, name: str) -> None:
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_killed_workers_trial_never_counts_toward_the_total(kind, tmp_path, monkeypatch, fake_train):
     monkeypatch.setattr(storage_module, "HEARTBEAT_INTERVAL", 1)
-    monkeypatch.setattr(storage_module, "HEARTBEAT_GRACE", 10)  # longer than this start takes to its first claim
+    monkeypatch.setattr(storage_module, "HEARTBEAT_GRACE", 3)
     url, name = storage_url(kind, tmp_path), f"killed-{uuid.uuid4().hex[:8]}"
     _killed_mid_trial(tmp_path, url, name)
     stuck = optuna.load_study(study_name=name, storage=storage_module.open_storage(url)).trials[1]
     assert stuck.state == TrialState.RUNNING  # as SIGKILL leaves it
 
-    if kind == "postgres":  # its last beat just now, before each trial here (the kill and this start took seconds)
+    console = Console(file=io.StringIO(), width=300)
+    alive = None
+    if kind == "postgres":  # its worker beats on (alive, as far as anyone can tell) until this start waits for it
         beats = storage_module.open_storage(url)
         stuck_id = storage_module.trial_id(beats, optuna.load_study(study_name=name, storage=beats), 1)
 
-        def beaten_then_trained(config, data, **kwargs):
-            beats.record_heartbeat(stuck_id)
-            return fake_train(config, data, **kwargs)
+        def beating():
+            while "waiting for trial(s) 1" not in console.file.getvalue():
+                beats.record_heartbeat(stuck_id)
+                time.sleep(0.2)
 
-        monkeypatch.setattr(engine, "train", beaten_then_trained)
-        beats.record_heartbeat(stuck_id)
-    console = Console(file=io.StringIO(), width=300)
+        beats.record_heartbeat(stuck_id)  # before this start looks
+        alive = threading.Thread(target=beating, daemon=True)
+        alive.start()
     s = study(tmp_path, 3, storage=url, study_name=name, console=console)  # the same command again
+    if alive is not None:
+        alive.join(timeout=5)
     said = console.file.getvalue()
     assert len(finished(s)) == 3 and not s.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)), said
     assert s.trials[1].state == TrialState.FAIL
