@@ -135,19 +135,24 @@ except KeyboardInterrupt:
 """
 
 
-@pytest.mark.parametrize("mode", ["two-ctrl-c", "during-finish"])
-def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode, tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path), mode],
+def start_script(path: Path, text: str, args: list[str], backend: str | None = None) -> subprocess.Popen:
+    """Write the Python script `text` to `path` and start it with `args` on this copy of hpsearch, its output
+    (stdout and stderr) in one pipe."""
+    path.write_text(textwrap.dedent(text))
+    backend = backend or os.environ.get("KERAS_BACKEND", "jax")
+    return subprocess.Popen(
+        [sys.executable, str(path), *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": backend},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.mark.parametrize("mode", ["two-ctrl-c", "during-finish"])
+def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode, tmp_path):
+    worker = start_script(tmp_path / "worker.py", SCRIPT, [str(tmp_path), mode])
     try:
         for _ in range(1200):  # start-up (Keras import) is slow on a busy machine
             if (tmp_path / "started").exists() or worker.poll() is not None:

@@ -6,11 +6,7 @@ saying so, instead of ending with exit 0 and fewer finished trials."""
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import uuid
@@ -23,11 +19,11 @@ from rich.console import Console
 
 from hpsearch.core.device import chosen_backend
 from hpsearch.record import storage as storage_module
+from tests.search.test_dead_workers import start_script
 from tests.search.test_optuna_engine import finished, study
 from tests.storages import KINDS, storage_url
 from tests.search.test_optuna_engine import fake_train as fake_train  # noqa: PLC0414 - the fixture, shared
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # A worker of study NAME on STORAGE whose second trial (after the baseline) never ends: the test kills it there.
 WORKER = """
@@ -60,17 +56,8 @@ engine.run_study(SPEC, None, trials=3, profile="smoke", base=BASE, out=folder, s
 
 
 def _killed_mid_trial(tmp_path: Path, url: str, name: str) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": chosen_backend()}  # the study records it
-    worker = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path), url, name],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # on this process's backend: the study records it, and the start here checks it
+    worker = start_script(tmp_path / "worker.py", WORKER, [str(tmp_path), url, name], backend=chosen_backend())
     try:
         while not (tmp_path / "started").exists():  # the trial has reported an epoch: it is RUNNING
             assert worker.poll() is None, worker.stdout.read()
