@@ -5,6 +5,11 @@ from hpsearch import TrainConfig, load_cifar10, build_model, train
 
 import os
 
+from hpsearch import interrupts as _interrupts  # standard library only
+
+if _interrupts.is_command():  # before the imports below (numpy): a Ctrl-C meanwhile is one line, exit 130
+    _interrupts.starting()
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before a backend loads: hide its start-up chatter
 
 from hpsearch.core.config import TrainConfig  # noqa: E402

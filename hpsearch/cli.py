@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from hpsearch import __version__
+from hpsearch import __version__, interrupts
 from hpsearch.commands.common import add_backend_argument
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import choose_backend, load_quietly, use_compilation_cache
@@ -99,32 +99,36 @@ def check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    with redacting():  # nothing printed or logged shows a password parsed from a storage URL (record/urls.py)
-        return _main(argv)
+    """Run one command; its status: 0, 2 (an error for people, one line), 130 (Ctrl-C or SIGTERM, one line),
+    or what the command returns."""
+    with redacting(), interrupts.signals_as_interrupt():  # redacting: no password from a storage URL is shown
+        try:
+            return _main(argv)
+        except HpsearchError as exc:
+            print(f"hpsearch: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as exc:
+            interrupts.ending()  # a second Ctrl-C while this line is printed ends the process at once
+            print(interrupts.line(exc), file=sys.stderr, flush=True)
+            interrupts.said()
+            return interrupts.EXIT_STATUS
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser()  # imports every command module: under signals_as_interrupt too
     args = parse(argv, parser)
     module = importlib.import_module(f"hpsearch.commands.{args.command}")
-    try:
-        check_values(parser, args)
-        backend = getattr(args, "backend", None)  # report takes no --backend
-        # a bare `bench` runs every installed backend in turn, each in its own process
-        if args.command != "bench" or backend or args.search:
-            choose_backend(backend)  # before Keras is first imported
-            if args.command != "report":  # the commands that compile
-                use_compilation_cache(args.cache_dir)
-            parent = args.command == "study" and module.starts_workers(args)  # the workers load it, not this one
-            if args.command in TRAINS and not args.verbose and not parent:
-                load_quietly()
-        return int(module.run(args) or 0)
-    except HpsearchError as exc:
-        print(f"hpsearch: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hpsearch: interrupted", file=sys.stderr)
-        return 130
+    check_values(parser, args)
+    backend = getattr(args, "backend", None)  # report takes no --backend
+    # a bare `bench` runs every installed backend in turn, each in its own process
+    if args.command != "bench" or backend or args.search:
+        choose_backend(backend)  # before Keras is first imported
+        if args.command != "report":  # the commands that compile
+            use_compilation_cache(args.cache_dir)
+        parent = args.command == "study" and module.starts_workers(args)  # the workers load it, not this one
+        if args.command in TRAINS and not args.verbose and not parent:
+            load_quietly()
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":

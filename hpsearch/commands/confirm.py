@@ -5,8 +5,9 @@
     hpsearch confirm --study-name shared --storage postgresql://user:PASSWORD@db-host/hpsearch --top 3
 
 Reads the study from OUT/studies/<name>.journal (or --storage). Each finished seed run is stored in the study
-at once (user attr "confirm:<profile>", record/confirms.py): an interrupt keeps it and running the same
-command again continues, skipping the stored seeds. Then rewrites OUT/reports/<name>/ (confirm.json,
+at once, under its own user attr ("confirm_run:<profile>:<trial>:<seed>", record/confirms.py): an interrupt
+keeps it, running the same command again continues, skipping the stored seeds, and two confirms running at
+once never overwrite each other's runs. Then rewrites OUT/reports/<name>/ (confirm.json,
 best_params.json, the page), the same --out as the `hpsearch study` that ran it.
 """
 
@@ -31,6 +32,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.core.device import out_of_memory
 from hpsearch.errors import HpsearchError
+from hpsearch.interrupts import Interrupted, interrupts_deferred
 from hpsearch.numbers import pct
 from hpsearch.record import confirms, keys
 from hpsearch.record.storage import load_study
@@ -102,7 +104,8 @@ def run(args) -> int:
     data = load_cifar10(args.data_dir) if todo else None
 
     def store(run: dict) -> None:
-        confirms.add_run(study, profile, run, seeds=seeds, trials=numbers)
+        with interrupts_deferred():  # a Ctrl-C meanwhile waits until the finished run is stored
+            confirms.add_run(study, profile, run, seeds=seeds, trials=numbers)
         label = "baseline" if run["trial"] is None else f"trial {run['trial']}"
         console.print(
             f"  {label:9s} seed {run['seed']}: test TTA {pct(run[confirms.METRIC])} "
@@ -112,6 +115,10 @@ def run(args) -> int:
 
     try:
         run_confirm(study, data, chosen, profile=profile, seeds=args.seeds, skip=skip, on_run=store)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "the finished seed runs are stored in the study; run the same command again to train the rest"
+        ) from None
     except TrainingDiverged as exc:
         raise HpsearchError(
             f"a confirm run diverged at profile {profile}: {exc}; the finished runs are stored in the study; "
@@ -133,9 +140,10 @@ def run(args) -> int:
     evidence = evidence_table(study)
     if evidence is not None:
         console.print(evidence)
-    with writing(args.out, kept=f"the confirm runs are stored in the study (user attr {keys.confirm_key(profile)!r})"):
+    where = f"the study (user attrs {keys.CONFIRM_RUN_PREFIX}{profile}:...)"
+    with writing(args.out, kept=f"the confirm runs are stored in {where}"):
         page = write_study_reports(storage, args.study_name, args.out, study=study)
-    console.print(f"stored in the study (user attr {keys.confirm_key(profile)!r})", markup=False, highlight=False)
+    console.print(f"stored in {where}", markup=False, highlight=False)
     print_written(console, page.parent)
     console.print(verdict_text(study))
     return 0

@@ -41,6 +41,7 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend, load_quietly
 from hpsearch.errors import HpsearchError
+from hpsearch.interrupts import Interrupted
 from hpsearch.record.paths import safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage, storage_failures
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
@@ -247,12 +248,9 @@ def run(args) -> int:
     except KeyboardInterrupt:
         if args.worker_number is not None:
             raise  # the parent says what happened
-        console.print(
-            f"interrupted: finished trials are kept in {mask_url(where)}; run the same command again to resume",
-            markup=False,
-            highlight=False,
-        )
-        raise
+        raise Interrupted(
+            f"finished trials are kept in {mask_url(where)}; run the same command again to resume"
+        ) from None
     if args.worker_number is not None:
         return 0  # the parent writes the reports, once
     from hpsearch.report import write_study_reports

@@ -9,6 +9,7 @@ from typing import Callable
 import keras
 
 from hpsearch.files import replacing
+from hpsearch.interrupts import stop_if_signalled
 
 ACCURACY_DECIMALS = 6
 
@@ -19,6 +20,23 @@ class TrainingDiverged(RuntimeError):
 
 def current_lr(optimizer) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends the run at the next step once Ctrl-C or SIGTERM came (hpsearch.interrupts): the KeyboardInterrupt
+    the signal raised may have been swallowed (a gc callback as training starts), and the run would train on."""
+
+    def on_train_begin(self, logs=None):
+        stop_if_signalled()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stop_if_signalled()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        stop_if_signalled()
+
+    def on_test_batch_begin(self, batch, logs=None):
+        stop_if_signalled()
 
 
 class EpochRecorder(keras.callbacks.Callback):

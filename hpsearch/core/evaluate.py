@@ -6,6 +6,7 @@ import numpy as np
 
 from hpsearch.core.augment import tta_views, view
 from hpsearch.core.data import Cifar10, Split, eval_batch_size, normalize, split
+from hpsearch.interrupts import stop_if_signalled
 
 
 def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: int | None = None) -> np.ndarray:
@@ -15,6 +16,7 @@ def predict(model, images: np.ndarray, config, tta: bool = False, batch_size: in
     views = tta_views(config.tta_flip, config.tta_shifts) if tta else [(False, 0, 0)]
     probs = np.zeros((len(images), 10), dtype=np.float64)
     for flip, dy, dx in views:
+        stop_if_signalled()  # a Ctrl-C some library swallowed (see hpsearch.interrupts)
         probs += np.asarray(
             model.predict(view(images, flip, dy, dx), batch_size=batch_size, verbose=0), dtype=np.float64
         )

@@ -16,7 +16,7 @@ import keras
 
 from hpsearch.core import device as devices
 from hpsearch.core.batches import make_batches
-from hpsearch.core.callbacks import AtomicCheckpoint, EpochRecorder, PlateauScale
+from hpsearch.core.callbacks import AtomicCheckpoint, EpochRecorder, PlateauScale, StopOnSignal
 from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import Cifar10, normalize, split
 from hpsearch.core.model import build_model
@@ -77,6 +77,7 @@ def train(
 
     recorder = EpochRecorder(on_epoch)
     fit_callbacks = [
+        StopOnSignal(),
         recorder,
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=config.early_stopping_patience, restore_best_weights=True

@@ -1,14 +1,21 @@
 """What `hpsearch confirm` stored: seed runs of a study's trials and its baseline, per profile, and their statistics.
 
-One study user attr per profile confirmed at (keys.confirm_key(profile)):
+One study user attr per seed run (keys.confirm_run_key(profile, trial, seed), e.g. "confirm_run:full:5:42"):
 
     {"profile": "full", "metric": "test_accuracy_tta", "seeds": [42, 43], "trials": [5],
-     "runs": [{"trial": None, "seed": 42, "test_accuracy_tta": ..., "test_accuracy": ..., "val_accuracy": ...,
-               "seconds": ...}, {"trial": 5, "seed": 42, ...}, ...]}
+     "run": {"trial": 5, "seed": 42, "test_accuracy_tta": ..., "test_accuracy": ..., "val_accuracy": ...,
+             "seconds": ...}}
 
-`trial` None is the baseline. A run is added as soon as it finishes (add_run), so an interrupted confirm keeps
-what it finished and the next one skips it. Studies confirmed before this schema hold one result under
-keys.CONFIRM; it is read as a confirmation at its (or the study's) profile.
+`trial` None is the baseline; "seeds" and "trials" are what the confirm that trained the run planned. A run is
+stored as soon as it finishes (add_run), so an interrupted confirm keeps what it finished and the next one skips
+it; each run has its own attr, written once, so two confirms of one study at one profile running at the same
+time (two machines on one database, two shells on one journal) never overwrite each other's runs. `stored`
+gathers the runs per profile into the record the statistics read:
+
+    {"profile": "full", "metric": ..., "seeds": [42, 43], "trials": [5], "runs": [{"trial": None, ...}, ...]}
+
+Older studies hold that whole record under keys.confirm_key(profile) (0.2 - 0.2.1), or one result under
+keys.CONFIRM (before 0.2, read as a confirmation at its or the study's profile); both are still read.
 """
 
 from __future__ import annotations
@@ -50,10 +57,11 @@ def profile_rank(name: str) -> float:
 
 
 def stored(study: optuna.Study) -> dict[str, dict[str, Any]]:
-    """{profile: stored confirm record}, every profile confirmed at (the old single result included)."""
+    """{profile: stored confirm record}, every profile confirmed at: the per-run attrs gathered, over the older
+    per-profile record and the single result (a run stored both ways counts once, as its own attr has it)."""
     attrs = study.user_attrs
     out = {
-        k[len(keys.CONFIRM_PREFIX) :]: v
+        k[len(keys.CONFIRM_PREFIX) :]: _record(v.get("profile") or k[len(keys.CONFIRM_PREFIX) :], v)
         for k, v in attrs.items()
         if k.startswith(keys.CONFIRM_PREFIX) and isinstance(v, dict)
     }
@@ -61,7 +69,35 @@ def stored(study: optuna.Study) -> dict[str, dict[str, Any]]:
     if isinstance(legacy, dict):
         profile = str(legacy.get("profile") or attrs.get(keys.PROFILE) or "?")
         out.setdefault(profile, _from_legacy(legacy, profile))
+    runs = [v for k, v in attrs.items() if k.startswith(keys.CONFIRM_RUN_PREFIX) and _is_run(v)]
+    for entry in sorted(runs, key=lambda v: (_order(v["run"]), str(v["profile"]))):
+        record = out.setdefault(str(entry["profile"]), _record(str(entry["profile"]), {}))
+        record["seeds"] = sorted(set(record["seeds"]) | set(entry.get("seeds") or []))
+        record["trials"] = sorted(set(record["trials"]) | set(entry.get("trials") or []))
+        same = (entry["run"].get("trial"), entry["run"].get("seed"))
+        record["runs"] = [r for r in record["runs"] if (r.get("trial"), r.get("seed")) != same] + [entry["run"]]
     return out
+
+
+def _record(profile: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A per-profile record with every field (a fresh copy: stored() merges runs into it)."""
+    return {
+        "profile": profile,
+        "metric": body.get("metric") or METRIC,
+        "seeds": list(body.get("seeds") or []),
+        "trials": list(body.get("trials") or []),
+        "runs": list(body.get("runs") or []),
+    }
+
+
+def _is_run(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("run"), dict) and value.get("profile") is not None
+
+
+def _order(run: dict[str, Any]) -> tuple:
+    """Seed by seed, the baseline first: the order one confirm trains them in (run_confirm)."""
+    trial, seed = run.get("trial"), run.get("seed")
+    return (seed if isinstance(seed, int) else 0, -1 if trial is None else trial if isinstance(trial, int) else 0)
 
 
 def _from_legacy(result: dict[str, Any], profile: str) -> dict[str, Any]:
@@ -85,15 +121,11 @@ def done(study: optuna.Study, profile: str) -> set[tuple[int | None, int]]:
 
 
 def add_run(study: optuna.Study, profile: str, run: dict[str, Any], *, seeds: list[int], trials: list[int]) -> None:
-    """Store one finished seed run at `profile` (replacing a stored run of the same trial and seed)."""
-    record = dict(
-        stored(study).get(profile) or {"profile": profile, "metric": METRIC, "seeds": [], "trials": [], "runs": []}
-    )
-    record["seeds"] = sorted(set(record.get("seeds") or []) | set(seeds))
-    record["trials"] = sorted(set(record.get("trials") or []) | set(trials))
-    same = (run.get("trial"), run.get("seed"))
-    record["runs"] = [r for r in record.get("runs") or [] if (r.get("trial"), r.get("seed")) != same] + [jsonable(run)]
-    study.set_user_attr(keys.confirm_key(profile), jsonable(record))
+    """Store one finished seed run at `profile` under its own attr (replacing a stored run of the same trial and
+    seed); `seeds` and `trials`: what this confirm planned. Reads nothing: a confirm writing at the same time
+    loses nothing."""
+    entry = {"profile": profile, "metric": METRIC, "seeds": sorted(seeds), "trials": sorted(trials), "run": run}
+    study.set_user_attr(keys.confirm_run_key(profile, run.get("trial"), run.get("seed")), jsonable(entry))
 
 
 @dataclass(frozen=True)

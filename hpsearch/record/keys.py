@@ -20,13 +20,20 @@ MAX_EPOCHS = "max_epochs"
 BASE_CONFIG = "base_config"  # TrainConfig.to_dict() of the baseline every trial starts from
 VERSIONS = "versions"
 CONFIRM = "confirm"  # the old single confirm result (read for studies confirmed before CONFIRM_PREFIX)
-CONFIRM_PREFIX = "confirm:"  # one attr per profile confirmed at: "confirm:<profile>" -> record/confirms.py
+CONFIRM_PREFIX = "confirm:"  # before 0.2.2: one attr per profile, "confirm:<profile>" (read, no longer written)
+CONFIRM_RUN_PREFIX = "confirm_run:"  # one attr per confirm seed run -> record/confirms.py
 
 
 def confirm_key(profile: str) -> str:
-    """The study user attr holding the confirm runs at `profile` (one attr a profile, so confirms at two
-    profiles running at once never overwrite each other)."""
+    """The study user attr that held all the confirm runs at `profile` before 0.2.2 (still read)."""
     return CONFIRM_PREFIX + profile
+
+
+def confirm_run_key(profile: str, trial: int | None, seed: int) -> str:
+    """The study user attr holding one confirm seed run: "confirm_run:<profile>:<trial or baseline>:<seed>".
+    One attr a run, written once and never read-modified-written, so confirms running at once (same study,
+    same profile, any storage) never overwrite each other's runs."""
+    return f"{CONFIRM_RUN_PREFIX}{profile}:{'baseline' if trial is None else trial}:{seed}"
 
 
 # --- a trial's user attrs ----------------------------------------------------------------------------------

@@ -7,11 +7,15 @@ a database that cannot be reached fails within CONNECT_TIMEOUT seconds, and a jo
 set aside before anything is appended (record/journal.py). Reading (`report`, `confirm`) creates nothing.
 
 Dead workers: every trial records its owner (user attrs "worker" = host:pid, "worker_started" = when that
-process started, so a reused pid is not mistaken for it). On a journal file (one machine's storage), a
-RUNNING trial whose owner is gone from this machine's process table is marked FAIL with a fail_reason and
-re-enqueued once with the same parameters. On a database, shared by machines that may even share a
-hostname (containers), the process table proves nothing: heartbeats (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE)
-alone fail and retry the trials of dead workers.
+process started, so a reused pid is not mistaken for it). On a journal file or a SQLite file (one machine's
+storage: `is_local`), a RUNNING trial whose owner is gone from this machine's process table is marked FAIL
+with a fail_reason and re-enqueued once with the same parameters, at once. On a shared database
+(PostgreSQL, MySQL), used by machines that may even share a hostname (containers), the process table proves
+nothing: heartbeats (HEARTBEAT_INTERVAL, HEARTBEAT_GRACE) alone fail and retry the trials of dead workers,
+so such a trial stays RUNNING until its heartbeat is HEARTBEAT_GRACE seconds old (the study waits for it:
+search/optuna_engine.py). A worker records the trial's first heartbeat before its owner, and a trial that
+never beat (its worker killed before the first beat, or not hpsearch's) is failed once it has run for
+HEARTBEAT_GRACE seconds without one.
 """
 
 from __future__ import annotations
@@ -91,9 +95,13 @@ def open_storage(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 _with_driver(text), engine_kwargs=_engine_kwargs(text), skip_table_creation=not create, **hb
             )
+        database = sqlite_file(text)
+        if database is not None:  # a file on this machine, like a journal: see worker_lock and is_local
+            storage.hpsearch_lock_path = f"{database}.workers.lock"
+        return storage
     except HpsearchError:
         raise
     except ImportError as exc:
@@ -237,6 +245,14 @@ def _storage_problem(storage, where: Any, exc: Exception) -> StorageError | None
     return None
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a sqlite:/// URL (None for another URL, or an in-memory database)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
 def _with_driver(url: str) -> str:
     """postgresql:// names no driver and SQLAlchemy 2.1 then wants psycopg 3 (what pyproject's `postgres` extra
     installs); where only psycopg2 is installed, use it. postgres:// means postgresql://."""
@@ -258,7 +274,8 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def worker_lock(storage) -> Iterator[None]:
     """Serialises this package's check-then-act steps (enqueue the baseline, count-then-ask) between the
-    processes of one machine sharing a journal file. On a database nothing serialises them across machines:
+    processes of one machine sharing a journal or SQLite file. On a shared database nothing serialises them
+    across machines:
     a duplicate baseline or a trial over the total is possible there, and harmless (search/optuna_engine.py)."""
     path = getattr(storage, "hpsearch_lock_path", None)
     if path is None:
@@ -299,8 +316,8 @@ def _process_start(pid: int) -> str | None:
 
 
 def _dead_owner(trial: FrozenTrial, local: bool) -> bool:
-    """Whether the trial's worker is known to be gone. `local`: the storage is a journal file, on this machine
-    only, so this machine's process table can tell; elsewhere a "host:pid" may name another machine."""
+    """Whether the trial's worker is known to be gone. `local`: the storage is a journal or SQLite file, on this
+    machine only, so this machine's process table can tell; elsewhere a "host:pid" may name another machine."""
     if keys.WORKER not in trial.user_attrs:
         # a worker records itself right after study.ask(); a RUNNING trial that never did was orphaned
         # between the two (a kill at that instant)
@@ -316,7 +333,7 @@ def _dead_owner(trial: FrozenTrial, local: bool) -> bool:
 
 
 def is_local(storage) -> bool:
-    """A journal file opened here: a storage of one machine (see the module doc)."""
+    """A journal or SQLite file opened here: a storage of one machine (see the module doc)."""
     return getattr(storage, "hpsearch_lock_path", None) is not None
 
 
@@ -326,6 +343,10 @@ def trial_id(storage, study: optuna.Study, number: int) -> int:
 
 
 def claim(trial: optuna.Trial) -> None:
+    """Record this process as the owner of `trial` (just asked for), after its first heartbeat (where the
+    storage has them): a trial with an owner has a heartbeat, which expires if the owner dies."""
+    if heartbeats(trial.storage):
+        trial.storage.record_heartbeat(trial_id(trial.storage, trial.study, trial.number))
     trial.set_user_attr(keys.WORKER, worker_id())
     trial.set_user_attr(keys.WORKER_STARTED, _process_start(os.getpid()))
 
@@ -351,11 +372,51 @@ def recover_dead_workers(study: optuna.Study, storage) -> list[int]:
             continue  # another worker got there first
         failed.append(trial.number)
         retry_stale_trial(study, trial)
-    if getattr(storage, "get_heartbeat_interval", lambda: None)():
+    if heartbeats(storage):
+        _fail_never_beaten(study, storage)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # calls retry_stale_trial for each
     return failed
+
+
+def heartbeats(storage) -> int | None:
+    """The storage's heartbeat interval in seconds (RDB storages opened by open_storage), else None."""
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() if storage is not None else None
+
+
+def grace(storage) -> int:
+    """Seconds without a heartbeat after which the storage's trials are failed as their worker's dead."""
+    return getattr(storage, "grace_period", None) or 2 * (heartbeats(storage) or 0)
+
+
+def _fail_never_beaten(study: optuna.Study, storage) -> None:
+    """Fail (and retry) RUNNING trials that have run HEARTBEAT_GRACE seconds without a single heartbeat: Optuna's
+    fail_stale_trials skips a trial that never beat, which would then stay RUNNING for ever."""
+    seconds = grace(storage)
+    old = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.datetime_start is not None and time.time() - t.datetime_start.timestamp() > seconds
+    ]
+    if not old:
+        return
+    ids = {trial_id(storage, study, t.number): t for t in old}
+    # Optuna has no public reader of heartbeats: their table, through the storage's own engine
+    table = sqlalchemy.table("trial_heartbeats", sqlalchemy.column("trial_id"))
+    with storage.engine.connect() as connection:
+        beaten = set(connection.execute(sqlalchemy.select(table.c.trial_id).where(table.c.trial_id.in_(ids))).scalars())
+    for tid, trial in ids.items():
+        if tid in beaten:
+            continue
+        try:
+            storage.set_trial_user_attr(
+                tid, keys.FAIL_REASON, f"no heartbeat in the {seconds} s since it started; its work is retried"
+            )
+            if storage.set_trial_state_values(tid, TrialState.FAIL):
+                retry_stale_trial(study, trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished meanwhile, or another worker got there first
 
 
 def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -369,7 +430,7 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 @contextlib.contextmanager
 def heartbeat(storage, trial) -> Iterator[None]:
     """RDB storages: record the trial's heartbeat while it runs, as Study.optimize would."""
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)() if storage is not None else None
+    interval = heartbeats(storage)
     if not interval:
         yield
         return

@@ -8,6 +8,11 @@ How a study runs, and why:
   lock); on a database, workers that ask at the same instant can each start one more (no lock spans
   machines), so the study may end a trial or two over;
   it also gives up after more failures than `trials` in one run (a space that only diverges).
+- A trial whose worker is known dead never counts: on a journal or SQLite file (one machine's) it is failed
+  and retried as soon as the next worker looks; on a shared database only its heartbeat's expiry tells, so a
+  worker that finds finished + running at the total while the finished fall short waits, saying so, until
+  those trials finish or expire and are retried (_wait_for_running): the command never ends with exit 0
+  and fewer finished trials than asked because of a dead worker's trial (--timeout still ends it).
 - Trial 0 is the baseline (`base` itself, its own values as parameters where the space holds them; user
   attr is_baseline), enqueued once. On a
   journal file the check-and-enqueue runs under a file lock; on a database two workers starting at the
@@ -29,13 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager
 
 import optuna
 from optuna.trial import TrialState
@@ -47,9 +50,22 @@ from hpsearch.core.device import out_of_memory
 from hpsearch.core.result import jsonable
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
+from hpsearch.interrupts import interrupts_deferred as _interrupts_deferred
+from hpsearch.interrupts import signals_as_interrupt as _signals_as_interrupt
+from hpsearch.interrupts import stop_if_signalled as _stop_if_signalled
 from hpsearch.record import keys
 from hpsearch.record.trials import config_changes, epoch_attrs
-from hpsearch.record.storage import claim, heartbeat, open_storage, recover_dead_workers, retry_stale_trial, worker_lock
+from hpsearch.record.storage import (
+    claim,
+    grace,
+    heartbeat,
+    heartbeats,
+    is_local,
+    open_storage,
+    recover_dead_workers,
+    retry_stale_trial,
+    worker_lock,
+)
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
     DEFAULT_PRUNER,
@@ -79,6 +95,7 @@ from hpsearch.search.study import (
 )
 
 ENGINE = "optuna"
+WAIT_POLL = 5  # seconds between looks at the trials a study's total waits for (see _wait_for_running)
 
 
 # --- the study ------------------------------------------------------------------------------------------
@@ -272,19 +289,45 @@ def _optimize(
     progress=None,
     epoch_budget: int | None = None,
 ) -> None:
-    start, failures = time.monotonic(), 0
+    start, failures, waiting = time.monotonic(), 0, set()
     while timeout is None or time.monotonic() - start < timeout:
         _stop_if_signalled()
         if epoch_budget is not None and epochs_spent(study) >= epoch_budget:
             break
         trial = _claim_trial(study, storage, trials, baseline_params(setup.spec, setup.base))
         if trial is None:
+            if _wait_for_running(study, storage, trials, setup.console, waiting):
+                continue
             break
         state = run_trial(study, trial, setup, storage, progress)
         failures += state == TrialState.FAIL
         if failures > trials:
             setup.console.print(f"[yellow]stopping: {failures} trials failed in this run (see their fail_reason)[/]")
             break
+
+
+def _wait_for_running(study: optuna.Study, storage, trials: int, console: Console, said: set[int]) -> bool:
+    """On a shared database, when the trials still RUNNING are all that stands between the study and its total:
+    wait a while (True), saying so once per trial; they finish, or their heartbeat expires (a dead worker's)
+    and they are retried here. False when there is nothing to wait for: the total is reached, or the storage
+    is one machine's (a dead worker's trial there was failed and retried at once, so what runs is alive)."""
+    interval = heartbeats(storage)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not interval or is_local(storage) or count(study) >= trials or not running:
+        return False
+    new = [t for t in running if t.number not in said]
+    if new:
+        owners = ", ".join(f"{t.number} ({t.user_attrs.get(keys.WORKER, 'worker unknown')})" for t in new)
+        console.print(
+            f"{count(study)} of {trials} trials finished; waiting for trial(s) {owners}, still RUNNING: the total "
+            f"counts finished trials only. A live worker's trial finishes; a dead worker's heartbeat expires "
+            f"{grace(storage)} s after its last beat, and it is retried here",
+            markup=False,
+            highlight=False,
+        )
+        said.update(t.number for t in new)
+    time.sleep(min(interval, WAIT_POLL))
+    return True
 
 
 def _claim_trial(study: optuna.Study, storage, trials: int, baseline_values: dict | None) -> optuna.Trial | None:
@@ -435,61 +478,3 @@ def _duplicate_baseline(study: optuna.Study, trial: optuna.Trial) -> bool:
         t.user_attrs.get(keys.IS_BASELINE) and t.number < trial.number
         for t in study.get_trials(deepcopy=False, states=live)
     )
-
-
-_deferring = threading.local()
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM until the block has written what it writes, then raise KeyboardInterrupt:
-    a second Ctrl-C while the first is being recorded would otherwise cut the storage write and leave the
-    trial RUNNING. Yields the signals caught so far (a list that fills). Nested blocks defer to the outermost."""
-    if threading.current_thread() is not threading.main_thread() or getattr(_deferring, "on", False):
-        yield []
-        return
-    caught: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: caught.append(signum) or _signalled.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    _deferring.on = True
-    try:
-        yield caught
-    finally:
-        _deferring.on = False
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if caught:
-        raise KeyboardInterrupt
-
-
-_signalled: list[int] = []  # SIGINT/SIGTERM received during this study (see _signals_as_interrupt)
-
-
-@contextlib.contextmanager
-def _signals_as_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM end a study: the running trial is marked FAIL, not left RUNNING. The handler also
-    notes the signal, and _stop_if_signalled raises again at the next epoch or trial: a KeyboardInterrupt
-    raised inside a callback that swallows exceptions (JAX's gc callback does) would otherwise be lost
-    and the study would run on."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        _signalled.append(signum)
-        raise KeyboardInterrupt
-
-    _signalled.clear()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _stop_if_signalled() -> None:
-    if _signalled:
-        raise KeyboardInterrupt

@@ -87,5 +87,5 @@ def test_the_study_header_and_interrupt_line_never_print_the_password(tmp_path, 
     shown = " ".join(out.out.split())  # as read, whatever the terminal's width
     assert opened == [url]  # the real URL went to the storage ...
     assert "storage postgresql://alice:***@db/hp?password=***" in shown  # ... and only the masked one was shown
-    assert "interrupted: finished trials are kept in postgresql://alice:***@" in shown
+    assert "hpsearch: interrupted; finished trials are kept in postgresql://alice:***@" in out.err
     assert "s3cr" not in out.out + out.err and "other-secret" not in out.out + out.err

@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.errors import HpsearchError
+from hpsearch.record import confirms
 from hpsearch.record.paths import safe_name
 from hpsearch.record.trials import best_trial
 from hpsearch.report import tables, write_run_report, write_study_reports
@@ -64,7 +65,7 @@ def test_writes_the_four_files_and_confirm_json_once_confirm_ran(make_study, tmp
         "confirm.json",
     }
     stored = json.loads((folder / "confirm.json").read_text())
-    assert stored["confirms"] == {"cpu": study.user_attrs["confirm:cpu"]}
+    assert stored["confirms"] == {"cpu": confirms.stored(study)["cpu"]}
     assert [c["profile"] for c in stored["comparisons"]] == ["cpu"]
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials.columns) == list(tables.trials_frame(study).columns)

@@ -73,7 +73,7 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
         == 0
     )
 
-    stored = optuna.load_study(study_name="tiny", storage=open_storage(journal)).user_attrs["confirm:smoke"]
+    stored = confirms.stored(optuna.load_study(study_name="tiny", storage=open_storage(journal)))["smoke"]
     assert stored["seeds"] == [42, 43] and stored["metric"] == "test_accuracy_tta" and stored["trials"] == [1]
     # interleaved, each configuration with seeds base + 0 and base + 1
     assert [(r["trial"], r["seed"]) for r in stored["runs"]] == [(None, 42), (1, 42), (None, 43), (1, 43)]
@@ -127,14 +127,14 @@ def test_each_seed_run_is_stored_as_it_finishes_and_a_rerun_continues(tmp_path, 
     monkeypatch.setattr(confirm_command, "load_cifar10", lambda data_dir: None)
     args = ["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "3", "--out", str(tmp_path)]
     assert main(args) == 130
-    stored = load_study(journal, "tiny").user_attrs["confirm:smoke"]["runs"]
+    stored = confirms.stored(load_study(journal, "tiny"))["smoke"]["runs"]
     assert [(r["trial"], r["seed"]) for r in stored] == [(None, 42), (1, 42), (None, 43)]
 
     trained.clear()
     monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (trained.append(c.seed), fake_score(c, d))[1])
     assert main(args) == 0
     assert trained == [43, 44, 44]  # only the missing runs: trial 1 at 43, both at 44
-    stored = load_study(journal, "tiny").user_attrs["confirm:smoke"]["runs"]
+    stored = confirms.stored(load_study(journal, "tiny"))["smoke"]["runs"]
     assert sorted((r["trial"] or 0, r["seed"]) for r in stored) == sorted((t, s) for t in (0, 1) for s in (42, 43, 44))
 
 
@@ -154,7 +154,7 @@ def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, mo
     assert configs[0].epochs == 2 and configs[-1].epochs == cpu.epochs  # the study's own config, then cpu's
 
     study = load_study(journal, "tiny")
-    assert {"confirm:smoke", "confirm:cpu"} <= set(study.user_attrs)
+    assert set(confirms.stored(study)) == {"smoke", "cpu"}
     assert [(c.profile, c.trial) for c in confirms.comparisons(study)] == [("cpu", 1), ("smoke", 1)]
     page = (tmp_path / "reports" / "tiny" / "report.html").read_text()
     head = page.split("<h2>Top trials</h2>")[0]

@@ -26,16 +26,22 @@ from tests.search.test_optuna_engine import fake_train as fake_train  # noqa: PL
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("kind, failed", [("journal", True), ("database", False)])
-def test_the_process_table_is_asked_only_for_a_journal_file(kind, failed, tmp_path, monkeypatch, fake_train):
-    """Two machines with the same hostname (containers) on one database: a pid that is not running here may
-    run there, so only heartbeats may fail the trial; a journal file is one machine's, so the pid tells."""
+@pytest.mark.parametrize("kind, failed", [("journal", True), ("sqlite", True), ("shared database", False)])
+def test_the_process_table_is_asked_only_for_a_file_of_this_machine(kind, failed, tmp_path, monkeypatch, fake_train):
+    """Two machines with the same hostname (containers) on one shared database: a pid that is not running here
+    may run there, so only heartbeats may fail the trial; a journal or SQLite file is one machine's, so the pid
+    tells. (The shared database: the SQLite file opened as PostgreSQL's would be, without the local lock.)"""
     monkeypatch.setattr(storage_module.socket, "gethostname", lambda: "worker-box")
     url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'hp.db'}"
-    s = study(tmp_path, 1, storage=url)
+    opened = storage_module.open_storage(url)
+    if kind == "shared database":
+        opened.hpsearch_lock_path = None
+    assert storage_module.is_local(opened) is failed
+    s = study(tmp_path, 1, storage=opened)
     theirs = s.ask({"peak_lr": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)})
-    theirs.set_user_attr("worker", f"worker-box:{dead_pid()}")  # the other machine's live worker
-    s = study(tmp_path, 3, storage=url)
+    theirs.set_user_attr("worker", f"worker-box:{dead_pid()}")  # dead here, or the other machine's live worker
+    assert storage_module.recover_dead_workers(s, opened) == ([theirs.number] if failed else [])
+    s = optuna.load_study(study_name="s", storage=opened)
     assert (s.trials[theirs.number].state == TrialState.FAIL) is failed
     assert [t.user_attrs.get("retry_of") for t in s.trials].count(theirs.number) == int(failed)
 
@@ -129,19 +135,24 @@ except KeyboardInterrupt:
 """
 
 
-@pytest.mark.parametrize("mode", ["two-ctrl-c", "during-finish"])
-def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode, tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
-    worker = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path), mode],
+def start_script(path: Path, text: str, args: list[str], backend: str | None = None) -> subprocess.Popen:
+    """Write the Python script `text` to `path` and start it with `args` on this copy of hpsearch, its output
+    (stdout and stderr) in one pipe."""
+    path.write_text(textwrap.dedent(text))
+    backend = backend or os.environ.get("KERAS_BACKEND", "jax")
+    return subprocess.Popen(
+        [sys.executable, str(path), *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": backend},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.mark.parametrize("mode", ["two-ctrl-c", "during-finish"])
+def test_any_number_of_ctrl_c_leaves_nothing_running_and_requeues_the_trial(mode, tmp_path):
+    worker = start_script(tmp_path / "worker.py", SCRIPT, [str(tmp_path), mode])
     try:
         for _ in range(1200):  # start-up (Keras import) is slow on a busy machine
             if (tmp_path / "started").exists() or worker.poll() is not None:
