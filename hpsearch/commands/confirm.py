@@ -153,8 +153,14 @@ def run(args) -> int:
 
 def _keep(study, profile: str, run: dict, checkpoint: Path, store) -> str:
     """Keep the run's model if it is its arm's best seed so far (by val accuracy); what to add to its line."""
+    from hpsearch.core.model import save_for_inference
+
+    arm = checkpoint.with_name(f"confirm-{profile}-{'baseline' if run['trial'] is None else run['trial']}.keras")
     try:
-        artifact = keep_confirm_model(study, profile, run, checkpoint, store)
-    except OSError as exc:  # the run itself is stored: a model that cannot be kept costs nothing else
-        return f"; its model not kept ({exc.strerror or exc})"
+        if checkpoint.is_file():
+            save_for_inference(checkpoint, arm)
+        artifact = keep_confirm_model(study, profile, run, arm, store)
+    except Exception as exc:  # the run itself is stored: a model that cannot be kept costs nothing else
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        return f"; its model not kept ({reason})"
     return f"; model kept (the arm's best seed so far, artifact {artifact})" if artifact else ""

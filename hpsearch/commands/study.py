@@ -49,7 +49,6 @@ from hpsearch.record.paths import artifact_dir, safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage, storage_failures
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
-from hpsearch.search.keep import KeepModels
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
     DEFAULT_PRUNER,
@@ -380,6 +379,8 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
 
 def _trial_hooks(args, name: str, console) -> list:
     """What each trial does beside training: keep the top-K models, write TensorBoard logs."""
+    from hpsearch.search.keep import KeepModels  # loads Keras: only once a study runs
+
     hooks: list = [KeepModels(artifact_store(args.out), args.keep_models, console)] if args.keep_models else []
     return hooks + tracking_hooks(args, args.out, name, console)
 

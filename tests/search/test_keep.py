@@ -58,6 +58,21 @@ class CheckpointingTrain:
         return result
 
 
+@pytest.fixture(autouse=True)
+def _copied_as_they_are(monkeypatch, request):
+    """The stand-in checkpoints are not Keras files: kept as they are (the real re-save: the slow test below)."""
+    import shutil
+
+    if request.node.get_closest_marker("slow"):
+        return
+
+    from hpsearch.core import model
+    from hpsearch.search import keep
+
+    monkeypatch.setattr(keep, "save_for_inference", shutil.copyfile)
+    monkeypatch.setattr(model, "save_for_inference", shutil.copyfile)
+
+
 def _run(tmp_path, trials, keep=2):
     store = artifact_store(tmp_path)
     return engine.run_study(
@@ -97,7 +112,7 @@ def test_the_top_k_keep_their_models_and_the_rest_are_deleted(tmp_path, monkeypa
             study.trials[number], storage=open_storage(tmp_path / "s.journal")
         )
         (meta,) = listed  # what optuna-dashboard lists on the trial's page
-        assert meta.artifact_id == artifact and meta.filename == "best.keras"
+        assert meta.artifact_id == artifact and meta.filename == f"trial-{number}.keras"
 
     resumed = _run(tmp_path, trials=10)  # a resumed study ranks the earlier trials too
     complete = {t.number: t.values[0] for t in resumed.trials if t.state == TrialState.COMPLETE}
@@ -170,12 +185,13 @@ def test_a_real_study_keeps_models_that_export_predicts_as_trained_and_logs_tens
     from hpsearch.core.model import load_model
     from hpsearch.record.paths import tensorboard_dir
 
-    real, predicted = engine.train, []
+    real, predicted, sizes = engine.train, [], []
     images = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
 
     def checkpointed(config, data, **kwargs):  # the trial's checkpoint, read before the study keeps it
         result = real(config, data, **kwargs)
         predicted.append(load_model(result.model_path).predict(images, verbose=0))
+        sizes.append(Path(result.model_path).stat().st_size)
         return result
 
     monkeypatch.setattr(engine, "train", checkpointed)
@@ -196,6 +212,7 @@ def test_a_real_study_keeps_models_that_export_predicts_as_trained_and_logs_tens
     printed = capsys.readouterr().out
     assert "study ls-smoke: read" in printed and "trial 1 of study ls-smoke" in printed and "test accuracy" in printed
     np.testing.assert_array_equal(load_model(to).predict(images, verbose=0), predicted[1])
+    assert to.stat().st_size < 0.8 * sizes[1]  # kept without the optimiser's state
 
     events = EventAccumulator(str(tensorboard_dir(out, "ls-smoke") / "trial-1"), size_guidance={"scalars": 0})
     events.Reload()
