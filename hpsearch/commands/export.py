@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import shlex
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from rich.console import Console
 from hpsearch.commands.common import add_data_dir_argument, add_out_argument, add_study_arguments, find_study, writing
 from hpsearch.core.result import jsonable
 from hpsearch.errors import HpsearchError
+from hpsearch.files import write_json
 from hpsearch.numbers import pct
 from hpsearch.record import keys
-from hpsearch.record.atomic import replacing
 from hpsearch.record.models import artifact_store, download_model, kept_models
 from hpsearch.record.paths import artifact_dir, study_report_dir
 from hpsearch.record.storage import load_study
@@ -104,10 +103,10 @@ def _not_kept(study, trial, out) -> str:
     content = {keys.STUDY: study.study_name, keys.PROFILE: study.user_attrs.get(keys.PROFILE)}
     content.update(trial_params(study, trial))
     try:
-        with replacing(params) as temporary:
-            temporary.write_text(json.dumps(jsonable(content), indent=2) + "\n")
-    except OSError as exc:
-        return f"{why}; its parameters file could not be written ({exc.strerror or exc})"
+        params.parent.mkdir(parents=True, exist_ok=True)
+        write_json(params, jsonable(content))
+    except (OSError, HpsearchError) as exc:  # WriteError is one line already
+        return f"{why}; its parameters file could not be written ({exc})"
     command = f"hpsearch baseline --params {shlex.quote(str(params))} --out {shlex.quote(str(out))}"
     return f"{why}; retrain it with: {command}"
 

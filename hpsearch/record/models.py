@@ -24,16 +24,16 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
+from hpsearch.files import replacing
 from hpsearch.record import keys
-from hpsearch.record.atomic import replacing
 from hpsearch.record.paths import artifact_dir
 
 MIMETYPE = "application/x-keras"  # a .keras file is a zip; the name tells optuna-dashboard what it is
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):
-    """Optuna's file-system store, but each file is written to a temporary name and renamed (Optuna's own
-    `write` copies in place, and a kill mid-copy would leave a torn model under a valid id)."""
+    """Optuna's file-system store, but each file is written through hpsearch.files (a temporary name, then a
+    rename): Optuna's own `write` copies in place, and a kill mid-copy would leave a torn model under a valid id."""
 
     def __init__(self, base_path: str | Path) -> None:
         Path(base_path).mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,9 @@ def confirm_models(study: optuna.Study) -> dict[str, dict[str, Any]]:
 
 
 def download_model(store, artifact_id: str, to: str | Path) -> None:
-    """Write the stored model `artifact_id` to `to` atomically (a file already there is replaced whole)."""
+    """Write the stored model `artifact_id` to `to` atomically (a file already there is replaced whole).
+    Raises WriteError (hpsearch.files) or ArtifactNotFound."""
+    Path(to).parent.mkdir(parents=True, exist_ok=True)
     with replacing(to) as temporary:
         os.remove(temporary)  # download_artifact refuses to overwrite
         download_artifact(artifact_store=store, file_path=str(temporary), artifact_id=artifact_id)
