@@ -182,7 +182,7 @@ def tracking_hooks(args, out: str | Path, name: str, console) -> list:
         return []
     from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
 
-    return [TensorBoardTrials(out, name)]
+    return [TensorBoardTrials(out, name, console)]
 
 
 def print_tensorboard(console, out: str | Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+from rich.console import Console
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -39,6 +40,7 @@ class EventLog:
         self.writer = EventFileWriter(str(self.folder))
         self.steps: set[int] = set()
         self.started = time.time()
+        self.failed: str | None = None  # why the log stopped being written, if it did
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """The epoch's values (NaN and missing ones left out), written through to the file."""
@@ -69,7 +71,10 @@ class EventLog:
         self._plugin(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end))
 
     def close(self) -> None:
-        self.writer.close()
+        try:
+            self.writer.close()
+        except Exception as exc:  # see _write
+            self.failed = self.failed or f"{type(exc).__name__}: {exc}"
 
     def _plugin(self, tag: str, data) -> None:
         data.version = metadata.PLUGIN_DATA_VERSION
@@ -79,8 +84,15 @@ class EventLog:
         self._write(summary_pb2.Summary(value=[value]), 0)
 
     def _write(self, summary, step: int) -> None:
-        self.writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
-        self.writer.flush()  # a long study is watched live
+        """A log that cannot be written (disk full, folder removed) stops logging and keeps the reason in
+        `failed`: a trial or run is never lost for its TensorBoard log."""
+        if self.failed:
+            return
+        try:
+            self.writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+            self.writer.flush()  # a long study is watched live
+        except Exception as exc:  # the writer's own thread re-raises whatever it met
+            self.failed = f"{type(exc).__name__}: {exc}"
 
 
 class EpochScalars(keras.callbacks.Callback):
@@ -119,12 +131,19 @@ class TensorBoardTrials:
 
     wants_model = False
 
-    def __init__(self, out: str | Path, name: str) -> None:
+    def __init__(self, out: str | Path, name: str, console: Console | None = None) -> None:
         self.root = tensorboard_dir(out, name)
         self.logs: dict[int, EventLog] = {}
+        self.console = console or Console()
 
     def callbacks(self, study, trial, config) -> list:
-        log = self.logs[trial.number] = EventLog(self.root / f"trial-{trial.number}")
+        try:
+            log = self.logs[trial.number] = EventLog(self.root / f"trial-{trial.number}")
+        except OSError as exc:  # the trial trains without its log
+            self.console.print(
+                f"trial {trial.number}: no TensorBoard log ({exc.strerror or exc})", markup=False, highlight=False
+            )
+            return []
         return [EpochScalars(log)]
 
     def completed(self, study, trial, result, storage) -> None:
@@ -138,6 +157,13 @@ class TensorBoardTrials:
         values = {**trial.params, keys.IS_BASELINE: bool(trial.user_attrs.get(keys.IS_BASELINE)), "state": state.name}
         log.hparams(values, final_metrics(epochs), STATUS.get(state.name, api_pb2.STATUS_UNKNOWN), len(epochs))
         log.close()
+        if log.failed:
+            self.console.print(
+                f"trial {trial.number}: its TensorBoard log in {log.folder} is incomplete ({log.failed})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 class RunLog:

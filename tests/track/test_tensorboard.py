@@ -107,3 +107,37 @@ def test_written_without_tensorflow(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert read(tmp_path / "tensorboard" / "s" / "trial-1").Scalars("val_accuracy")[0].value == 0.5
+
+
+def test_a_log_that_cannot_be_written_costs_nothing_but_itself(tmp_path, capsys):
+    import io
+
+    from rich.console import Console
+
+    hook = TensorBoardTrials(tmp_path, "s", Console(file=io.StringIO()))
+    blocked = tmp_path / "tensorboard"
+    blocked.write_text("a file where the folder would go")
+    trial = SimpleNamespace(number=0, params={}, user_attrs={})
+    assert hook.callbacks(None, trial, None) == []  # the trial trains without a log
+    hook.finished(trial, TrialState.COMPLETE, rows(1))  # and finishing it does not fail
+    assert "trial 0: no TensorBoard log" in hook.console.file.getvalue()
+
+
+def test_a_write_that_fails_midway_stops_the_log_not_the_trial(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    class FullDisk:
+        def add_event(self, event):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    hook = TensorBoardTrials(tmp_path, "s", Console(file=io.StringIO()))
+    trial = SimpleNamespace(number=2, params={}, user_attrs={})
+    hook.callbacks(None, trial, None)
+    hook.logs[2].writer = FullDisk()
+    hook.finished(trial, TrialState.COMPLETE, rows(2))
+    assert "its TensorBoard log" in hook.console.file.getvalue() and "No space left" in hook.console.file.getvalue()
