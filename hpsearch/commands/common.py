@@ -176,13 +176,14 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def tracking_hooks(args, out: str | Path, name: str, console) -> list:
-    """The study's trial hooks for tracking (hpsearch/track/), as the arguments ask."""
+def tracking_hooks(args, out: str | Path, name: str, console, params=()) -> list:
+    """The study's trial hooks for tracking (hpsearch/track/), as the arguments ask; `params`: the names of the
+    space's parameters (the HParams columns)."""
     if args.no_tensorboard:
         return []
     from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
 
-    return [TensorBoardTrials(out, name, console)]
+    return [TensorBoardTrials(out, name, console, params)]
 
 
 def print_tensorboard(console, out: str | Path) -> None:

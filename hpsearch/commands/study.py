@@ -356,7 +356,7 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
     return engine.run_study(
         spec,
         data,
-        hooks=_trial_hooks(args, name, console),
+        hooks=_trial_hooks(args, name, console, spec),
         scratch=artifact_dir(args.out),
         trials=args.trials,
         profile=args.profile,
@@ -377,12 +377,12 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
     )
 
 
-def _trial_hooks(args, name: str, console) -> list:
+def _trial_hooks(args, name: str, console, spec) -> list:
     """What each trial does beside training: keep the top-K models, write TensorBoard logs."""
     from hpsearch.search.keep import KeepModels  # loads Keras: only once a study runs
 
     hooks: list = [KeepModels(artifact_store(args.out), args.keep_models, console)] if args.keep_models else []
-    return hooks + tracking_hooks(args, args.out, name, console)
+    return hooks + tracking_hooks(args, args.out, name, console, params=list(spec.params))
 
 
 def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 from rich.console import Console
@@ -25,6 +25,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from hpsearch.core.callbacks import current_lr
 from hpsearch.record import keys
 from hpsearch.record.paths import tensorboard_dir
+from hpsearch.record.trials import param_value
 
 SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")  # RunResult.epochs columns, one tag each
 FINAL = ("best_val_accuracy", "epochs_run", "train_seconds")  # the HParams tab's metric columns, besides SCALARS
@@ -131,12 +132,15 @@ class TensorBoardTrials:
 
     wants_model = False
 
-    def __init__(self, out: str | Path, name: str, console: Console | None = None) -> None:
+    def __init__(self, out: str | Path, name: str, console: Console | None = None, params: Sequence[str] = ()) -> None:
         self.root = tensorboard_dir(out, name)
         self.logs: dict[int, EventLog] = {}
         self.console = console or Console()
+        self.params = tuple(params)  # the space's parameters: every trial's values, the baseline's included
+        self.study = None
 
     def callbacks(self, study, trial, config) -> list:
+        self.study = study
         try:
             log = self.logs[trial.number] = EventLog(self.root / f"trial-{trial.number}")
         except OSError as exc:  # the trial trains without its log
@@ -154,7 +158,11 @@ class TensorBoardTrials:
         if log is None:  # failed before training began
             return
         write_epochs(log, epochs)
-        values = {**trial.params, keys.IS_BASELINE: bool(trial.user_attrs.get(keys.IS_BASELINE)), "state": state.name}
+        values = {
+            **self._values(trial),
+            keys.IS_BASELINE: bool(trial.user_attrs.get(keys.IS_BASELINE)),
+            "state": state.name,
+        }
         log.hparams(values, final_metrics(epochs), STATUS.get(state.name, api_pb2.STATUS_UNKNOWN), len(epochs))
         log.close()
         if log.failed:
@@ -164,6 +172,14 @@ class TensorBoardTrials:
                 highlight=False,
                 soft_wrap=True,
             )
+
+    def _values(self, trial) -> dict[str, Any]:
+        """The trial's parameters: sampled, else (the baseline samples nothing) read from its stored config, at
+        the space's scale (record.trials.param_value); inactive conditional ones left out."""
+        if self.study is None:
+            return dict(trial.params)
+        found = {name: param_value(self.study, trial, name) for name in self.params}
+        return {**{k: v for k, v in found.items() if v is not None}, **trial.params}
 
 
 class RunLog:

@@ -141,3 +141,19 @@ def test_a_write_that_fails_midway_stops_the_log_not_the_trial(tmp_path):
     hook.logs[2].writer = FullDisk()
     hook.finished(trial, TrialState.COMPLETE, rows(2))
     assert "its TensorBoard log" in hook.console.file.getvalue() and "No space left" in hook.console.file.getvalue()
+
+
+def test_the_baselines_hparams_are_its_own_values_at_the_spaces_scale(tmp_path):
+    """The baseline samples nothing: its HParams row is read from its stored config (widths at full scale)."""
+    from hpsearch.core.config import TrainConfig
+    from hpsearch.core.result import jsonable
+
+    base = TrainConfig.from_profile("smoke")
+    study = SimpleNamespace(user_attrs={"base_config": jsonable(base.to_dict())})
+    hook = TensorBoardTrials(tmp_path, "s", params=["label_smoothing", "width_1", "lookahead_k"])
+    trial = SimpleNamespace(number=0, params={}, user_attrs={"is_baseline": True, "config": {}})
+    hook.callbacks(study, trial, base)
+    hook.finished(trial, TrialState.COMPLETE, rows(1))
+    values, _ = session(read(tmp_path / "tensorboard" / "s" / "trial-0"))
+    assert values["label_smoothing"] == pytest.approx(base.label_smoothing) and values["width_1"] == 128
+    assert values["lookahead_k"] == base.lookahead_k and values["is_baseline"] is True
