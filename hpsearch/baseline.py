@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -33,16 +33,19 @@ def run_baseline(
     name: str | None = None,
     profile: str = "custom",
     on_epoch: Callable[[int, dict], None] | None = None,
+    extra: dict | None = None,
+    callbacks: Sequence = (),
 ) -> tuple[RunResult, Path]:
     """Train, evaluate and write the run folder; returns the result and the folder. `on_epoch`: train()'s
-    per-epoch hook (the command's progress display)."""
+    per-epoch hook (the command's progress display); `extra`: more fields for metrics.json; `callbacks`: more
+    Keras callbacks (tracking)."""
     run_dir = run_folder(out, name or run_name(config, profile))
     made = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # deepest first
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = train(config, data, on_epoch=on_epoch, out_dir=run_dir)
+        result = train(config, data, on_epoch=on_epoch, out_dir=run_dir, callbacks=callbacks)
         evaluate_test(result, data)
-        write_run(result, run_dir, profile)
+        write_run(result, run_dir, profile, extra)
     except BaseException:
         for folder in made:  # a failed run leaves no empty folder behind
             if folder.is_dir() and not any(folder.iterdir()):
@@ -51,10 +54,11 @@ def run_baseline(
     return result, run_dir
 
 
-def write_run(result: RunResult, run_dir: Path, profile: str) -> None:
+def write_run(result: RunResult, run_dir: Path, profile: str, extra: dict | None = None) -> None:
     metrics = {
         "name": run_dir.name,
         "profile": profile,
+        **(extra or {}),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
         **result.to_dict(),

@@ -30,13 +30,17 @@ COMMANDS = {
         "hpsearch confirm --study-name default-cpu --profile full --seeds 2",
     ),
     "report": ("Write the reports of a stored study (never trains).", "hpsearch report --study-name default-cpu"),
+    "export": (
+        "Write a trial's kept model (hpsearch study --keep-models) to a .keras file; --evaluate scores it on test.",
+        "hpsearch export --study-name default-cpu --to model.keras --evaluate",
+    ),
     "bench": (
         "Benchmark hpsearch's training path against a plain model.fit, side by side for each installed "
         "backend; --study: trials/hour with one worker and with several.",
         "hpsearch bench --images 1024 --rounds 3",
     ),
 }
-TRAINS = ("baseline", "study", "confirm", "bench")  # the commands that load a Keras backend
+TRAINS = ("baseline", "study", "confirm", "bench", "export")  # the commands that load a Keras backend
 VERBOSE_HELP = "show the backend's C++ start-up lines (cuInit / oneDNN notices), hidden by default"
 
 
@@ -57,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=help_text,
             description=help_text,
             parents=[verbose] if name in TRAINS else [],
-            epilog=_epilog(example, profiles=name != "report"),
+            epilog=_epilog(example, profiles=name not in ("report", "export")),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         importlib.import_module(f"hpsearch.commands.{name}").add_arguments(child)

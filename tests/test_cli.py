@@ -162,7 +162,7 @@ def fake_training(monkeypatch):
     monkeypatch.setattr(
         confirm,
         "score_on_test",
-        lambda config, data: {
+        lambda config, data, **_: {
             "test_accuracy_tta": 0.5 + 0.01 * (config.seed % 3),
             "test_accuracy": 0.5,
             "val_accuracy": 0.5,

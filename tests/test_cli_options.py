@@ -45,6 +45,8 @@ def _plain(value):
         return value.to_dict()
     if hasattr(value, "params") and hasattr(value, "path"):
         return {"spec": value.path}
+    if isinstance(value, (list, tuple)):  # callbacks and hooks by their kind (two instances never compare equal)
+        return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool, type(None), list, tuple, dict)):
         return value
     return type(value).__name__
@@ -60,6 +62,7 @@ BASELINE = {
     "--name": ("named-run", []),
     "--params": ("params.json", []),
     "--summary": (None, []),
+    "--no-tensorboard": (None, []),
 }
 STUDY = {
     "--spec": ("architecture", []),
@@ -80,6 +83,8 @@ STUDY = {
     "--prune-margin": ("0.1", []),
     "--prune-warmup": ("2", []),
     "--no-prune": (None, []),
+    "--keep-models": ("0", []),
+    "--no-tensorboard": (None, []),
 }
 # options whose effect lies before or beyond the recorded call, and the tests that cover them there
 ELSEWHERE = {
@@ -116,6 +121,8 @@ def _observe(module, argv: list[str], monkeypatch, capsys) -> dict:
     seen = {}
     monkeypatch.setattr(module, "load_cifar10", lambda data_dir=None, **_: _Data(seen.setdefault("data_dir", data_dir)))
     monkeypatch.setattr("hpsearch.baseline.run_baseline", _recorder("run_baseline"))
+    # the default run name holds the time of day: one without it, so that two calls compare
+    monkeypatch.setattr("hpsearch.baseline.run_name", lambda config, profile: f"baseline-{profile}-seed{config.seed}")
     monkeypatch.setattr("hpsearch.search.optuna_engine.run_study", _recorder("run_study"))
     monkeypatch.setattr("hpsearch.search.kt_engine.run_kt_study", _recorder("run_kt_study"))
     monkeypatch.setattr(study_command, "open_storage", lambda where: seen.setdefault("storage", where))

@@ -11,9 +11,11 @@ from rich.markup import escape
 from hpsearch.commands.common import (
     add_data_arguments,
     add_out_argument,
+    add_tracking_arguments,
     check_writable,
     positive_int,
-    read_params,
+    print_tensorboard,
+    read_params_file,
     warn_if_slow,
     writing,
 )
@@ -21,36 +23,50 @@ from hpsearch.core.config import TrainConfig
 from hpsearch.core.data import load_cifar10
 from hpsearch.core.device import backend, cache_in_use, detect, out_of_memory
 from hpsearch.errors import HpsearchError
+from hpsearch.record import keys
 from hpsearch.record.paths import run_dir as run_folder
+from hpsearch.search.reproduce import Reproduced, params_file_config
 
 # The layers that load Keras and its backend (hpsearch.baseline, core.callbacks/model) and the report
 # layer (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    add_data_arguments(parser, default_profile=None, default_help="the --params file's profile, else full")
     parser.add_argument("--epochs", type=positive_int, help="override the profile's number of epochs")
     add_out_argument(parser)
     parser.add_argument("--name", help="run folder name, OUT/reports/NAME/ (default baseline-<profile>-seed<N>-<time>)")
-    parser.add_argument("--params", help="JSON file of TrainConfig overrides, e.g. a study's best_params.json")
+    parser.add_argument(
+        "--params",
+        help="JSON file of TrainConfig overrides, e.g. a study's best_params.json: trains at the study's "
+        "profile, or with --profile P re-scaled to P as `hpsearch confirm --profile P` does",
+    )
     parser.add_argument("--summary", action="store_true", help="print the model summary and exit")
+    add_tracking_arguments(parser)
 
 
-def config_from_args(args) -> TrainConfig:
-    overrides = read_params(args.params) if args.params else {}
+def config_from_args(args) -> tuple[TrainConfig, str, Reproduced | None]:
+    """The run's TrainConfig, its profile, and (for a study's --params file) what it reproduces."""
+    if args.params:
+        config, profile, reproduced = params_file_config(read_params_file(args.params), args.profile, args.params)
+    else:
+        profile, reproduced = args.profile or "full", None
+        config = TrainConfig.from_profile(profile)
+    overrides = {}
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    return TrainConfig.from_profile(args.profile, **overrides)
+    return config.replace(**overrides), profile, reproduced
 
 
 def run(args) -> int:
     console = Console()
-    config = config_from_args(args)  # bad profile / params fail here, before Keras loads
+    config, profile, reproduced = config_from_args(args)  # bad profile / params fail here, before Keras loads
     if args.summary:
         return print_summary(config)
-    from hpsearch.baseline import run_baseline
+    from hpsearch.baseline import run_baseline, run_name
+    from hpsearch.track.tensorboard import RunLog
     from hpsearch.core.callbacks import TrainingDiverged
     from hpsearch.report.console import ProgressLogger, run_table
 
@@ -62,16 +78,28 @@ def run(args) -> int:
     data = load_cifar10(args.data_dir)
     kind, name = detect()
     console.print(
-        f"hpsearch baseline: profile [bold]{args.profile}[/], seed {config.seed}, {config.epochs} epochs, "
+        f"hpsearch baseline: profile [bold]{profile}[/], seed {config.seed}, {config.epochs} epochs, "
         f"data {escape(str(data.source))}, device {kind} ({name}), backend {backend()}, compilation "
         f"cache {escape(str(cache_in_use() or 'none'))}",
         highlight=False,
     )
-    warn_if_slow(console, args.profile, kind)
+    if reproduced is not None:
+        console.print(f"{reproduced.describe()}: {args.params}", markup=False, highlight=False, soft_wrap=True)
+    warn_if_slow(console, profile, kind)
+    name = args.name or run_name(config, profile)
+    tracker = None if args.no_tensorboard else RunLog(args.out, name)
+    result = None
     try:
         with writing(args.out):
             result, run_dir = run_baseline(
-                config, data, args.out, args.name, args.profile, on_epoch=ProgressLogger(console, config.epochs)
+                config,
+                data,
+                args.out,
+                name,
+                profile,
+                on_epoch=ProgressLogger(console, config.epochs),
+                extra={keys.REPRODUCES: reproduced.to_dict()} if reproduced else None,
+                callbacks=tracker.callbacks() if tracker else (),
             )
     except TrainingDiverged as exc:
         raise HpsearchError(f"training diverged: {exc}; lower peak_lr (or pass another --params)") from None
@@ -79,6 +107,9 @@ def run(args) -> int:
         if out_of_memory(exc):
             raise HpsearchError(f"{out_of_memory(exc)}; lower batch_size or widths (--params)") from None
         raise
+    finally:
+        if tracker is not None:
+            tracker.finish(_hparams(config, profile, reproduced), result)
     console.print(run_table(result.to_dict() | {"name": run_dir.name}))
     console.print(
         f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)",
@@ -86,7 +117,16 @@ def run(args) -> int:
         highlight=False,
         soft_wrap=True,
     )
+    if tracker is not None:
+        print_tensorboard(console, args.out)
     return 0
+
+
+def _hparams(config: TrainConfig, profile: str, reproduced: Reproduced | None) -> dict:
+    """The run's HParams: its profile, the fields it set beyond the profile's baseline, what it reproduces."""
+    own = TrainConfig.from_profile(profile).to_dict()
+    changed = {k: v for k, v in config.to_dict().items() if own[k] != v}
+    return {"profile": profile, **changed, **({"reproduces": reproduced.describe()} if reproduced else {})}
 
 
 def print_summary(config) -> int:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from hpsearch.core.config import profile_descriptions
 from hpsearch.core.device import BACKENDS, DEFAULT_BACKEND
 from hpsearch.errors import HpsearchError
 from hpsearch.files import write_error
-from hpsearch.record.paths import journal_path
+from hpsearch.record.paths import STUDIES, TENSORBOARD, journal_path
+from hpsearch.record.storage import storage_label, study_names
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
@@ -33,12 +35,15 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, default_profile: str = "full") -> None:
+def add_data_arguments(
+    parser: argparse.ArgumentParser, default_profile: str | None = "full", default_help: str = ""
+) -> None:
+    """--profile (default `default_profile`; None: the command resolves it, `default_help` says how), --data-dir, --seed."""
     parser.add_argument(
         "--profile",
         default=default_profile,
         metavar=profile_choices(),
-        help=f"run size (default {default_profile}); the profiles are listed below",
+        help=f"run size (default {default_help or default_profile}); the profiles are listed below",
     )
     add_data_dir_argument(parser)
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 42, the original's)")
@@ -115,6 +120,78 @@ def default_storage(out: str | Path, study_name: str) -> Path:
     return journal_path(out, study_name).resolve()
 
 
+def add_study_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--study-name (optional: the storage's only study) and --storage, for the commands that read a study."""
+    parser.add_argument(
+        "--study-name",
+        type=study_name,
+        help=f"the study {what} (as given to hpsearch study); default: the storage's only study",
+    )
+    parser.add_argument(
+        "--storage",
+        help="the study's storage: a database URL or journal file (default: the journal file hpsearch study "
+        "writes, OUT/studies/<study-name>.journal; without --study-name, the one journal there)",
+    )
+
+
+def find_study(args, say: Callable[[str], None]) -> tuple[str | Path, str]:
+    """(storage, study name) of the study a reading command works on: --study-name in --storage (default its
+    journal under --out), else the only study there. Several studies, or none: one line listing what there is.
+    `say` is told which journal was read when it was found from --out."""
+    if args.study_name is not None:
+        return args.storage or default_storage(args.out, args.study_name), args.study_name
+    if args.storage:
+        names = study_names(args.storage)
+        return args.storage, _only(names, f"storage {storage_label(args.storage)}")
+    folder = Path(args.out) / STUDIES
+    found = {str(p.resolve()): study_names(str(p)) for p in sorted(folder.glob("*.journal")) if p.is_file()}
+    pairs = [(path, name) for path, names in found.items() for name in names]
+    if len(pairs) > 1:
+        listed = ", ".join(f"{name} ({Path(path).name})" for path, name in pairs)
+        raise HpsearchError(f"{folder} holds {len(pairs)} studies: {listed}; pass one with --study-name")
+    if not pairs:
+        raise HpsearchError(
+            f"no study in {folder}/ (no journal holding one); pass --out with the folder `hpsearch study` "
+            "wrote to, or --storage URL"
+        )
+    ((path, name),) = pairs
+    say(f"study {name}: read {path}")
+    return path, name
+
+
+def _only(names: list[str], where: str) -> str:
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise HpsearchError(f"{where} holds no study; run `hpsearch study` first, or pass another --storage")
+    raise HpsearchError(f"{where} holds {len(names)} studies: {', '.join(names)}; pass one with --study-name")
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="write no TensorBoard logs (default: per-epoch scalars and the HParams summary in "
+        "OUT/tensorboard/; view them with `tensorboard --logdir OUT/tensorboard`)",
+    )
+
+
+def tracking_hooks(args, out: str | Path, name: str, console, params=()) -> list:
+    """The study's trial hooks for tracking (hpsearch/track/), as the arguments ask; `params`: the names of the
+    space's parameters (the HParams columns)."""
+    if args.no_tensorboard:
+        return []
+    from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
+
+    return [TensorBoardTrials(out, name, console, params)]
+
+
+def print_tensorboard(console, out: str | Path) -> None:
+    """The command that shows the TensorBoard logs under `out`."""
+    logdir = shlex.quote(str(Path(out) / TENSORBOARD))
+    console.print(f"TensorBoard: tensorboard --logdir {logdir}", markup=False, highlight=False, soft_wrap=True)
+
+
 def print_written(console, folder: Path) -> None:
     """Say which files a command wrote in `folder` (the one writer's folder: all of them are ours)."""
     names = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))
@@ -147,6 +224,12 @@ MAX_PARAMS_BYTES = 1_000_000  # best_params.json is a few hundred bytes; this on
 def read_params(path: str) -> dict:
     """Parameters from a JSON file: {"params": {...}} as written by a study (best_params.json) or a plain
     {field: value} object. JSON only: nothing in the file is executed. Every problem is one line."""
+    loaded = read_params_file(path)
+    return loaded.get("params", loaded)
+
+
+def read_params_file(path: str) -> dict:
+    """The whole JSON object of a parameters file (read_params), checked to hold a parameters object."""
 
     def no_constant(name: str):
         raise ValueError(f"{name} is not a number JSON allows")
@@ -179,7 +262,7 @@ def read_params(path: str) -> dict:
             f"--params file {path} must hold a JSON object of TrainConfig fields "
             f'(or {{"params": {{...}}}} as in best_params.json)'
         )
-    return params
+    return loaded
 
 
 def warn_if_slow(console, profile: str, device_kind: str) -> None:

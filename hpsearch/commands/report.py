@@ -1,8 +1,8 @@
 """`hpsearch report`: write a stored study's reports (CSV, JSON, one HTML page). Never trains.
 
-    hpsearch report --study-name NAME [--storage URL] [--out ROOT]
+    hpsearch report [--study-name NAME] [--storage URL] [--out ROOT]
 
-Reads OUT/studies/<name>.journal (or --storage) and writes OUT/reports/<name>/: the same --out as the
+Reads OUT/studies/<name>.journal (or --storage; without --study-name, the only study there) and writes OUT/reports/<name>/: the same --out as the
 `hpsearch study` that ran it. Works on a finished study, on one still running (in another process) and on
 an interrupted one.
 """
@@ -16,10 +16,10 @@ from rich.console import Console
 
 from hpsearch.commands.common import (
     add_out_argument,
+    add_study_arguments,
     check_writable,
-    default_storage,
+    find_study,
     print_written,
-    study_name,
     writing,
 )
 from hpsearch.record.storage import load_study, storage_label
@@ -28,13 +28,7 @@ from hpsearch.record.storage import load_study, storage_label
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-name", type=study_name, required=True, help="the study to report on")
-    parser.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
-        "(default: OUT/studies/<study-name>.journal, as `hpsearch study` uses)",
-    )
+    add_study_arguments(parser, "to report on")
     add_out_argument(parser)
 
 
@@ -43,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from hpsearch.report.console import evidence_table, trials_table, verdict_text
     from hpsearch.report.tables import trials_frame
 
-    storage = args.storage or default_storage(args.out, args.study_name)
-    study = load_study(storage, args.study_name)
+    console = Console()
+    storage, name = find_study(args, lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    study = load_study(storage, name)
     check_writable(args.out)
     with writing(args.out):
-        page = write_study_reports(storage, args.study_name, args.out, study=study)
-    console = Console()
+        page = write_study_reports(storage, name, args.out, study=study)
     console.print(trials_table(trials_frame(study)))
     evidence = evidence_table(study)
     if evidence is not None:

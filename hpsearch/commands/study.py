@@ -26,14 +26,17 @@ from hpsearch.commands.common import (
     add_backend_argument,
     add_data_dir_argument,
     add_out_argument,
+    add_tracking_arguments,
     check_writable,
     default_storage,
     non_negative,
     non_negative_int,
     positive_int,
+    print_tensorboard,
     print_written,
     profile_choices,
     study_name,
+    tracking_hooks,
     warn_if_slow,
     writing,
 )
@@ -42,7 +45,8 @@ from hpsearch.core.data import find_cifar10, load_cifar10
 from hpsearch.core.device import chosen_backend, load_quietly
 from hpsearch.errors import HpsearchError
 from hpsearch.interrupts import Interrupted
-from hpsearch.record.paths import safe_name, tuner_dir
+from hpsearch.record.models import artifact_store
+from hpsearch.record.paths import artifact_dir, safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage, storage_failures
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
@@ -58,6 +62,8 @@ from hpsearch.search.strategies import (
 )
 from hpsearch.search.study import count, default_study_name, max_epochs, parse_objectives, status_line
 from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
+
+DEFAULT_KEEP = 3  # --keep-models: the full-width model is about 18 MB a file (README)
 
 # The layers that load Keras and its backend (the engines, core.device) and the report layer
 # (plotly, pandas) are imported inside run(): `hpsearch --help` and argument errors stay instant.
@@ -172,6 +178,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="GPU numbers (as nvidia-smi shows them) to spread the workers over, e.g. 0,1; default: every visible GPU",
     )
+    add_tracking_arguments(parser)
+    parser.add_argument(
+        "--keep-models",
+        type=non_negative_int,
+        default=DEFAULT_KEEP,
+        metavar="K",
+        help=f"keep the best weights of the top K trials by val accuracy in OUT/artifacts/ (Optuna's artifact "
+        f"store; `hpsearch export` writes one out); a trial dropping out of the top K has its file deleted "
+        f"(default {DEFAULT_KEEP}; 0 keeps none)",
+    )
     parser.add_argument("--worker-number", type=int, default=None, help=argparse.SUPPRESS)  # set by the parent
 
 
@@ -274,6 +290,8 @@ def run(args) -> int:
             soft_wrap=True,
         )
     print_written(console, page.parent)
+    if not args.no_tensorboard:
+        print_tensorboard(console, args.out)
     console.print(verdict_text(study))  # the last lines: the verdict, in the page's words
     status = _exit_status(study, args, console, time.monotonic() - started)
     return status or (1 if parallel and count(study) < args.trials else 0)  # a worker died short of the total
@@ -336,6 +354,8 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
     return engine.run_study(
         spec,
         data,
+        hooks=_trial_hooks(args, name, console, spec),
+        scratch=artifact_dir(args.out),
         trials=args.trials,
         profile=args.profile,
         base=base,
@@ -353,6 +373,14 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
         console=console,
         progress=progress,
     )
+
+
+def _trial_hooks(args, name: str, console, spec) -> list:
+    """What each trial does beside training: keep the top-K models, write TensorBoard logs."""
+    from hpsearch.search.keep import KeepModels  # loads Keras: only once a study runs
+
+    hooks: list = [KeepModels(artifact_store(args.out), args.keep_models, console)] if args.keep_models else []
+    return hooks + tracking_hooks(args, args.out, name, console, params=list(spec.params))
 
 
 def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:

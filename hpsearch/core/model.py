@@ -66,3 +66,9 @@ def load_model(path, compile: bool = False) -> keras.Model:
     from hpsearch.core import lookahead, schedules  # noqa: F401  (registration on import)
 
     return keras.models.load_model(path, safe_mode=True, compile=compile)
+
+
+def save_for_inference(checkpoint, path) -> None:
+    """Re-save a training checkpoint (best.keras: the weights plus the optimiser's state, about 3x their size
+    with Adam's two moments) with the weights alone: what a kept or exported model needs."""
+    load_model(checkpoint).save(path)

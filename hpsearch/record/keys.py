@@ -24,6 +24,10 @@ CONFIRM_PREFIX = "confirm:"  # before 0.2.2: one attr per profile, "confirm:<pro
 CONFIRM_RUN_PREFIX = "confirm_run:"  # one attr per confirm seed run -> record/confirms.py
 
 
+KEPT_MODELS = "kept_models"  # {trial number: artifact id} of the top-K trials' kept models (record/models.py)
+CONFIRM_MODELS = "confirm_models"  # {"<profile>/<trial or baseline>": {artifact_id, seed, val_accuracy}}
+
+
 def confirm_key(profile: str) -> str:
     """The study user attr that held all the confirm runs at `profile` before 0.2.2 (still read)."""
     return CONFIRM_PREFIX + profile
@@ -53,6 +57,7 @@ WORKER_STARTED = "worker_started"  # ... and when that process started (a reused
 STRATEGY = "strategy"  # "<sampler>/<pruner>" that produced the trial (a resume may change them)
 PRUNED_BY = "pruned_by"  # the rule that stopped a PRUNED trial: "baseline", "asha", ..., "baseline floor"
 RETRY_OF = "retry_of"  # the number of the dead worker's trial this one retries
+MODEL_ARTIFACT = "model_artifact"  # the artifact id its best model was uploaded under (kept while in KEPT_MODELS)
 
 
 def curve_key(column: str) -> str:
@@ -63,3 +68,18 @@ def curve_key(column: str) -> str:
 
 # --- the objective every study has first ---------------------------------------------------------------
 VAL_ACCURACY = "val_accuracy"
+
+
+# --- best_params.json (record/trials.py best_params), read back by `hpsearch baseline --params` ----------
+# besides PROFILE, BASE_CONFIG, SPEC_PATH and SPEC_TEXT above (the study's, copied so the file stands alone)
+STUDY = "study"
+TRIAL = "trial"
+PARAMS = "params"  # the TrainConfig fields the trial set differently from the baseline
+SAMPLED = "sampled"  # Optuna's parameters, at the space's scale (widths at the full-size baseline's)
+
+# --- a run's metrics.json: what a `baseline --params` run reproduces -----------------------------------------
+REPRODUCES = "reproduces"
+REPRODUCES_STUDY = "study"
+REPRODUCES_TRIAL = "trial"
+REPRODUCES_PROFILE = "study_profile"
+RESCALED_TO = "rescaled_to"  # the profile it was re-scaled to, or None at the study's own

@@ -6,6 +6,8 @@ Every command takes the same `--out ROOT` (default: the current folder):
     ROOT/studies/keras_tuner/<safe name>/  keras-tuner's own state for that study
     ROOT/reports/<safe name>/            a study's reports (trials.csv, summary.csv, best_params.json, ...)
     ROOT/reports/<run name>/             a `hpsearch baseline` run folder
+    ROOT/artifacts/                      kept models (Optuna's artifact store, record/models.py)
+    ROOT/tensorboard/<safe name>/        TensorBoard logs of a study's trials (or a run's), hpsearch/track/
 
 The journal file and the report folder of one study always share its safe name.
 """
@@ -20,6 +22,8 @@ from hpsearch.errors import HpsearchError
 
 STUDIES = "studies"
 REPORTS = "reports"
+ARTIFACTS = "artifacts"
+TENSORBOARD = "tensorboard"
 MAX_NAME = 80
 _HASHED = re.compile(r"-[0-9a-f]{8}$")  # how a changed name ends
 
@@ -62,3 +66,13 @@ def study_report_dir(out: str | Path, study_name: str) -> Path:
 def run_dir(out: str | Path, run_name: str) -> Path:
     """ROOT/reports/<safe run name>/: a `hpsearch baseline` run folder."""
     return _inside(Path(out) / REPORTS, run_name)
+
+
+def artifact_dir(out: str | Path) -> Path:
+    """ROOT/artifacts: the file-system artifact store of kept models (every study's, by artifact id)."""
+    return Path(out) / ARTIFACTS
+
+
+def tensorboard_dir(out: str | Path, name: str) -> Path:
+    """ROOT/tensorboard/<safe name>/: TensorBoard logs of a study's trials, or of a run."""
+    return _inside(Path(out) / TENSORBOARD, name)

@@ -42,7 +42,7 @@ from hpsearch.record.journal import check_readable
 from hpsearch.record.paths import journal_path
 from hpsearch.record.urls import StorageError, check_not_mistyped, mask_message, mask_url, parse
 
-__all__ = ["StorageError", "mask_url", "open_storage", "open_existing", "load_study", "storage_label"]
+__all__ = ["StorageError", "mask_url", "open_storage", "open_existing", "load_study", "storage_label", "study_names"]
 
 CONNECT_TIMEOUT = 5  # seconds to reach a database before giving up
 HEARTBEAT_INTERVAL = 60  # RDB: a trial's worker writes a heartbeat this often ...
@@ -492,6 +492,11 @@ def load_study(storage: Any, study_name: str) -> optuna.Study:
             f"no study named {study_name!r} in {storage_label(storage)}; "
             f"studies there: {known}; pass one of them with --study-name"
         ) from None
+
+
+def study_names(storage: Any) -> list[str]:
+    """The names of the studies a storage holds (read only: nothing is created)."""
+    return list(optuna.get_all_study_names(open_existing(storage)))
 
 
 def storage_label(storage: Any) -> str:

@@ -225,22 +225,15 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
     chosen_by = "confirm" if chosen is not None else "best val accuracy"
     chosen = chosen or best_trial(study)
     out: dict[str, Any] = {
-        "study": study.study_name,
-        "profile": study.user_attrs.get(keys.PROFILE),
+        keys.STUDY: study.study_name,
+        keys.PROFILE: study.user_attrs.get(keys.PROFILE),
         "objectives": names,
         "chosen_by": chosen_by,
     }
     if chosen is None:
-        out.update(trial=None, params=None, note="no COMPLETE trial yet")
+        out.update({keys.TRIAL: None, keys.PARAMS: None, "note": "no COMPLETE trial yet"})
     else:
-        out.update(
-            trial=chosen.number,
-            is_baseline=bool(chosen.user_attrs.get(keys.IS_BASELINE)),
-            values=dict(zip(names, chosen.values or [])),
-            params=config_overrides(study, chosen),
-            sampled=dict(chosen.params),
-            config=stored_config(study, chosen),
-        )
+        out.update(trial_params(study, chosen))
     if len(study.directions) > 1:
         out["pareto_front"] = [
             {
@@ -252,6 +245,23 @@ def best_params(study: optuna.Study) -> dict[str, Any]:
             for t in _pareto_trials(study)
         ]
     return out
+
+
+def trial_params(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    """One trial as best_params.json holds it, with what `hpsearch baseline --params` needs to retrain it at
+    any profile without the study: the study's baseline config and search space."""
+    base = baseline_trial(study)
+    return {
+        keys.TRIAL: trial.number,
+        keys.IS_BASELINE: bool(trial.user_attrs.get(keys.IS_BASELINE)),
+        "values": dict(zip(objectives(study), trial.values or [])),
+        keys.PARAMS: config_overrides(study, trial),
+        keys.SAMPLED: dict(trial.params),
+        keys.CONFIG: stored_config(study, trial),
+        keys.BASE_CONFIG: (stored_config(study, base) if base else None) or study.user_attrs.get(keys.BASE_CONFIG),
+        keys.SPEC_PATH: study.user_attrs.get(keys.SPEC_PATH),
+        keys.SPEC_TEXT: study.user_attrs.get(keys.SPEC_TEXT),
+    }
 
 
 def _pareto_trials(study: optuna.Study) -> list[FrozenTrial]:

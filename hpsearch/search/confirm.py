@@ -22,7 +22,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.core.config import TrainConfig, profile_overrides
+from hpsearch.core.config import TrainConfig
 from hpsearch.core.evaluate import evaluate_test
 from hpsearch.core.train import train
 from hpsearch.errors import HpsearchError
@@ -37,6 +37,7 @@ from hpsearch.record.trials import (
     stored_config,
     trial_value,
 )
+from hpsearch.search.reproduce import at_profile, base_at
 from hpsearch.search.space import parse_spec
 
 METRIC = confirms.METRIC
@@ -120,22 +121,12 @@ def configs_at(study: optuna.Study, trials: list[FrozenTrial], profile: str) -> 
     if profile == study_profile(study):
         return {None: baseline_config(study), **{t.number: trial_config(study, t) for t in trials}}
     TrainConfig.from_profile(profile)  # an unknown profile fails here, by name
-    own = jsonable(TrainConfig.from_profile(study_profile(study)).to_dict())
-    stored = jsonable(baseline_config(study).to_dict())
-    sized = set(profile_overrides(study_profile(study))) | set(profile_overrides(profile))
-    # what the study's baseline set beyond its profile (e.g. another seed) carries over; what a profile sizes does not
-    extra = {k: v for k, v in stored.items() if own.get(k) != v and k not in sized}
-    base = TrainConfig.from_profile(profile, **extra)
+    base = base_at(profile, study_profile(study), jsonable(baseline_config(study).to_dict()))
     spec = _spec(study)
-
-    def at_profile(trial: FrozenTrial) -> TrainConfig:
-        # the sampled parameters through the space (widths re-scaled to this profile's baseline), else the
-        # stored config's differences from the baseline
-        if spec is not None and trial.params:
-            return spec.to_config(base, trial.params)
-        return base.replace(**config_overrides(study, trial))
-
-    return {None: base, **{t.number: at_profile(t) for t in trials}}
+    return {
+        None: base,
+        **{t.number: at_profile(base, spec, t.params, config_overrides(study, t)) for t in trials},
+    }
 
 
 def _spec(study: optuna.Study):
@@ -145,9 +136,10 @@ def _spec(study: optuna.Study):
         return None
 
 
-def score_on_test(config: TrainConfig, data) -> dict[str, float]:
-    """Train `config` and score it on the test set: {"test_accuracy_tta", "test_accuracy", "val_accuracy", "seconds"}."""
-    result = train(config, data)
+def score_on_test(config: TrainConfig, data, out_dir: str | None = None) -> dict[str, float]:
+    """Train `config` and score it on the test set: {"test_accuracy_tta", "test_accuracy", "val_accuracy", "seconds"}.
+    With `out_dir`, its best checkpoint is left in out_dir/best.keras (the confirm command keeps each arm's best)."""
+    result = train(config, data, out_dir=out_dir)
     scores = evaluate_test(result, data)
     result.model = None  # free it before the next run
     return {

@@ -38,7 +38,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -66,6 +66,7 @@ from hpsearch.record.storage import (
     retry_stale_trial,
     worker_lock,
 )
+from hpsearch.search.hooks import TrialHook, model_folder
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
     DEFAULT_PRUNER,
@@ -113,6 +114,8 @@ class StudySetup:
     console: Console
     trainer: Callable[..., Any] = train  # train(config, data, on_epoch=...) -> RunResult (the benchmark replays)
     strategy: str | None = None  # "<sampler>/<pruner>", recorded on every trial (keys.STRATEGY)
+    hooks: Sequence[TrialHook] = ()  # kept models, TensorBoard logs (search/hooks.py)
+    scratch: Path = Path(".")  # where a trial's checkpoint waits for the hooks (when one wants it)
 
 
 def create_or_load_study(
@@ -179,6 +182,8 @@ def run_study(
     console: Console | None = None,
     progress: Callable[[int, int], ContextManager[Any]] | None = None,
     trainer: Callable[..., Any] | None = None,
+    hooks: Sequence[TrialHook] = (),
+    scratch: str | Path | None = None,
 ) -> optuna.Study:
     """Run (or resume) a study until it holds `trials` finished trials (COMPLETE + PRUNED), or `timeout`
     seconds have passed, or its trials have spent `epoch_budget` epochs (both checked between trials).
@@ -187,7 +192,9 @@ def run_study(
     asha/hyperband/median; `prune_margin=None` turns pruning off (as `pruner="none"`).
     `progress(remaining_trials, max_epochs)`: a live display the caller hands in (e.g.
     report.console.StudyProgress), entered while trials run and told of each trial and epoch (start_trial,
-    epoch, finish_trial). `trainer`: what trains a config (default core.train.train). Returns the study."""
+    epoch, finish_trial). `trainer`: what trains a config (default core.train.train). `hooks`:
+    search/hooks.py's TrialHooks (kept models, TensorBoard); `scratch`: the folder a trial's checkpoint
+    waits in for them (default `out`). Returns the study."""
     console = console or Console()
     objectives = parse_objectives(objectives)
     base = base or TrainConfig.from_profile(profile)
@@ -210,7 +217,18 @@ def run_study(
         console=console,
     )
     strategy = f"{sampler}/{study_pruner.name if study_pruner else 'none'}"
-    setup = StudySetup(spec, base, data, objectives, study_pruner, console, trainer or train, strategy)
+    setup = StudySetup(
+        spec,
+        base,
+        data,
+        objectives,
+        study_pruner,
+        console,
+        trainer or train,
+        strategy,
+        tuple(hooks),
+        Path(scratch or out),
+    )
     remaining = trials - count(study)
     display = progress(remaining, max_epochs(spec, base)) if progress and remaining > 0 else contextlib.nullcontext()
     with display as shown, _signals_as_interrupt():
@@ -358,7 +376,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
     the trial FAIL and re-raises; any other error marks it FAIL and re-raises."""
     record = _TrialRecord(study, trial, setup, progress)
     try:
-        with heartbeat(storage, trial):
+        with heartbeat(storage, trial), model_folder(setup.hooks, setup.scratch) as folder:
             if record.is_baseline:
                 # the baseline trains `base` itself; its enqueued values (if any) are recorded as its params
                 if baseline_params(setup.spec, setup.base) is not None:
@@ -369,7 +387,10 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, setup: StudySetup, stora
             trial.set_user_attr(keys.CONFIG, config_changes(config.to_dict(), setup.base.to_dict()))
             if setup.strategy:
                 trial.set_user_attr(keys.STRATEGY, setup.strategy)
-            result = setup.trainer(config, setup.data, on_epoch=record.on_epoch)
+            callbacks = [c for hook in setup.hooks for c in hook.callbacks(study, trial, config)]
+            result = setup.trainer(config, setup.data, on_epoch=record.on_epoch, out_dir=folder, callbacks=callbacks)
+            for hook in setup.hooks:  # the trial is still RUNNING: a hook may attach artifacts
+                hook.completed(study, trial, result, storage)
     except optuna.TrialPruned as exc:
         return record.finish(TrialState.PRUNED, reason=str(exc))
     except (TrainingDiverged, ConfigError) as exc:
@@ -449,6 +470,8 @@ class _TrialRecord:
                 return self.taken_over()
         if told.state != state:
             return self.taken_over()
+        for hook in self.setup.hooks:
+            hook.finished(trial, state, self.epochs)
         if self.progress is not None:
             self.progress.finish_trial(state.name, values[0] if values else None)
         self.setup.console.print(

@@ -1,11 +1,13 @@
 """`hpsearch report`: arguments, default storage, and errors for people."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 
 from hpsearch.commands import report
 from hpsearch.errors import HpsearchError
+from report_fakes import build_study
 
 
 def parse(*argv):
@@ -40,3 +42,35 @@ def test_no_storage_is_an_error_for_people(tmp_path, monkeypatch):
     with pytest.raises(HpsearchError, match="run `hpsearch study` first"):
         report.run(parse("--study-name", "never-run"))
     assert not (tmp_path / "studies").exists()
+
+
+def test_the_only_study_needs_no_name(journal_study, tmp_path, capsys):
+    path, name = journal_study  # tmp_path/studies/cpu-demo.journal
+    assert report.run(parse("--out", str(tmp_path))) == 0
+    assert (tmp_path / "reports" / name / "report.html").is_file()
+    assert f"study cpu-demo: read {Path(path).resolve()}" in capsys.readouterr().out
+    assert report.run(parse("--storage", path, "--out", str(tmp_path / "other"))) == 0  # its only study
+    assert (tmp_path / "other" / "reports" / name / "report.html").is_file()
+
+
+def test_several_studies_are_listed_and_none_is_chosen(journal_study, tmp_path, capsys):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from hpsearch.cli import main
+
+    path, _ = journal_study
+    build_study("gpu-demo", JournalStorage(JournalFileBackend(str(tmp_path / "studies" / "gpu-demo.journal"))))
+    for command in (["report"], ["confirm"], ["export", "--to", str(tmp_path / "m.keras")]):
+        assert main([*command, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "holds 2 studies: cpu-demo (cpu-demo.journal), gpu-demo (gpu-demo.journal); pass one" in err
+    build_study("second", JournalStorage(JournalFileBackend(path)))
+    with pytest.raises(HpsearchError, match="holds 2 studies: cpu-demo, second; pass one with --study-name"):
+        report.run(parse("--storage", path, "--out", str(tmp_path)))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_no_study_under_out_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HpsearchError, match="no study in studies/"):
+        report.run(parse())

@@ -105,7 +105,7 @@ def test_confirm_retrains_both_over_seeds_and_records_the_test(tmp_path, cifar_d
     assert TrainConfig.from_profile("smoke", **read_params(folder / "best_params.json")).label_smoothing == 0.0
 
 
-def fake_score(config, data):
+def fake_score(config, data, **_):
     """No training: a score that depends on the configuration and the seed, as a real run's would."""
     value = 0.5 + (0.2 - config.label_smoothing) * 0.1 + (config.seed % 7) * 0.001 + config.epochs * 0.01
     return {"test_accuracy_tta": value, "test_accuracy": value - 0.01, "val_accuracy": value, "seconds": 1.0}
@@ -117,7 +117,7 @@ def test_each_seed_run_is_stored_as_it_finishes_and_a_rerun_continues(tmp_path, 
     make_study(journal)
     trained = []
 
-    def interrupted(config, data):
+    def interrupted(config, data, **_):
         if len(trained) == 3:
             raise KeyboardInterrupt
         trained.append((config.label_smoothing, config.seed))
@@ -131,7 +131,9 @@ def test_each_seed_run_is_stored_as_it_finishes_and_a_rerun_continues(tmp_path, 
     assert [(r["trial"], r["seed"]) for r in stored] == [(None, 42), (1, 42), (None, 43)]
 
     trained.clear()
-    monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (trained.append(c.seed), fake_score(c, d))[1])
+    monkeypatch.setattr(
+        confirm_module, "score_on_test", lambda c, d, **_: (trained.append(c.seed), fake_score(c, d))[1]
+    )
     assert main(args) == 0
     assert trained == [43, 44, 44]  # only the missing runs: trial 1 at 43, both at 44
     stored = confirms.stored(load_study(journal, "tiny"))["smoke"]["runs"]
@@ -144,7 +146,7 @@ def test_confirm_at_another_profile_is_stored_beside_the_studys_own(tmp_path, mo
     journal = str(tmp_path / "tiny.journal")
     make_study(journal)
     configs = []
-    monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d: (configs.append(c), fake_score(c, d))[1])
+    monkeypatch.setattr(confirm_module, "score_on_test", lambda c, d, **_: (configs.append(c), fake_score(c, d))[1])
     monkeypatch.setattr(confirm_command, "load_cifar10", lambda data_dir: None)
     base = ["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "2", "--out", str(tmp_path)]
     assert main(base) == 0
