@@ -25,6 +25,8 @@ spends are counted the same either way; only the wall time is saved (units.csv s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -33,7 +35,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hpsearch.errors import HpsearchError
 
@@ -196,58 +198,90 @@ def run_search_bench(plan: Plan, data, out: Path, say: Callable[[str], None] = p
     import optuna
     from rich.console import Console
 
-    from hpsearch.core.config import TrainConfig
-    from hpsearch.core.device import backend
     from hpsearch.core.train import train as real_train
-    from hpsearch.search import specs
-    from hpsearch.search.optuna_engine import run_study
-    from hpsearch.search.study import max_epochs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
-    spec, base = specs.load(plan.spec), TrainConfig.from_profile(plan.profile)
-    epochs = max_epochs(spec, base)
-    budget = plan.trials * epochs
     done = {(u["strategy"], u["repeat"]): u for u in read_results(out / RESULTS) if _same_plan(u, plan)}
     trainer = ReplayTrainer(out / REPLAY, train or real_train)
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - the studies' own lines; one line per study here
     for strategy, repeat in plan.units():
         if (strategy.name, repeat) in done:
             continue
-        started, replayed = time.monotonic(), trainer.replayed
         journal = out / "studies" / f"{strategy.name.replace('/', '-').replace('+', '-')}-r{repeat}.journal"
         journal.parent.mkdir(exist_ok=True)
-        for stale in (journal, journal.with_name(journal.name + ".workers.lock")):
-            stale.unlink(missing_ok=True)  # an interrupted study starts over: its trained trials replay
-        study = run_study(
-            spec,
-            data,
-            trials=budget,  # a cap never reached: the budget in epochs ends the study
-            profile=plan.profile,
-            base=base,
-            storage=str(journal),
-            study_name=f"bench-{strategy.name}-r{repeat}",
-            out=out,
-            seed=repeat,
-            sampler=strategy.sampler,
-            pruner=strategy.pruner,
-            prune_floor=strategy.floor,
-            epoch_budget=budget,
-            console=quiet,
-            trainer=trainer,
-        )
-        unit = _unit_record(study, plan, strategy, repeat, epochs, budget, backend())
-        unit.update(seconds=round(time.monotonic() - started, 1), replayed=trainer.replayed - replayed)
-        with (out / RESULTS).open("a", encoding="utf-8") as f:
-            f.write(json.dumps(unit) + "\n")
-        done[(strategy.name, repeat)] = unit
-        best = final_best(unit)
-        say(
-            f"{strategy.name} repeat {repeat}: {len(unit['trials'])} trials, {spent(unit)} epochs, best "
-            f"{'-' if best is None else f'{100 * best:.1f} %'}, {unit['seconds'] / 60:.1f} min "
-            f"({unit['replayed']} trials replayed)"
-        )
+        with _unit_lock(journal) as mine:
+            if not mine:
+                say(f"{strategy.name} repeat {repeat}: another process is running it; skipped here")
+                continue
+            if (strategy.name, repeat) in {(u["strategy"], u["repeat"]) for u in read_results(out / RESULTS)}:
+                continue  # another process finished it meanwhile
+            done[(strategy.name, repeat)] = _run_unit(plan, strategy, repeat, journal, data, out, trainer, quiet, say)
+    for unit in read_results(out / RESULTS):  # what other processes finished too
+        if _same_plan(unit, plan):
+            done.setdefault((unit["strategy"], unit["repeat"]), unit)
     return [done[(s.name, r)] for s, r in plan.units() if (s.name, r) in done]
+
+
+@contextlib.contextmanager
+def _unit_lock(journal: Path) -> Iterator[bool]:
+    """Whether this process may run the study of `journal`: an exclusive lock, so that several benchmark
+    processes on one --out never run (or reset) the same study at once; released when the study ends."""
+    with open(journal.with_name(journal.name + ".unit.lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_unit(plan, strategy, repeat, journal: Path, data, out: Path, trainer, quiet, say) -> dict:
+    """One (strategy, repeat) study from its start (an interrupted one starts over: its trained trials replay);
+    appended to results.jsonl when it ends."""
+    from hpsearch.core.config import TrainConfig
+    from hpsearch.core.device import backend
+    from hpsearch.search import specs
+    from hpsearch.search.optuna_engine import run_study
+    from hpsearch.search.study import max_epochs
+
+    spec, base = specs.load(plan.spec), TrainConfig.from_profile(plan.profile)
+    epochs = max_epochs(spec, base)
+    budget = plan.trials * epochs
+    started, replayed = time.monotonic(), trainer.replayed
+    for stale in (journal, journal.with_name(journal.name + ".workers.lock")):
+        stale.unlink(missing_ok=True)
+    study = run_study(
+        spec,
+        data,
+        trials=budget,  # a cap never reached: the budget in epochs ends the study
+        profile=plan.profile,
+        base=base,
+        storage=str(journal),
+        study_name=f"bench-{strategy.name}-r{repeat}",
+        out=out,
+        seed=repeat,
+        sampler=strategy.sampler,
+        pruner=strategy.pruner,
+        prune_floor=strategy.floor,
+        epoch_budget=budget,
+        console=quiet,
+        trainer=trainer,
+    )
+    unit = _unit_record(study, plan, strategy, repeat, epochs, budget, backend())
+    unit.update(seconds=round(time.monotonic() - started, 1), replayed=trainer.replayed - replayed)
+    with (out / RESULTS).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(unit) + "\n")
+    best = final_best(unit)
+    say(
+        f"{strategy.name} repeat {repeat}: {len(unit['trials'])} trials, {spent(unit)} epochs, best "
+        f"{'-' if best is None else f'{100 * best:.1f} %'}, {unit['seconds'] / 60:.1f} min "
+        f"({unit['replayed']} trials replayed)"
+    )
+    return unit
 
 
 def _same_plan(unit: dict, plan: Plan) -> bool:

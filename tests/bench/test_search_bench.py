@@ -171,3 +171,19 @@ def test_the_outputs_are_written_with_numbers_and_escaped_names(tmp_path):
     html = page.read_text()
     assert "&lt;mini&gt;" in html and "<mini>" not in html and "CPU &lt;test&gt;" in html
     assert "plotly" in html.lower() and "tpe\\u002fasha (n=1)" in html  # a legend entry (plotly's JSON escapes /)
+
+
+def test_a_study_another_process_runs_is_skipped_not_reset(tmp_path, plan):
+    """Two benchmark commands on one --out: the one that finds a study locked leaves its journal alone."""
+    import fcntl
+
+    journal = tmp_path / "out" / "studies" / "random-none-r0.journal"
+    journal.parent.mkdir(parents=True)
+    journal.write_text("another process's study\n")
+    lines = []
+    with open(journal.with_name(journal.name + ".unit.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # flock locks are per open file: this one stands for another process
+        units = bench.run_search_bench(plan, None, tmp_path / "out", say=lines.append, train=CountingTrain())
+    assert journal.read_text() == "another process's study\n"
+    assert "random/none repeat 0: another process is running it; skipped here" in lines
+    assert ("random/none", 0) not in {(u["strategy"], u["repeat"]) for u in units} and len(units) == 5
