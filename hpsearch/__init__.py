@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before a backend loads: hi
 from hpsearch.core.config import TrainConfig  # noqa: E402
 from hpsearch.core.data import load_cifar10  # noqa: E402
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
 __all__ = ["TrainConfig", "load_cifar10", "build_model", "train", "__version__"]
 
 
