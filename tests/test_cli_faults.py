@@ -42,7 +42,10 @@ def test_a_failed_baseline_is_one_line_and_leaves_no_folder(error, message, cifa
     out = tmp_path / "out"
     assert main(["baseline", "--profile", "smoke", "--data-dir", str(cifar_dir), "--out", str(out), "--name", "r"]) == 2
     assert message in _one_line(capsys.readouterr().err)
-    assert not out.exists()  # neither reports/r/ nor reports/ nor out/ is left empty
+    # neither reports/r/ nor reports/ is left behind; what stays is the TensorBoard log, which records the
+    # failed run (HParams status FAILURE) on purpose
+    assert not (out / "reports").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["tensorboard"] and any((out / "tensorboard" / "r").iterdir())
 
 
 @pytest.mark.parametrize(
