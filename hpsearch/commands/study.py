@@ -50,6 +50,7 @@ from hpsearch.record.paths import artifact_dir, safe_name, tuner_dir
 from hpsearch.record.storage import mask_url, open_storage, storage_failures
 from hpsearch.record.trials import best_trial, train_seconds, trial_value
 from hpsearch.search import specs
+from hpsearch.search.space import check_fits
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
     DEFAULT_PRUNER,
@@ -240,6 +241,7 @@ def run(args) -> int:
             raise HpsearchError("--engine keras-tuner runs single-objective studies only; drop --objectives")
         name = args.study_name or f"{name}-{args.tuner}"
     check_strategy(args, spec, objectives)
+    check_fits(spec, base, args.profile)  # a width bound too large for memory: refused before trial 0
     check_writable(args.out)
     asked = starts_workers(args)
     if asked and args.engine == "keras-tuner":

@@ -23,6 +23,7 @@ Every mistake is a SpecError naming the file, the key and the reason, raised bef
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch.core.config import FULL_WIDTHS, ConfigError, TrainConfig, field_names
+from hpsearch.core.config import FULL_WIDTHS, ConfigError, TrainConfig, field_names, model_memory_gb
 from hpsearch.errors import HpsearchError
 
 if sys.version_info >= (3, 11):
@@ -158,6 +159,54 @@ def scale_widths(widths: tuple, base: TrainConfig | None) -> tuple:
     if base is None or tuple(base.widths) == FULL_WIDTHS or len(widths) != 3:
         return tuple(widths)
     return tuple(max(1, round(w * b / f)) for w, b, f in zip(widths, base.widths, FULL_WIDTHS))
+
+
+SIZE_PARAMS = (*WIDTH_PARAMS, "widths", "batch_size", "whitening_patch_size")  # what model_memory_gb reads
+
+
+def _ends(param: ParamSpec) -> list:
+    """A size parameter's ends: low and high (parse_spec keeps high on the step's grid), or every choice."""
+    if param.type in ("int", "float"):
+        return [param.low, param.high]
+    return [param.decode(label) for label in param.labels]
+
+
+def check_fits(spec: StudySpec, base: TrainConfig, profile: str = "") -> None:
+    """Refuse, before trial 0, a spec whose largest network would not fit `base.max_model_gb`: every corner
+    of its size parameters (widths, batch size, whitening patch) is sized by arithmetic, as TrainConfig
+    checks one config. `when` conditions are ignored, so a corner only some trials reach counts too."""
+    sized = [p for p in spec.params.values() if p.name in SIZE_PARAMS]
+    worst, worst_gb = None, 0.0
+    for corner in itertools.product(*(_ends(p) for p in sized)):
+        values = dict(zip((p.name for p in sized), corner))
+        changes = {k: v for k, v in spec.to_overrides(values, base).items() if k != "whitening_patch_size"}
+        patch = int(values.get("whitening_patch_size", base.whitening_patch_size))
+        shape = types.SimpleNamespace(  # not a TrainConfig: building one runs the very check refused here
+            widths=tuple(int(w) for w in changes.get("widths", base.widths)),
+            batch_size=int(changes.get("batch_size", base.batch_size)),
+            whitening_patch_size=patch,
+            whitening_filters=2 * patch**2 * 3,
+        )
+        needed = model_memory_gb(shape)
+        if needed > worst_gb:
+            worst, worst_gb = values, needed
+    if worst is not None and worst_gb > base.max_model_gb:
+        at = ", ".join(f"{k}={_short_value(v)}" for k, v in worst.items())
+        raise SpecError(
+            f"{spec.path}: its largest network ({at}) needs about {worst_gb:,.1f} GB to train"
+            f"{f' at profile {profile}' if profile else ''}, more than max_model_gb = {base.max_model_gb:g}; "
+            f"lower those bounds in the spec"
+        )
+
+
+def _short_value(value: Any) -> str:
+    return (
+        "/".join(map(str, value))
+        if isinstance(value, tuple)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 def baseline_params(spec: StudySpec, base: TrainConfig) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import sqlalchemy
 
 from hpsearch.cli import main
 from hpsearch.record import storage
+from hpsearch.record.paths import study_report_dir
 from tests.report.report_fakes import build_study
 
 URL = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
@@ -61,7 +62,7 @@ def test_reading_a_missing_study_writes_nothing(study_name, tmp_path, capsys):
 def test_the_report_names_the_database_without_its_password(study_name, tmp_path, capsys):
     assert main(["report", "--study-name", study_name, "--storage", URL, "--out", str(tmp_path)]) == 0
     password = sqlalchemy.engine.make_url(URL).password
-    page = (tmp_path / "reports" / study_name / "report.html").read_text()
+    page = (study_report_dir(tmp_path, study_name) / "report.html").read_text()
     printed = capsys.readouterr().out
     masked = storage.mask_url(URL)
     assert masked.split("@")[0] in page and f"optuna-dashboard '{masked}'" in " ".join(printed.split())

@@ -4,10 +4,11 @@ naming the file, the key and the reason."""
 import optuna
 import pytest
 
-from hpsearch.core.config import TrainConfig
+from hpsearch.core.config import TrainConfig, model_memory_gb, profiles
 from hpsearch.errors import HpsearchError
+from hpsearch.search import specs
 from hpsearch.search.specs import SHIPPED
-from hpsearch.search.space import SpecError, load_spec, parse_spec
+from hpsearch.search.space import SpecError, check_fits, load_spec, parse_spec
 
 STUDIES = SHIPPED
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -189,3 +190,46 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(SpecError) as info:
         parse_spec('[params]\npeak_lr = { type = "float", low = 1, high = 0 }\nbogus = { type = "bool" }')
     assert "[params.peak_lr]" in str(info.value) and "[params.bogus]" in str(info.value)
+
+
+BIG_SPEC = """[params]
+width_1 = { type = "int", low = 64, high = 192, step = 32 }
+width_2 = { type = "int", low = 128, high = 384, step = 64 }
+width_3 = { type = "int", low = 256, high = 2000 }
+batch_size = { type = "categorical", choices = [512, 64] }
+whitening_patch_size = { type = "int", low = 1, high = 3 }
+"""
+
+
+def test_a_spec_is_sized_at_its_largest_corner_against_the_memory_limit():
+    spec = parse_spec(BIG_SPEC, "big.toml")
+    # the largest corner: every width's high, the largest batch (listed first), patch 1
+    # (the widest feature maps; patch 3 is checked too and is smaller)
+    largest = TrainConfig(widths=(192, 384, 2000), batch_size=512, whitening_patch_size=1, max_model_gb=1e6)
+    needed = model_memory_gb(largest)
+    assert needed > model_memory_gb(largest.replace(whitening_patch_size=3))
+    check_fits(spec, TrainConfig(max_model_gb=needed * 1.001), "full")
+    with pytest.raises(SpecError) as refused:
+        check_fits(spec, TrainConfig(max_model_gb=needed * 0.999), "full")
+    message = str(refused.value)
+    assert "big.toml" in message and "width_3=2000" in message and "batch_size=512" in message
+    assert "width_2=384" in message and "profile full" in message and "\n" not in message
+    # at a smaller profile the widths scale down with the baseline's, and the same spec fits
+    check_fits(spec, TrainConfig.from_profile("smoke").replace(max_model_gb=needed * 0.999), "smoke")
+
+
+def test_every_shipped_spec_fits_every_profile():
+    for name in specs.shipped_names():
+        for profile in profiles():
+            check_fits(specs.load(name), TrainConfig.from_profile(profile), profile)
+
+
+def test_the_study_command_refuses_a_spec_too_large_before_anything_is_written(tmp_path, capsys):
+    from hpsearch.cli import main
+
+    (tmp_path / "big.toml").write_text(BIG_SPEC.replace("high = 2000", "high = 100000"))
+    out = tmp_path / "out"
+    assert main(["study", "--spec", str(tmp_path / "big.toml"), "--profile", "full", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hpsearch: ") and "max_model_gb = 16" in err and "width_3=100000" in err
+    assert len(err.splitlines()) == 1 and not out.exists()
