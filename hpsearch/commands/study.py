@@ -53,16 +53,16 @@ from hpsearch.search import specs
 from hpsearch.search.space import check_fits
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
-    DEFAULT_PRUNER,
     PRUNERS,
     SAMPLERS,
     PrunerChoice,
     check_pruner,
     check_sampler,
     default_sampler,
+    resolve_pruner,
 )
 from hpsearch.search.study import count, default_study_name, max_epochs, parse_objectives, status_line
-from hpsearch.search.workers import parse_gpus, parse_workers, plan, run_workers
+from hpsearch.search.workers import STORAGE_ENV, parse_gpus, parse_workers, plan, run_workers
 
 DEFAULT_KEEP = 3  # --keep-models: the full-width model is about 18 MB a file (README)
 
@@ -142,9 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pruner",
         choices=PRUNERS,
-        default=DEFAULT_PRUNER,
-        help="which trials stop early: baseline (default; behind the baseline's curve by --prune-margin), asha "
-        "(successive halving, rungs at epochs 1, 3, 9...), hyperband, median, none",
+        default=None,
+        help="which trials stop early: asha (default: successive halving, rungs at epochs 1, 3, 9..., chosen by "
+        "`hpsearch bench --search`), baseline (behind the baseline's curve by --prune-margin), hyperband, median, "
+        "none; a resume without --pruner keeps the study's own",
     )
     parser.add_argument(
         "--prune-floor",
@@ -212,16 +213,17 @@ def pruner_choice(args, epochs: int) -> PrunerChoice:
 def check_strategy(args, spec, objectives) -> None:
     """A sampler or pruner that does not apply: one line, before any training."""
     if args.engine == "keras-tuner":
-        if args.sampler is not None or args.pruner != DEFAULT_PRUNER or args.prune_floor:
+        if args.sampler is not None or args.pruner is not None or args.prune_floor:
             raise HpsearchError(
                 "--sampler, --pruner and --prune-floor choose the Optuna engine's strategy; keras-tuner runs its "
                 "own (--tuner hyperband or bayesian): drop them, or use --engine optuna"
             )
         return
-    if args.no_prune and args.pruner != DEFAULT_PRUNER:
+    if args.no_prune and args.pruner not in (None, "none"):
         raise HpsearchError(f"--no-prune and --pruner {args.pruner} contradict each other; keep one")
     check_sampler(args.sampler or default_sampler(objectives), spec, objectives)
-    check_pruner(PrunerChoice("none" if args.no_prune else args.pruner, args.prune_floor), objectives)
+    if args.no_prune or args.pruner is not None:  # the default (or the resumed study's own) is checked once known
+        check_pruner(PrunerChoice("none" if args.no_prune else args.pruner, args.prune_floor), objectives)
 
 
 def starts_workers(args) -> bool:
@@ -232,6 +234,8 @@ def starts_workers(args) -> bool:
 def run(args) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened to each trial
     console = Console()
+    if args.worker_number is not None and args.storage is None:
+        args.storage = os.environ.get(STORAGE_ENV) or None  # as its parent's run_workers handed it over
     spec = specs.load(args.spec)  # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
     objectives = parse_objectives(args.objectives)
@@ -252,6 +256,10 @@ def run(args) -> int:
     parallel = len(workers) > 1 or args.gpus is not None  # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
     storage = open_storage(where)
+    if args.engine != "keras-tuner" and not args.no_prune and args.pruner is None:
+        # the default, or a resumed study's own: named from here on (the header, and every worker's command)
+        args.pruner, args.prune_floor = resolve_pruner(None, args.prune_floor, storage, name, objectives)
+        check_pruner(PrunerChoice(args.pruner, args.prune_floor), objectives)
     started = time.monotonic()
     try:
         with storage_failures(storage, where):  # a full disk or a replaced journal mid-study: one line
@@ -442,7 +450,7 @@ def _run_workers(args, workers, why, spec, base, storage, name, where, objective
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     argv = _worker_argv(args) + ["--data-dir", str(data_dir)]
     try:
-        codes = run_workers(workers, argv, say, width=max(60, console.width - 4))
+        codes = run_workers(workers, argv, say, width=max(60, console.width - 4), storage=args.storage)
     finally:
         study = _study_after(storage, name)
         if study is not None:
@@ -465,7 +473,8 @@ def _study_after(storage, name):
 
 def _worker_argv(args) -> list[str]:
     """This command's arguments for one of its workers: every option as given (--backend, --cache-dir and
-    --verbose, which cli.py adds to every command, included), one worker each."""
+    --verbose, which cli.py adds to every command, included), one worker each; --storage goes in the
+    environment (workers.STORAGE_ENV)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     add_backend_argument(parser)
@@ -475,7 +484,7 @@ def _worker_argv(args) -> list[str]:
         value = getattr(args, action.dest, None)
         if (
             not action.option_strings
-            or action.dest in ("help", "workers", "gpus", "worker_number")
+            or action.dest in ("help", "workers", "gpus", "worker_number", "storage")  # storage: STORAGE_ENV
             or value is None
             or value == action.default
         ):

@@ -69,7 +69,6 @@ from hpsearch.record.storage import (
 from hpsearch.search.hooks import TrialHook, model_folder
 from hpsearch.search.pruning import DEFAULT_MARGIN, DEFAULT_WARMUP_EPOCHS
 from hpsearch.search.strategies import (
-    DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
     PrunerChoice,
     StudyPruner,
@@ -77,6 +76,7 @@ from hpsearch.search.strategies import (
     check_sampler,
     default_sampler,
     make_pruner,
+    resolve_pruner,
     make_sampler,
     sampler_label,
 )
@@ -174,7 +174,7 @@ def run_study(
     timeout: float | None = None,
     objectives: str | list[str] | None = None,
     sampler: str | None = None,
-    pruner: str = DEFAULT_PRUNER,
+    pruner: str | None = None,
     prune_floor: bool = False,
     prune_margin: float | None = DEFAULT_MARGIN,
     prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
@@ -188,7 +188,7 @@ def run_study(
     """Run (or resume) a study until it holds `trials` finished trials (COMPLETE + PRUNED), or `timeout`
     seconds have passed, or its trials have spent `epoch_budget` epochs (both checked between trials).
     `base` defaults to the profile's baseline. `sampler` and `pruner` name a strategy (search/strategies.py;
-    sampler default: tpe, NSGA-II for several objectives); `prune_floor` keeps the baseline rule under
+    sampler default: tpe, NSGA-II for several objectives; pruner default: the study's own on a resume, else asha); `prune_floor` keeps the baseline rule under
     asha/hyperband/median; `prune_margin=None` turns pruning off (as `pruner="none"`).
     `progress(remaining_trials, max_epochs)`: a live display the caller hands in (e.g.
     report.console.StudyProgress), entered while trials run and told of each trial and epoch (start_trial,
@@ -249,7 +249,7 @@ def open_study(
     seed: int = 0,
     objectives: str | list[str] | None = None,
     sampler: str | None = None,
-    pruner: str = DEFAULT_PRUNER,
+    pruner: str | None = None,
     prune_floor: bool = False,
     prune_margin: float | None = DEFAULT_MARGIN,
     prune_warmup: int = DEFAULT_WARMUP_EPOCHS,
@@ -266,6 +266,10 @@ def open_study(
     sampler = sampler or default_sampler(objectives)
     check_sampler(sampler, spec, objectives)
     multi = len(objectives) > 1
+    if pruner is not None:
+        check_pruner(PrunerChoice(pruner, prune_floor), objectives)  # before the storage is opened (or created)
+    opened = open_storage(storage, study_name=study_name, out=out)
+    pruner, prune_floor = resolve_pruner(pruner, prune_floor, opened, study_name, objectives)
     choice = PrunerChoice(
         "none" if prune_margin is None or multi else pruner,
         prune_floor,
@@ -275,7 +279,6 @@ def open_study(
     )
     check_pruner(PrunerChoice(pruner, prune_floor), objectives)
     study_pruner = make_pruner(choice)
-    opened = open_storage(storage, study_name=study_name, out=out)
     with worker_lock(opened):
         study = create_or_load_study(
             spec,

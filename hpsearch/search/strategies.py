@@ -32,7 +32,7 @@ SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2")
 PRUNERS = ("baseline", "asha", "hyperband", "median", "none")
 DEFAULT_SAMPLER = "tpe"
-DEFAULT_PRUNER = "baseline"
+DEFAULT_PRUNER = "asha"  # chosen by `hpsearch bench --search` (README, "Search strategies")
 REDUCTION_FACTOR = 3  # asha and hyperband keep the best third at each rung (Li et al.'s eta = 3)
 
 
@@ -203,7 +203,7 @@ class PrunerChoice:
 def check_pruner(choice: PrunerChoice, objectives: list[str]) -> None:
     if choice.name not in PRUNERS:
         raise HpsearchError(f"unknown --pruner {choice.name!r}; choose one of: {', '.join(PRUNERS)}")
-    if len(objectives) > 1 and choice.name not in ("none", DEFAULT_PRUNER):
+    if len(objectives) > 1 and choice.name != "none":
         raise HpsearchError(
             f"--pruner {choice.name} does not apply to a multi-objective study (Optuna prunes single-objective "
             "studies only); drop --pruner or --objectives"
@@ -213,6 +213,33 @@ def check_pruner(choice: PrunerChoice, objectives: list[str]) -> None:
             f"--prune-floor goes under --pruner asha, hyperband or median (with --pruner {choice.name} it "
             "would change nothing); drop it"
         )
+
+
+def stored_pruner(storage, study_name: str) -> tuple[str, bool] | None:
+    """(pruner, floor) of the study `study_name` as it was created, or None when the storage has no such study."""
+    try:
+        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(study_name))
+    except KeyError:
+        return None
+    settings = attrs.get(keys.PRUNER)
+    if not settings:
+        return "none", False
+    name = "baseline" if settings.get("name") == "BaselinePruner" else settings.get("name")
+    return (name, bool(settings.get("floor"))) if name in PRUNERS else None
+
+
+def resolve_pruner(asked: str | None, floor: bool, storage, study_name: str, objectives: list[str]) -> tuple[str, bool]:
+    """The pruner a run uses: the one asked for; else, on a resume, the one the study was created with (a study
+    started before asha became the default keeps its baseline rule); else the default (none for several
+    objectives)."""
+    if asked is not None:
+        return asked, floor
+    if len(objectives) > 1:
+        return "none", floor
+    stored = stored_pruner(storage, study_name)
+    if stored is None:
+        return DEFAULT_PRUNER, floor
+    return stored[0], stored[1] or floor
 
 
 def make_pruner(choice: PrunerChoice) -> "StudyPruner | None":

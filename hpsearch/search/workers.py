@@ -30,6 +30,9 @@ MAX_PER_GPU = 4  # ... and at most this many on one GPU (more only queue on its 
 CORES_PER_GPU_WORKER = 2  # a GPU worker's host side (data pipeline, Python) needs cores of its own
 GPU_MEMORY_FRACTION = 0.9  # of a GPU, split between the workers on it (the rest: CUDA contexts, the driver)
 
+# --storage reaches each worker in its environment, not on its command line, where any user of the machine could
+# read a database password in the process table (ps)
+STORAGE_ENV = "HPSEARCH_WORKER_STORAGE"
 # the child command; the worker's own argv follows (tests put a stand-in for training here)
 WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
 
@@ -191,9 +194,11 @@ def _ranges(cores: tuple[int, ...]) -> str:
 # --- the parent ----------------------------------------------------------------------------------------
 
 
-def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120) -> dict[int, int]:
+def run_workers(
+    workers: list[Worker], argv: list[str], say, *, width: int = 120, storage: str | None = None
+) -> dict[int, int]:
     """Start every worker (WORKER_COMMAND + argv + --worker-number), relay their lines prefixed "wN: " through
-    `say(line)`, wait for all, and return {number: exit code}. The first Ctrl-C (SIGINT) or SIGTERM is passed
+    `say(line)`, wait for all, and return {number: exit code}. `storage` goes to them in STORAGE_ENV. The first Ctrl-C (SIGINT) or SIGTERM is passed
     on to every worker, which then records its running trial as failed and stops; a second one kills them
     (their trials are then failed and retried by the next start, as for any killed worker)."""
     package_root = str(Path(__file__).resolve().parents[2])  # the workers run this same copy of hpsearch
@@ -226,6 +231,7 @@ def run_workers(workers: list[Worker], argv: list[str], say, *, width: int = 120
                 "COLUMNS": str(width),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+                **({STORAGE_ENV: storage} if storage else {}),
             }
             # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
             # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)

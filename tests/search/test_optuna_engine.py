@@ -117,7 +117,7 @@ def test_trial_0_is_the_baseline_and_every_trial_follows_the_schema(tmp_path, fa
     attrs = s.user_attrs
     assert attrs["engine"] == "optuna" and attrs["profile"] == "smoke" and attrs["spec_text"] == SPEC.text
     assert attrs["objectives"] == ["val_accuracy"] and attrs["directions"] == ["maximize"]
-    assert attrs["pruner"] == {"name": "BaselinePruner", "margin": 0.05, "warmup_epochs": 1}
+    assert attrs["pruner"] == {"name": "asha", "epochs": 4, "reduction_factor": 3, "rungs": [1, 3]}  # the default
     assert attrs["max_epochs"] == 4 and {"optuna", "python", "tensorflow"} <= set(attrs["versions"])
     assert (tmp_path / "studies" / "s.journal").is_file()
 
@@ -128,7 +128,7 @@ def test_a_bad_trial_is_pruned_before_its_last_epoch(tmp_path, fake_train):
         'lr_schedule = { type = "categorical", choices = ["one_cycle"] }',
         "tiny.toml",
     )
-    s = study(tmp_path, 3, spec=tiny_lr)
+    s = study(tmp_path, 3, spec=tiny_lr, pruner="baseline")
     assert s.trials[0].state == TrialState.COMPLETE
     for t in s.trials[1:]:
         assert t.state == TrialState.PRUNED

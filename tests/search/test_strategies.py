@@ -207,7 +207,8 @@ def test_each_sampler_and_pruner_runs_a_study_from_the_command_line(
     "extra, message",
     [
         (["--no-prune", "--pruner", "asha"], "--no-prune and --pruner asha contradict"),
-        (["--prune-floor"], "--prune-floor goes under --pruner asha"),
+        (["--pruner", "baseline", "--prune-floor"], "--prune-floor goes under --pruner asha"),
+        (["--no-prune", "--prune-floor"], "--prune-floor goes under --pruner asha"),
         (["--sampler", "nsga2"], "nsga2 does not apply to a single-objective study"),
         (["--pruner", "hyperband", "--objectives", "accuracy,train_seconds"], "does not apply to a multi-objective"),
         (["--engine", "keras-tuner", "--sampler", "random"], "keras-tuner runs its own"),
@@ -225,6 +226,30 @@ def test_prune_margin_in_points_is_refused_with_the_fraction_it_meant(capsys):
         main(["study", "--prune-margin", "5"])
     assert exit_.value.code == 2
     assert "0.05" in capsys.readouterr().err
+
+
+def test_the_default_is_tpe_asha_and_a_resume_keeps_the_studys_own_pruner(fake_train, cifar_dir, tmp_path, capsys):
+    """asha is the default (README, "Search strategies"), for new studies only: a study created with another
+    pruner (the baseline rule was the default before 0.3) resumes with it unless --pruner says otherwise."""
+    assert cli_study(tmp_path / "new", cifar_dir) == 0
+    assert "sampler tpe, pruning asha (rungs at epochs 1" in " ".join(capsys.readouterr().out.split())
+    new = optuna.load_study(study_name="s", storage=open_storage(tmp_path / "new" / "studies" / "s.journal"))
+    assert new.user_attrs["pruner"]["name"] == "asha"
+    assert {t.user_attrs[keys.STRATEGY] for t in new.trials} == {"tpe/asha"}
+
+    old = tmp_path / "old"
+    assert cli_study(old, cifar_dir, "--pruner", "baseline") == 0
+    capsys.readouterr()
+    assert cli_study(old, cifar_dir, "--trials", "8") == 0  # the last --trials counts
+    assert "pruning baseline-relative" in " ".join(capsys.readouterr().out.split())
+    resumed = optuna.load_study(study_name="s", storage=open_storage(old / "studies" / "s.journal"))
+    assert len(resumed.get_trials(states=FINISHED)) == 8
+    assert {t.user_attrs[keys.STRATEGY] for t in resumed.trials} == {"tpe/baseline"}
+
+    floored = tmp_path / "floor"
+    assert cli_study(floored, cifar_dir, "--prune-floor") == 0  # the floor goes under the default
+    stored = optuna.load_study(study_name="s", storage=open_storage(floored / "studies" / "s.journal"))
+    assert stored.user_attrs["pruner"]["name"] == "asha" and stored.user_attrs["pruner"]["floor"]
 
 
 def test_no_prune_is_pruner_none(fake_train, cifar_dir, tmp_path, capsys):

@@ -7,6 +7,7 @@ training is a stand-in that sleeps through its epochs, because here only the boo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -27,6 +28,7 @@ from hpsearch.search import workers
 from hpsearch.search.workers import Gpu
 
 ROOT = Path(__file__).resolve().parents[2]
+URL = "postgresql://hpsearch:s3cret@db-host:5432/hpsearch"  # never contacted: the tests stop before
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SPEC = """
 [params]
@@ -128,6 +130,8 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_a_worker_gets_every_option_as_given_and_one_worker_each():
     args = parse(
+        "--storage",
+        URL,
         "--profile",
         "smoke",
         "--trials",
@@ -147,12 +151,45 @@ def test_a_worker_gets_every_option_as_given_and_one_worker_each():
         "/tmp/cache here",
         "--verbose",
     )
-    child = parse(*study_command._worker_argv(args))
+    argv = study_command._worker_argv(args)
+    child = parse(*argv)
     assert child.backend == "jax" and child.cache_dir == "/tmp/cache here" and child.verbose
     assert child.workers is None and child.gpus is None
-    assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus")} == {
-        k: v for k, v in vars(args).items() if k not in ("workers", "gpus")
+    assert {k: v for k, v in vars(child).items() if k not in ("workers", "gpus", "storage")} == {
+        k: v for k, v in vars(args).items() if k not in ("workers", "gpus", "storage")
     }
+    # the storage URL (a password, maybe) never reaches the process table: it goes in the environment
+    assert args.storage == URL and child.storage is None and not any("s3cret" in a for a in argv)
+
+
+def test_the_workers_get_the_storage_in_their_environment_not_on_their_command_line(tmp_path, monkeypatch):
+    seen = tmp_path / "seen.txt"
+    child = (
+        f"import json, os, sys; open({str(seen)!r}, 'a').write("
+        f"json.dumps([sys.argv, os.environ.get('{workers.STORAGE_ENV}')]) + chr(10))"
+    )
+    monkeypatch.setattr(workers, "WORKER_COMMAND", [sys.executable, "-c", child])
+    plan, _ = workers.plan(2, cores=[0, 1], found=[])
+    codes = workers.run_workers(plan, ["--trials", "3"], lambda line: None, storage=URL)
+    assert codes == {1: 0, 2: 0}
+    lines = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert len(lines) == 2 and all(env == URL and not any("s3cret" in a for a in argv) for argv, env in lines)
+
+
+def test_a_worker_reads_the_storage_its_parent_handed_over(tmp_path, monkeypatch, cifar_dir):
+    """The child end: `hpsearch study --worker-number N` without --storage opens STORAGE_ENV's storage."""
+    opened = []
+
+    def stop_here(where, *args, **kwargs):
+        opened.append(str(where))
+        raise HpsearchError("stop")
+
+    monkeypatch.setenv(workers.STORAGE_ENV, str(tmp_path / "shared.journal"))
+    monkeypatch.setattr(study_command, "open_storage", stop_here)
+    args = parse("--profile", "smoke", "--out", str(tmp_path), "--data-dir", str(cifar_dir), "--worker-number", "1")
+    with pytest.raises(HpsearchError, match="stop"):
+        study_command.run(args)
+    assert opened == [str(tmp_path / "shared.journal")]
 
 
 def test_keras_tuner_refuses_several_workers_before_loading_data(tmp_path):
