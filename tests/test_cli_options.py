@@ -11,6 +11,7 @@ import argparse
 import json
 
 import pytest
+from optuna.storages import InMemoryStorage
 
 from hpsearch.cli import build_parser
 from hpsearch.commands import baseline as baseline_command
@@ -125,7 +126,11 @@ def _observe(module, argv: list[str], monkeypatch, capsys) -> dict:
     monkeypatch.setattr("hpsearch.baseline.run_name", lambda config, profile: f"baseline-{profile}-seed{config.seed}")
     monkeypatch.setattr("hpsearch.search.optuna_engine.run_study", _recorder("run_study"))
     monkeypatch.setattr("hpsearch.search.kt_engine.run_kt_study", _recorder("run_kt_study"))
-    monkeypatch.setattr(study_command, "open_storage", lambda where: seen.setdefault("storage", where))
+    # where the study would be stored is recorded; an empty in-memory storage stands in for it (the default pruner
+    # is looked up there: a new study)
+    monkeypatch.setattr(
+        study_command, "open_storage", lambda where: (seen.setdefault("storage", where), InMemoryStorage())[1]
+    )
     args = build_parser().parse_args(argv)
     capsys.readouterr()
     try:

@@ -163,7 +163,7 @@ def test_a_study_that_only_fails_gives_up(tmp_path, monkeypatch):
 def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "train", FakeTrain(interrupt_trial=2))
     with pytest.raises(KeyboardInterrupt):
-        study(tmp_path, 5)
+        study(tmp_path, 5, pruner="none")  # (asha could stop trial 2 at epoch 1, before the Ctrl-C at epoch 2)
     s = optuna.load_study(study_name="s", storage=storage_module.open_storage(tmp_path / "studies" / "s.journal"))
     states = [t.state for t in s.trials]
     assert set(states[:2]) <= {TrialState.COMPLETE, TrialState.PRUNED} and TrialState.RUNNING not in states
@@ -172,7 +172,7 @@ def test_ctrl_c_marks_the_running_trial_failed_and_keeps_the_rest(tmp_path, monk
     assert s.trials[3].system_attrs["fixed_params"] == s.trials[2].params
     assert len(finished(s)) == 2
     monkeypatch.setattr(engine, "train", FakeTrain())
-    assert len(finished(study(tmp_path, 5))) == 5
+    assert len(finished(study(tmp_path, 5, pruner="none"))) == 5
 
 
 def dead_pid() -> int:

@@ -119,7 +119,7 @@ def test_a_deliberately_bad_trial_is_pruned_before_its_last_epoch(tmp_path, cifa
         "tiny_lr.toml",
     )
     base = TrainConfig.from_profile("smoke")
-    s = engine.run_study(tiny_lr, cifar, trials=2, profile="smoke", out=tmp_path, study_name="bad")
+    s = engine.run_study(tiny_lr, cifar, trials=2, profile="smoke", out=tmp_path, study_name="bad", pruner="baseline")
     baseline, bad = s.trials
     assert baseline.user_attrs["is_baseline"] and baseline.state == TrialState.COMPLETE
     assert bad.state == TrialState.PRUNED and bad.user_attrs["pruned_at"] < base.epochs
