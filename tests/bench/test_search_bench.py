@@ -187,3 +187,25 @@ def test_a_study_another_process_runs_is_skipped_not_reset(tmp_path, plan):
     assert journal.read_text() == "another process's study\n"
     assert "random/none repeat 0: another process is running it; skipped here" in lines
     assert ("random/none", 0) not in {(u["strategy"], u["repeat"]) for u in units} and len(units) == 5
+
+
+def test_the_command_runs_repeats_of_each_strategy_on_synthetic_data(tmp_path, monkeypatch, capsys):
+    """`bench --search --synthetic --repeats 2`: generated images (no CIFAR-10: --data-dir names none), two
+    repeats of each strategy, the table printed and the files written."""
+    monkeypatch.setattr("gc.collect", lambda *args: 0)
+    monkeypatch.setattr("hpsearch.core.train.train", CountingTrain())
+    (tmp_path / "lr.toml").write_text(SPEC)
+    out = tmp_path / "bench"
+    argv = ["bench", "--search", "--synthetic", "--data-dir", str(tmp_path / "no-cifar-here"), "--profile", "smoke"]
+    argv += ["--trials", "2", "--repeats", "2", "--strategies", "random/none,random/asha"]
+    assert main([*argv, "--spec", str(tmp_path / "lr.toml"), "--out", str(out)]) == 0
+    units = bench.read_results(out / bench.RESULTS)
+    assert sorted((u["strategy"], u["repeat"]) for u in units) == [
+        ("random/asha", 0),
+        ("random/asha", 1),
+        ("random/none", 0),
+        ("random/none", 1),
+    ]
+    assert (out / "synthetic-data" / "cifar-10-batches-py" / "data_batch_1").is_file()
+    assert all(u["budget_trials"] == 2 for u in units)
+    assert (out / "search-bench.csv").is_file() and "random/asha" in capsys.readouterr().out

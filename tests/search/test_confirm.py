@@ -206,3 +206,22 @@ def test_top_k_picks_the_best_non_baseline_trials(tmp_path):
     assert [t.number for t in pick_trials(study, top=2)] == [1, 3]  # the baseline (0.5) and the pruned one left out
     assert [t.number for t in pick_trials(study, top=5)] == [1, 3]
     assert [t.number for t in pick_trials(study, number=3)] == [3]
+
+
+def test_confirm_top_k_retrains_each_of_the_k_best_against_one_set_of_baseline_runs(tmp_path, monkeypatch):
+    journal = str(tmp_path / "tiny.journal")
+    study = make_study(journal)
+    base = TrainConfig.from_profile("smoke", epochs=2)
+    study.add_trial(_trial(base.replace(label_smoothing=0.05), 0.55, label_smoothing=0.05))
+    trained = []
+    monkeypatch.setattr(
+        confirm_module, "score_on_test", lambda c, d, **_: (trained.append(c.label_smoothing), fake_score(c, d))[1]
+    )
+    monkeypatch.setattr(confirm_command, "load_cifar10", lambda data_dir: None)
+    args = ["confirm", "--study-name", "tiny", "--storage", journal, "--seeds", "2", "--top", "2"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    baseline = base.label_smoothing
+    assert sorted(trained) == sorted([baseline, baseline, 0.0, 0.0, 0.05, 0.05])  # one baseline set, two trials
+    stored = confirms.stored(load_study(journal, "tiny"))["smoke"]["runs"]
+    assert sorted({r["trial"] for r in stored}, key=lambda t: -1 if t is None else t) == [None, 1, 3]
+    assert {c.trial for c in confirms.comparisons(load_study(journal, "tiny"))} == {1, 3}
