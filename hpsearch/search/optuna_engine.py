@@ -76,8 +76,8 @@ from hpsearch.search.strategies import (
     check_sampler,
     default_sampler,
     make_pruner,
-    resolve_pruner,
     make_sampler,
+    resolve_pruner,
     sampler_label,
 )
 from hpsearch.search.space import StudySpec, baseline_params
@@ -188,8 +188,9 @@ def run_study(
     """Run (or resume) a study until it holds `trials` finished trials (COMPLETE + PRUNED), or `timeout`
     seconds have passed, or its trials have spent `epoch_budget` epochs (both checked between trials).
     `base` defaults to the profile's baseline. `sampler` and `pruner` name a strategy (search/strategies.py;
-    sampler default: tpe, NSGA-II for several objectives; pruner default: the study's own on a resume, else asha); `prune_floor` keeps the baseline rule under
-    asha/hyperband/median; `prune_margin=None` turns pruning off (as `pruner="none"`).
+    sampler default: tpe, NSGA-II for several objectives; pruner default: on a resume the study's own, else
+    asha); `prune_floor` keeps the baseline rule under asha/hyperband/median; `prune_margin=None` turns
+    pruning off (as `pruner="none"`).
     `progress(remaining_trials, max_epochs)`: a live display the caller hands in (e.g.
     report.console.StudyProgress), entered while trials run and told of each trial and epoch (start_trial,
     epoch, finish_trial). `trainer`: what trains a config (default core.train.train). `hooks`:

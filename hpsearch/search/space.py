@@ -200,13 +200,9 @@ def check_fits(spec: StudySpec, base: TrainConfig, profile: str = "") -> None:
 
 
 def _short_value(value: Any) -> str:
-    return (
-        "/".join(map(str, value))
-        if isinstance(value, tuple)
-        else f"{value:g}"
-        if isinstance(value, float)
-        else str(value)
-    )
+    if isinstance(value, tuple):
+        return "/".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def baseline_params(spec: StudySpec, base: TrainConfig) -> dict[str, Any] | None:

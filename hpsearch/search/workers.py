@@ -198,9 +198,10 @@ def run_workers(
     workers: list[Worker], argv: list[str], say, *, width: int = 120, storage: str | None = None
 ) -> dict[int, int]:
     """Start every worker (WORKER_COMMAND + argv + --worker-number), relay their lines prefixed "wN: " through
-    `say(line)`, wait for all, and return {number: exit code}. `storage` goes to them in STORAGE_ENV. The first Ctrl-C (SIGINT) or SIGTERM is passed
-    on to every worker, which then records its running trial as failed and stops; a second one kills them
-    (their trials are then failed and retried by the next start, as for any killed worker)."""
+    `say(line)`, wait for all, and return {number: exit code}; `storage` reaches them in STORAGE_ENV. The
+    first Ctrl-C (SIGINT) or SIGTERM is passed on to every worker, which then records its running trial as
+    failed and stops; a second one kills them (their trials are then failed and retried by the next start, as
+    for any killed worker)."""
     package_root = str(Path(__file__).resolve().parents[2])  # the workers run this same copy of hpsearch
     procs: dict[int, subprocess.Popen] = {}
     lock = threading.RLock()  # the signal handler runs in the main thread, maybe inside say()
