@@ -97,7 +97,17 @@ class Tracking:
         return found.experiment_id
 
     def study_parent(self, name: str) -> str:
-        """The id of study `name`'s parent run: found by its tags, else created (see the module doc)."""
+        """The id of study `name`'s parent run: found by its tags, else created (see the module doc). Before any
+        training: a failure is one line."""
+        try:
+            return self._study_parent(name)
+        except Exception as exc:  # refused (permissions), or the server went away since the check
+            raise HpsearchError(
+                f"--mlflow {self.shown}: cannot find or create the parent run of study {name!r} in experiment "
+                f"{self.experiment_name!r} ({_short(exc, self.uri)}); check the server, or leave out --mlflow"
+            ) from None
+
+    def _study_parent(self, name: str) -> str:
         found = self._parents(name)
         if found:
             return found[0]
@@ -245,7 +255,8 @@ class StudyRun:
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         client = self.tracking.client
-        client.update_run(self.run_id, status="RUNNING")  # a resumed study's parent runs again
+        with contextlib.suppress(Exception):  # only the parent's status: the study goes on without it
+            client.update_run(self.run_id, status="RUNNING")  # a resumed study's parent runs again
         status = "FAILED"
         try:
             yield
