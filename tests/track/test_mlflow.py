@@ -5,6 +5,7 @@ one line before any training; a password in the URI is never printed nor written
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,7 +51,8 @@ def server(tmp_path_factory):
     log = open(folder / "server.log", "w")
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", str(folder / "a")]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # no usage telemetry; no job runner (its huey consumers: seven processes this test never uses)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(
         [*command, "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
@@ -67,6 +69,8 @@ def server(tmp_path_factory):
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):  # whatever of its process group outlived it
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
