@@ -80,7 +80,7 @@ class Tracking:
                 ) from None
 
     def _experiment(self) -> str:
-        """The experiment's id, created if it does not exist (another process creating it meanwhile: its)."""
+        """The experiment's id, created if it does not exist (or the one another process created meanwhile)."""
         found = self.client.get_experiment_by_name(self.experiment_name)
         if found is None:
             try:

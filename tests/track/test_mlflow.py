@@ -173,6 +173,7 @@ def test_a_study_logs_each_trial_as_a_run_under_its_parent(server, experiment, s
     assert parent.data.tags[keys.MLFLOW_STUDY] == "demo"
     children = runs_of(client, experiment, f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(runs_of(client, experiment)) == 1 + len(children)  # nothing outside the study's parent
+    assert not any(PASSWORD in repr(run.data) for run in [parent, *children])  # no tag, param or metric holds it
     by_trial = {int(r.data.tags[keys.MLFLOW_TRIAL]): r for r in children}
     assert sorted(by_trial) == [0, 1, 2, 3, 4]
 
@@ -283,3 +284,26 @@ def test_without_mlflow_installed_it_is_one_line(monkeypatch, cifar_dir, tmp_pat
     assert main(study_command(tmp_path, cifar_dir, "http://127.0.0.1:5000", "--trials", "2")) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "pip install 'hpsearch[mlflow]'" in err
+
+
+def test_a_server_gone_midway_stops_the_run_not_the_trial(server, experiment):
+    import io
+
+    from optuna.trial import TrialState
+    from rich.console import Console
+
+    from hpsearch.track.mlflow import MlflowTrials
+
+    hook = MlflowTrials(server.url, "s", Console(file=io.StringIO(), width=200))
+    trial = SimpleNamespace(number=0, params={"peak_lr": 0.01}, user_attrs={})
+    assert len(hook.callbacks(None, trial, None)) == 1
+
+    class Gone:
+        def __getattr__(self, name):
+            raise ConnectionError(f"{name}: [Errno 111] Connection refused")
+
+    hook.tracking.client = Gone()
+    row = {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "lr": 0.1, "seconds": 1}
+    hook.finished(trial, TrialState.COMPLETE, [row])  # returns: the trial is told, whatever MLflow does
+    said = hook.console.file.getvalue()
+    assert said.strip() == "trial 0: its MLflow run is incomplete ([Errno 111] Connection refused)"
