@@ -95,6 +95,7 @@ ELSEWHERE = {
     "--workers": "starts worker processes (tests/search/test_workers.py)",
     "--gpus": "starts worker processes (tests/search/test_workers.py)",
     "--worker-number": "set by the parent for its workers (tests/search/test_workers.py)",
+    "--mlflow": "logs to a tracking server, checked before training (tests/track/test_mlflow.py)",
 }
 
 

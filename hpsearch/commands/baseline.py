@@ -13,6 +13,7 @@ from hpsearch.commands.common import (
     add_out_argument,
     add_tracking_arguments,
     check_writable,
+    mlflow_tracking,
     positive_int,
     print_tensorboard,
     read_params_file,
@@ -71,6 +72,7 @@ def run(args) -> int:
     from hpsearch.report.console import ProgressLogger, run_table
 
     check_writable(args.out)
+    tracking = mlflow_tracking() if args.mlflow else None  # a missing package: one line, before any training
     if args.name and (run_folder(args.out, args.name) / "trials.csv").exists():  # runs and studies share reports/
         raise HpsearchError(
             f"--name {args.name}: {run_folder(args.out, args.name)} holds a study's reports; pass another --name"
@@ -88,6 +90,8 @@ def run(args) -> int:
     warn_if_slow(console, profile, kind)
     name = args.name or run_name(config, profile)
     tracker = None if args.no_tensorboard else RunLog(args.out, name)
+    mlflow_run = tracking.RunLog(args.mlflow, name) if tracking else None  # unreachable: one line, here
+    callbacks = [*(tracker.callbacks() if tracker else ()), *(mlflow_run.callbacks() if mlflow_run else ())]
     result = None
     try:
         with writing(args.out):
@@ -99,7 +103,7 @@ def run(args) -> int:
                 profile,
                 on_epoch=ProgressLogger(console, config.epochs),
                 extra={keys.REPRODUCES: reproduced.to_dict()} if reproduced else None,
-                callbacks=tracker.callbacks() if tracker else (),
+                callbacks=callbacks,
             )
     except TrainingDiverged as exc:
         raise HpsearchError(f"training diverged: {exc}; lower peak_lr (or pass another --params)") from None
@@ -110,6 +114,10 @@ def run(args) -> int:
     finally:
         if tracker is not None:
             tracker.finish(_hparams(config, profile, reproduced), result)
+        if mlflow_run is not None:
+            incomplete = mlflow_run.finish(_hparams(config, profile, reproduced), result)
+            if incomplete:
+                console.print(f"its MLflow run is incomplete ({incomplete})", markup=False, highlight=False)
     console.print(run_table(result.to_dict() | {"name": run_dir.name}))
     console.print(
         f"wrote {run_dir}/ (metrics.json, history.csv, best.keras, report.html)",
@@ -119,6 +127,8 @@ def run(args) -> int:
     )
     if tracker is not None:
         print_tensorboard(console, args.out)
+    if mlflow_run is not None:
+        mlflow_run.print_where(console)
     return 0
 
 

@@ -174,16 +174,37 @@ def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
         help="write no TensorBoard logs (default: per-epoch scalars and the HParams summary in "
         "OUT/tensorboard/; view them with `tensorboard --logdir OUT/tensorboard`)",
     )
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="also log to MLflow at URI (http://HOST:PORT of a tracking server, or sqlite:///FILE.db): each "
+        "trial a run nested under one parent run per study, with its parameters, metrics by epoch and kept "
+        "model; experiment $MLFLOW_EXPERIMENT_NAME, else hpsearch; needs pip install 'hpsearch[mlflow]'",
+    )
+
+
+def mlflow_tracking():
+    """hpsearch.track.mlflow, for --mlflow: MLflow is an optional extra, so a missing one is one line."""
+    try:
+        from hpsearch.track import mlflow
+    except ImportError as exc:
+        raise HpsearchError(
+            f"--mlflow needs the mlflow package ({exc.msg}); pip install 'hpsearch[mlflow]', or leave out --mlflow"
+        ) from None
+    return mlflow
 
 
 def tracking_hooks(args, out: str | Path, name: str, console, params=()) -> list:
     """The study's trial hooks for tracking (hpsearch/track/), as the arguments ask; `params`: the names of the
-    space's parameters (the HParams columns)."""
-    if args.no_tensorboard:
-        return []
-    from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
+    space's parameters (the HParams columns, MLflow's params)."""
+    hooks = []
+    if not args.no_tensorboard:
+        from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
 
-    return [TensorBoardTrials(out, name, console, params)]
+        hooks.append(TensorBoardTrials(out, name, console, params))
+    if args.mlflow:
+        hooks.append(mlflow_tracking().MlflowTrials(args.mlflow, name, console, params))
+    return hooks
 
 
 def print_tensorboard(console, out: str | Path) -> None:

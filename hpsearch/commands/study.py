@@ -14,6 +14,7 @@ Paths (record.paths, the same --out for every command): the journal OUT/studies/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import time
@@ -29,6 +30,7 @@ from hpsearch.commands.common import (
     add_tracking_arguments,
     check_writable,
     default_storage,
+    mlflow_tracking,
     non_negative,
     non_negative_int,
     positive_int,
@@ -62,7 +64,7 @@ from hpsearch.search.strategies import (
     resolve_pruner,
 )
 from hpsearch.search.study import count, default_study_name, max_epochs, parse_objectives, status_line
-from hpsearch.search.workers import STORAGE_ENV, parse_gpus, parse_workers, plan, run_workers
+from hpsearch.search.workers import MLFLOW_ENV, STORAGE_ENV, parse_gpus, parse_workers, plan, run_workers
 
 DEFAULT_KEEP = 3  # --keep-models: the full-width model is about 18 MB a file (README)
 
@@ -236,6 +238,8 @@ def run(args) -> int:
     console = Console()
     if args.worker_number is not None and args.storage is None:
         args.storage = os.environ.get(STORAGE_ENV) or None  # as its parent's run_workers handed it over
+    if args.worker_number is not None and args.mlflow is None:
+        args.mlflow = os.environ.get(MLFLOW_ENV) or None  # likewise
     spec = specs.load(args.spec)  # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
     objectives = parse_objectives(args.objectives)
@@ -252,6 +256,10 @@ def run(args) -> int:
         raise HpsearchError(
             "--engine keras-tuner runs one trial at a time; drop --workers/--gpus, or use --engine optuna"
         )
+    if args.mlflow and args.engine == "keras-tuner":
+        raise HpsearchError("--mlflow logs the Optuna engine's trials; drop it, or use --engine optuna")
+    # the study's MLflow parent run, before any training (an unreachable URI is one line here); a worker finds it
+    mlflow_run = mlflow_tracking().StudyRun(args.mlflow, name) if args.mlflow else None
     workers, why = plan(args.workers if args.workers is not None else len(args.gpus), args.gpus) if asked else ([], "")
     parallel = len(workers) > 1 or args.gpus is not None  # --workers auto may pick one: this process is it
     where = args.storage or default_storage(args.out, name)
@@ -261,8 +269,9 @@ def run(args) -> int:
         args.pruner, args.prune_floor = resolve_pruner(None, args.prune_floor, storage, name, objectives)
         check_pruner(PrunerChoice(args.pruner, args.prune_floor), objectives)
     started = time.monotonic()
+    ends = mlflow_run.running() if mlflow_run and args.worker_number is None else contextlib.nullcontext()
     try:
-        with storage_failures(storage, where):  # a full disk or a replaced journal mid-study: one line
+        with ends, storage_failures(storage, where):  # a full disk or a replaced journal mid-study: one line
             if parallel:
                 study = _run_workers(
                     args, workers, why, spec, base, storage, name, mask_url(where), objectives, console
@@ -302,6 +311,8 @@ def run(args) -> int:
     print_written(console, page.parent)
     if not args.no_tensorboard:
         print_tensorboard(console, args.out)
+    if mlflow_run:
+        mlflow_run.print_where(console)
     console.print(verdict_text(study))  # the last lines: the verdict, in the page's words
     status = _exit_status(study, args, console, time.monotonic() - started)
     return status or (1 if parallel and count(study) < args.trials else 0)  # a worker died short of the total
@@ -450,7 +461,9 @@ def _run_workers(args, workers, why, spec, base, storage, name, where, objective
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     argv = _worker_argv(args) + ["--data-dir", str(data_dir)]
     try:
-        codes = run_workers(workers, argv, say, width=max(60, console.width - 4), storage=args.storage)
+        codes = run_workers(
+            workers, argv, say, width=max(60, console.width - 4), storage=args.storage, mlflow=args.mlflow
+        )
     finally:
         study = _study_after(storage, name)
         if study is not None:
@@ -484,7 +497,7 @@ def _worker_argv(args) -> list[str]:
         value = getattr(args, action.dest, None)
         if (
             not action.option_strings
-            or action.dest in ("help", "workers", "gpus", "worker_number", "storage")  # storage: STORAGE_ENV
+            or action.dest in ("help", "workers", "gpus", "worker_number", "storage", "mlflow")  # *_ENV
             or value is None
             or value == action.default
         ):

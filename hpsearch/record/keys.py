@@ -83,3 +83,11 @@ REPRODUCES_STUDY = "study"
 REPRODUCES_TRIAL = "trial"
 REPRODUCES_PROFILE = "study_profile"
 RESCALED_TO = "rescaled_to"  # the profile it was re-scaled to, or None at the study's own
+
+# --- MLflow run tags (hpsearch/track/mlflow.py), beside MLflow's own mlflow.parentRunId and IS_BASELINE ------
+MLFLOW_ROLE = "hpsearch.role"  # "study" (a study's parent run), "trial" (a trial's run, nested), "run" (baseline)
+MLFLOW_STUDY = "hpsearch.study"  # the study's name, on its parent run and on every trial's run
+MLFLOW_STUDY_ID = "hpsearch.study_id"  # a hash of the name, what the parent is found by (a filter quotes no name)
+MLFLOW_TRIAL = "hpsearch.trial"  # the trial's number
+MLFLOW_STATE = "hpsearch.state"  # how the trial ended: COMPLETE, PRUNED or FAIL
+MLFLOW_REASON = "hpsearch.reason"  # why a trial was pruned (its epoch and rule) or failed (its FAIL_REASON)

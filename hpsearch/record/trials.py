@@ -165,6 +165,16 @@ def param_value(study: optuna.Study, trial: FrozenTrial, name: str) -> Any:
     return None
 
 
+def param_values(study: optuna.Study | None, trial: FrozenTrial, names) -> dict[str, Any]:
+    """The trial's values of the space's parameters `names` (param_value: sampled, else read from its stored
+    config, at the space's scale), inactive conditional ones left out; its sampled ones when `study` is None.
+    What a tracker (TensorBoard's HParams, MLflow's params) shows for every trial, the baseline included."""
+    if study is None:
+        return dict(trial.params)
+    found = {name: param_value(study, trial, name) for name in names}
+    return {**{k: v for k, v in found.items() if v is not None}, **trial.params}
+
+
 WIDTH_NAMES = ("width_1", "width_2", "width_3", "widths")  # parameters written at the full baseline's scale
 
 

@@ -13,6 +13,12 @@ from hpsearch.record.models import keep_trial_model, top_trials
 from hpsearch.record.storage import worker_lock
 
 
+def kept_file(checkpoint: str | Path, number: int) -> Path:
+    """Where trial `number`'s model is re-saved beside its checkpoint to be kept (the name optuna-dashboard
+    shows); it stays there, with the checkpoint, until the trial is told (a tracker may log it meanwhile)."""
+    return Path(checkpoint).with_name(f"trial-{number}.keras")
+
+
 class KeepModels:
     """`keep` models at most (0: none), in `store` (record.models.artifact_store)."""
 
@@ -28,7 +34,7 @@ class KeepModels:
             return
         if trial.number not in top_trials(study, self.keep, (trial.number, result.val_accuracy)):
             return  # (ranked again under the lock: another worker may finish a better trial meanwhile)
-        model = Path(result.model_path).with_name(f"trial-{trial.number}.keras")  # the name the dashboard shows
+        model = kept_file(result.model_path, trial.number)
         try:
             save_for_inference(result.model_path, model)  # outside the lock: seconds at full width
             with worker_lock(storage):

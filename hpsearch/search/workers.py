@@ -33,6 +33,7 @@ GPU_MEMORY_FRACTION = 0.9  # of a GPU, split between the workers on it (the rest
 # --storage reaches each worker in its environment, not on its command line, where any user of the machine could
 # read a database password in the process table (ps)
 STORAGE_ENV = "HPSEARCH_WORKER_STORAGE"
+MLFLOW_ENV = "HPSEARCH_WORKER_MLFLOW"  # --mlflow, likewise (a tracking URI may hold a password)
 # the child command; the worker's own argv follows (tests put a stand-in for training here)
 WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
 
@@ -195,13 +196,19 @@ def _ranges(cores: tuple[int, ...]) -> str:
 
 
 def run_workers(
-    workers: list[Worker], argv: list[str], say, *, width: int = 120, storage: str | None = None
+    workers: list[Worker],
+    argv: list[str],
+    say,
+    *,
+    width: int = 120,
+    storage: str | None = None,
+    mlflow: str | None = None,
 ) -> dict[int, int]:
     """Start every worker (WORKER_COMMAND + argv + --worker-number), relay their lines prefixed "wN: " through
-    `say(line)`, wait for all, and return {number: exit code}; `storage` reaches them in STORAGE_ENV. The
-    first Ctrl-C (SIGINT) or SIGTERM is passed on to every worker, which then records its running trial as
-    failed and stops; a second one kills them (their trials are then failed and retried by the next start, as
-    for any killed worker)."""
+    `say(line)`, wait for all, and return {number: exit code}; `storage` reaches them in STORAGE_ENV, `mlflow`
+    in MLFLOW_ENV. The first Ctrl-C (SIGINT) or SIGTERM is passed on to every worker, which then records its
+    running trial as failed and stops; a second one kills them (their trials are then failed and retried by the
+    next start, as for any killed worker)."""
     package_root = str(Path(__file__).resolve().parents[2])  # the workers run this same copy of hpsearch
     procs: dict[int, subprocess.Popen] = {}
     lock = threading.RLock()  # the signal handler runs in the main thread, maybe inside say()
@@ -233,6 +240,7 @@ def run_workers(
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
                 **({STORAGE_ENV: storage} if storage else {}),
+                **({MLFLOW_ENV: mlflow} if mlflow else {}),
             }
             # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
             # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)

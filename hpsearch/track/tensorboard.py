@@ -25,7 +25,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from hpsearch.core.callbacks import current_lr
 from hpsearch.record import keys
 from hpsearch.record.paths import tensorboard_dir
-from hpsearch.record.trials import param_value
+from hpsearch.record.trials import param_values
 
 SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")  # RunResult.epochs columns, one tag each
 FINAL = ("best_val_accuracy", "epochs_run", "train_seconds")  # the HParams tab's metric columns, besides SCALARS
@@ -174,12 +174,8 @@ class TensorBoardTrials:
             )
 
     def _values(self, trial) -> dict[str, Any]:
-        """The trial's parameters: sampled, else (the baseline samples nothing) read from its stored config, at
-        the space's scale (record.trials.param_value); inactive conditional ones left out."""
-        if self.study is None:
-            return dict(trial.params)
-        found = {name: param_value(self.study, trial, name) for name in self.params}
-        return {**{k: v for k, v in found.items() if v is not None}, **trial.params}
+        """The trial's parameters, the baseline's included (record.trials.param_values)."""
+        return param_values(self.study, trial, self.params)
 
 
 class RunLog:
