@@ -83,3 +83,21 @@ def test_evaluate_test_fills_the_result_from_the_test_split(cifar):
     assert matrix.sum() == result.config.test_size and np.array_equal(matrix, confusion_matrix(s.test.labels, tta))
     assert np.allclose(out["test_per_class_accuracy"], np.diag(matrix) / matrix.sum(1))
     assert result.test_accuracy_tta == out["test_accuracy_tta"] and result.test_accuracy == out["test_accuracy"]
+
+
+def test_evaluate_test_puts_the_plain_and_the_tta_accuracy_where_they_belong(cifar, monkeypatch):
+    """With accuracies that differ for certain (a tiny model often scores the same with and without TTA, which
+    would hide two of them swapped): each lands in its own field of the result and of the returned numbers."""
+    from types import SimpleNamespace
+
+    from hpsearch.core import evaluate as module
+
+    def scored(model, part, mean, std, config, tta=False):
+        return {"accuracy": 0.75 if tta else 0.25, "predictions": part.labels}
+
+    monkeypatch.setattr(module, "evaluate", scored)
+    result = SimpleNamespace(model=None, config=TrainConfig.from_profile("smoke"))
+    out = evaluate_test(result, cifar)
+    assert (out["test_accuracy"], out["test_accuracy_tta"]) == (0.25, 0.75)
+    assert (result.test_accuracy, result.test_accuracy_tta) == (0.25, 0.75)
+    assert out["test_per_class_accuracy"] == [1.0] * 10  # the confusion matrix of the TTA predictions
