@@ -89,3 +89,14 @@ def test_the_study_header_and_interrupt_line_never_print_the_password(tmp_path, 
     assert "storage postgresql://alice:***@db/hp?password=***" in shown  # ... and only the masked one was shown
     assert "hpsearch: interrupted; finished trials are kept in postgresql://alice:***@" in out.err
     assert "s3cr" not in out.out + out.err and "other-secret" not in out.out + out.err
+
+
+def test_a_drivers_message_never_quotes_even_a_short_password():
+    """A password shorter than urls.MIN_REDACTED is not searched for in everything printed (it would mask
+    random letters), so the message about that URL itself must lose it: mask_message replaces the URL's own
+    secrets, however short."""
+    url = "postgresql://alice:zq@db-host/hpsearch"
+    assert len("zq") < urls.MIN_REDACTED
+    message = 'connection to server at "db-host" failed: FATAL: password "zq" for user "alice" rejected'
+    masked = urls.mask_message(message, url)
+    assert "zq" not in masked and "alice" in masked and "db-host" in masked
