@@ -74,3 +74,25 @@ def test_training_on_device_learns_is_deterministic_and_saves_only_the_network(c
     from hpsearch.core.model import load_model
 
     assert load_model(tmp_path / "best.keras").count_params() == a.model.count_params()
+
+
+def test_device_training_wires_the_configs_pad_and_flip_into_its_draws_and_its_layer():
+    """device_training (what train() fits on the device path) against the host pipeline of the same config, for
+    each pad and flip: the draws and the augmentation layer must both take the config's values."""
+    import keras
+
+    from hpsearch.core.model import build_model
+    from hpsearch.core.ondevice import device_training
+
+    part = _split()
+    for pad in (0, PAD):
+        for flip in (False, True):
+            config = SMOKE.replace(pad=pad, flip=flip, seed=5, batch_size=50)
+            trainer, draws = device_training(build_model(config, part.images), part, MEAN, STD, config)
+            host = Batches(part, MEAN, STD, 50, training=True, seed=5, flip=flip, pad=pad)
+            for i in (0, len(draws) - 1):
+                inputs, y = draws.batch(0, i)
+                hx, hy = host.batch(0, i)
+                got = keras.ops.convert_to_numpy(trainer.augment(inputs))
+                np.testing.assert_allclose(got, hx, atol=1e-5, err_msg=f"pad {pad}, flip {flip}, batch {i}")
+                assert np.array_equal(y, hy)
