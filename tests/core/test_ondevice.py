@@ -85,7 +85,7 @@ def test_device_training_wires_the_configs_pad_and_flip_into_its_draws_and_its_l
     from hpsearch.core.ondevice import device_training
 
     part = _split()
-    for pad in (0, PAD):
+    for pad in sorted({0, 1, PAD}):  # 1: neither 0 (no crop at all) nor the default (where a dropped value hides)
         for flip in (False, True):
             config = SMOKE.replace(pad=pad, flip=flip, seed=5, batch_size=50)
             trainer, draws = device_training(build_model(config, part.images), part, MEAN, STD, config)
