@@ -78,3 +78,16 @@ def test_backend_start_up_lines_stay_hidden_unless_verbose(tmp_path):
     assert quiet.returncode == 0, quiet.stderr
     assert not [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
     assert "whitening_conv" in quiet.stdout
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return  # the lines below are TensorFlow's own
+    # and --verbose shows them: TensorFlow's start-up always says something (on a CPU build with CUDA stubs,
+    # "Could not find cuda drivers"; on a GPU, the devices it created)
+    loud = subprocess.run(
+        [sys.executable, "-m", "hpsearch.cli", "baseline", "--profile", "smoke", "--summary", "--verbose"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert [line for line in loud.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")], loud.stderr
