@@ -129,3 +129,9 @@ def _remove(store, artifact_id: str) -> None:
         store.remove(artifact_id)
     except ArtifactNotFound:  # deleted by hand, or by another worker meanwhile
         pass
+
+
+def kept_file(checkpoint: str | Path, number: int) -> Path:
+    """Where trial `number`'s model is re-saved beside its checkpoint to be kept (the name optuna-dashboard
+    shows); it stays there, with the checkpoint, until the trial is told (a tracker may log it meanwhile)."""
+    return Path(checkpoint).with_name(f"trial-{number}.keras")

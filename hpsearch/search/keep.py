@@ -4,19 +4,12 @@ the trial ranks among the study's top K by val accuracy (record/models.py does t
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from rich.console import Console
 
 from hpsearch.core.model import save_for_inference
-from hpsearch.record.models import keep_trial_model, top_trials
+from hpsearch.record.models import keep_trial_model, kept_file, top_trials
 from hpsearch.record.storage import worker_lock
-
-
-def kept_file(checkpoint: str | Path, number: int) -> Path:
-    """Where trial `number`'s model is re-saved beside its checkpoint to be kept (the name optuna-dashboard
-    shows); it stays there, with the checkpoint, until the trial is told (a tracker may log it meanwhile)."""
-    return Path(checkpoint).with_name(f"trial-{number}.keras")
 
 
 class KeepModels:

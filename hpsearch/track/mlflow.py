@@ -39,9 +39,9 @@ from rich.console import Console
 
 from hpsearch.errors import HpsearchError
 from hpsearch.record import keys
+from hpsearch.record.models import kept_file
 from hpsearch.record.trials import param_values
 from hpsearch.record.urls import mask_message, mask_url
-from hpsearch.search.keep import kept_file
 from hpsearch.track.tensorboard import EpochScalars, final_metrics, write_epochs
 
 DEFAULT_EXPERIMENT = "hpsearch"
