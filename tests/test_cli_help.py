@@ -91,3 +91,24 @@ def test_backend_start_up_lines_stay_hidden_unless_verbose(tmp_path):
     )
     assert loud.returncode == 0, loud.stderr
     assert [line for line in loud.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")], loud.stderr
+
+
+@pytest.mark.parametrize("command", ["baseline", "study", "confirm"])
+def test_cache_dir_reaches_the_compilation_cache_of_every_command_that_compiles(command, tmp_path, monkeypatch):
+    """--cache-dir is handed to device.use_compilation_cache before the command runs (the command itself is
+    stopped there: what it would do is not this test's business)."""
+    import hpsearch.cli as cli
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recorded(folder=None):
+        seen.append(folder)
+        raise Stop
+
+    monkeypatch.setattr(cli, "use_compilation_cache", recorded)
+    with pytest.raises(Stop):
+        cli._main([command, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert seen == [str(tmp_path / "cache")]
