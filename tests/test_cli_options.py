@@ -172,3 +172,12 @@ def test_every_option_reaches_what_it_drives(command, module, table, base, tmp_p
         if not _changed(bases[needs], after):
             silent.append(option)
     assert not silent, f"{command}: these options change nothing the command hands on: {silent}"
+
+
+def test_the_tuner_reaches_the_keras_tuner_engine_not_only_the_study_name(tmp_path, monkeypatch, capsys):
+    """--tuner also names the study (default-smoke-bayesian), so the walk above would see a change even if the
+    engine never got it: the engine's own argument is checked here."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["study", "--spec", "lr_schedule", "--profile", "smoke", "--trials", "3", "--out", str(tmp_path / "out")]
+    seen = _observe(study_command, [*argv, "--engine", "keras-tuner", "--tuner", "bayesian"], monkeypatch, capsys)
+    assert seen["call"] == "run_kt_study" and seen["kwargs"]["tuner"] == "bayesian"
