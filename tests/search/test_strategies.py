@@ -291,3 +291,11 @@ def test_asha_with_two_workers_reaches_the_total_with_one_baseline(tmp_path, cif
     assert len(finished) == 6 and not s.get_trials(states=(TrialState.RUNNING,))
     assert sum(bool(t.user_attrs.get(keys.IS_BASELINE)) for t in finished) == 1
     assert {t.user_attrs[keys.STRATEGY] for t in finished} == {"tpe/asha"}
+
+
+def test_no_tensorboard_writes_no_logs_and_points_to_none(fake_train, cifar_dir, tmp_path, capsys):
+    assert cli_study(tmp_path / "on", cifar_dir) == 0
+    assert "TensorBoard: tensorboard --logdir" in capsys.readouterr().out
+    assert any((tmp_path / "on" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert cli_study(tmp_path / "off", cifar_dir, "--no-tensorboard") == 0
+    assert "TensorBoard" not in capsys.readouterr().out and not (tmp_path / "off" / "tensorboard").exists()
