@@ -64,7 +64,7 @@ from hpsearch.search.strategies import (
     resolve_pruner,
 )
 from hpsearch.search.study import count, default_study_name, max_epochs, parse_objectives, status_line
-from hpsearch.search.workers import MLFLOW_ENV, STORAGE_ENV, parse_gpus, parse_workers, plan, run_workers
+from hpsearch.search.workers import HANDED_OVER, parse_gpus, parse_workers, plan, run_workers, take_over
 
 DEFAULT_KEEP = 3  # --keep-models: the full-width model is about 18 MB a file (README)
 
@@ -236,10 +236,8 @@ def starts_workers(args) -> bool:
 def run(args) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened to each trial
     console = Console()
-    if args.worker_number is not None and args.storage is None:
-        args.storage = os.environ.get(STORAGE_ENV) or None  # as its parent's run_workers handed it over
-    if args.worker_number is not None and args.mlflow is None:
-        args.mlflow = os.environ.get(MLFLOW_ENV) or None  # likewise
+    if args.worker_number is not None:
+        take_over(args)  # --storage and --mlflow, as its parent's run_workers handed them over
     spec = specs.load(args.spec)  # spec, profile and storage errors come before any training
     base = TrainConfig.from_profile(args.profile)
     objectives = parse_objectives(args.objectives)
@@ -462,7 +460,7 @@ def _run_workers(args, workers, why, spec, base, storage, name, where, objective
     argv = _worker_argv(args) + ["--data-dir", str(data_dir)]
     try:
         codes = run_workers(
-            workers, argv, say, width=max(60, console.width - 4), storage=args.storage, mlflow=args.mlflow
+            workers, argv, say, width=max(60, console.width - 4), **{d: getattr(args, d) for d in HANDED_OVER}
         )
     finally:
         study = _study_after(storage, name)
@@ -486,8 +484,8 @@ def _study_after(storage, name):
 
 def _worker_argv(args) -> list[str]:
     """This command's arguments for one of its workers: every option as given (--backend, --cache-dir and
-    --verbose, which cli.py adds to every command, included), one worker each; --storage goes in the
-    environment (workers.STORAGE_ENV)."""
+    --verbose, which cli.py adds to every command, included), one worker each; --storage and --mlflow go in
+    the environment (workers.HANDED_OVER)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     add_backend_argument(parser)
@@ -497,7 +495,7 @@ def _worker_argv(args) -> list[str]:
         value = getattr(args, action.dest, None)
         if (
             not action.option_strings
-            or action.dest in ("help", "workers", "gpus", "worker_number", "storage", "mlflow")  # *_ENV
+            or action.dest in ("help", "workers", "gpus", "worker_number", *HANDED_OVER)
             or value is None
             or value == action.default
         ):

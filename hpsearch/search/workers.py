@@ -30,10 +30,11 @@ MAX_PER_GPU = 4  # ... and at most this many on one GPU (more only queue on its 
 CORES_PER_GPU_WORKER = 2  # a GPU worker's host side (data pipeline, Python) needs cores of its own
 GPU_MEMORY_FRACTION = 0.9  # of a GPU, split between the workers on it (the rest: CUDA contexts, the driver)
 
-# --storage reaches each worker in its environment, not on its command line, where any user of the machine could
-# read a database password in the process table (ps)
+# Options that reach each worker in its environment, not on its command line, where any user of the machine could
+# read a password in the process table (ps): option dest -> variable (handed_over, take_over)
 STORAGE_ENV = "HPSEARCH_WORKER_STORAGE"
-MLFLOW_ENV = "HPSEARCH_WORKER_MLFLOW"  # --mlflow, likewise (a tracking URI may hold a password)
+MLFLOW_ENV = "HPSEARCH_WORKER_MLFLOW"  # a tracking URI may hold a password too
+HANDED_OVER = {"storage": STORAGE_ENV, "mlflow": MLFLOW_ENV}
 # the child command; the worker's own argv follows (tests put a stand-in for training here)
 WORKER_COMMAND = [sys.executable, "-m", "hpsearch.cli", "study"]
 
@@ -195,6 +196,18 @@ def _ranges(cores: tuple[int, ...]) -> str:
 # --- the parent ----------------------------------------------------------------------------------------
 
 
+def handed_over(options: dict[str, str | None]) -> dict[str, str]:
+    """The environment variables that carry the HANDED_OVER options given (dest -> value) to a worker."""
+    return {HANDED_OVER[dest]: value for dest, value in options.items() if dest in HANDED_OVER and value}
+
+
+def take_over(args) -> None:
+    """In a worker: each HANDED_OVER option its command line lacks, from the variable its parent set."""
+    for dest, variable in HANDED_OVER.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, os.environ.get(variable) or None)
+
+
 def run_workers(
     workers: list[Worker],
     argv: list[str],
@@ -205,8 +218,8 @@ def run_workers(
     mlflow: str | None = None,
 ) -> dict[int, int]:
     """Start every worker (WORKER_COMMAND + argv + --worker-number), relay their lines prefixed "wN: " through
-    `say(line)`, wait for all, and return {number: exit code}; `storage` reaches them in STORAGE_ENV, `mlflow`
-    in MLFLOW_ENV. The first Ctrl-C (SIGINT) or SIGTERM is passed on to every worker, which then records its
+    `say(line)`, wait for all, and return {number: exit code}; `storage` and `mlflow` reach them in their
+    environment (HANDED_OVER). The first Ctrl-C (SIGINT) or SIGTERM is passed on to every worker, which then records its
     running trial as failed and stops; a second one kills them (their trials are then failed and retried by the
     next start, as for any killed worker)."""
     package_root = str(Path(__file__).resolve().parents[2])  # the workers run this same copy of hpsearch
@@ -239,8 +252,7 @@ def run_workers(
                 "COLUMNS": str(width),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-                **({STORAGE_ENV: storage} if storage else {}),
-                **({MLFLOW_ENV: mlflow} if mlflow else {}),
+                **handed_over({"storage": storage, "mlflow": mlflow}),
             }
             # a session of its own: a Ctrl-C in the terminal reaches the parent only, which passes it on exactly
             # once (a second SIGINT during a worker's cleanup would cut short the recording of its trial)
