@@ -267,10 +267,13 @@ def open_study(
     sampler = sampler or default_sampler(objectives)
     check_sampler(sampler, spec, objectives)
     multi = len(objectives) > 1
-    if pruner is not None:
+    asked = pruner
+    if asked is not None:
         check_pruner(PrunerChoice(pruner, prune_floor), objectives)  # before the storage is opened (or created)
     opened = open_storage(storage, study_name=study_name, out=out)
     pruner, prune_floor = resolve_pruner(pruner, prune_floor, opened, study_name, objectives)
+    if asked is None:
+        check_pruner(PrunerChoice(pruner, prune_floor), objectives)  # the default, or the resumed study's own
     choice = PrunerChoice(
         "none" if prune_margin is None or multi else pruner,
         prune_floor,
@@ -278,7 +281,6 @@ def open_study(
         prune_warmup,
         max_epochs(spec, base),
     )
-    check_pruner(PrunerChoice(pruner, prune_floor), objectives)
     study_pruner = make_pruner(choice)
     with worker_lock(opened):
         study = create_or_load_study(
