@@ -4,7 +4,6 @@ the trial ranks among the study's top K by val accuracy (record/models.py does t
 
 from __future__ import annotations
 
-
 from rich.console import Console
 
 from hpsearch.core.model import save_for_inference
