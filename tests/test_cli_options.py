@@ -181,3 +181,15 @@ def test_the_tuner_reaches_the_keras_tuner_engine_not_only_the_study_name(tmp_pa
     argv = ["study", "--spec", "lr_schedule", "--profile", "smoke", "--trials", "3", "--out", str(tmp_path / "out")]
     seen = _observe(study_command, [*argv, "--engine", "keras-tuner", "--tuner", "bayesian"], monkeypatch, capsys)
     assert seen["call"] == "run_kt_study" and seen["kwargs"]["tuner"] == "bayesian"
+
+
+def test_verbose_lets_keras_tuner_speak_and_its_absence_keeps_it_quiet(tmp_path, monkeypatch, capsys):
+    """--verbose is read by cli.py before the command runs, and once more by the study: KerasTuner's own display
+    is shown only with it (kt_engine's `verbose`), so both sides of the flag are checked at the engine's call."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["study", "--spec", "lr_schedule", "--profile", "smoke", "--trials", "3", "--out", str(tmp_path / "out")]
+    argv += ["--engine", "keras-tuner"]
+    quiet = _observe(study_command, argv, monkeypatch, capsys)
+    loud = _observe(study_command, [*argv, "--verbose"], monkeypatch, capsys)
+    assert quiet["call"] == loud["call"] == "run_kt_study"
+    assert quiet["kwargs"]["verbose"] is False and loud["kwargs"]["verbose"] is True
