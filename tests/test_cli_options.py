@@ -1,5 +1,5 @@
-"""Every option of `baseline` and `study` reaches what it drives: a walk over the commands' own parsers, so a
-new option is walked too. Each command runs up to the call that would train (run_baseline, run_study,
+"""Every option of `baseline`, `study` and `bench` reaches what it drives: a walk over the commands' own parsers, so
+a new option is walked too. Each command runs up to the call that would train (run_baseline, run_study,
 run_kt_study: replaced by a recorder, nothing trains), once with base arguments and once with the option
 changed; what the call received (its config, trials, seed, pruner, storage, names, folders, data folder)
 must differ. An option missing from the table fails the walk: give it another value, or an entry in
@@ -8,7 +8,9 @@ ELSEWHERE saying which test covers it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from optuna.storages import InMemoryStorage
@@ -44,6 +46,10 @@ def _plain(value):
         return {"data": value.source}
     if hasattr(value, "to_dict"):
         return value.to_dict()
+    if dataclasses.is_dataclass(value):  # the search benchmark's plan and strategies
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
     if hasattr(value, "params") and hasattr(value, "path"):
         return {"spec": value.path}
     if isinstance(value, (list, tuple)):  # callbacks and hooks by their kind (two instances never compare equal)
@@ -193,3 +199,109 @@ def test_verbose_lets_keras_tuner_speak_and_its_absence_keeps_it_quiet(tmp_path,
     loud = _observe(study_command, [*argv, "--verbose"], monkeypatch, capsys)
     assert quiet["call"] == loud["call"] == "run_kt_study"
     assert quiet["kwargs"]["verbose"] is False and loud["kwargs"]["verbose"] is True
+
+
+# bench's options: (another value, extra base arguments it needs); the speed benchmark by default, --study and
+# --search are the two others (the options shared with --study are walked under --search, where their reads are)
+BENCH = {
+    "--images": ("256", []),
+    "--batch-size": ("64", []),
+    "--rounds": ("3", []),
+    "--epochs": ("3", []),
+    "--study": (None, []),
+    "--search": (None, []),
+    "--workers": ("3", ["--study"]),
+    "--trials": ("5", ["--search"]),
+    "--profile": ("smoke", ["--search"]),
+    "--data-dir": ("other-data", ["--search"]),
+    "--repeats": ("2", ["--search"]),
+    "--synthetic": (None, ["--search"]),
+    "--strategies": ("random/none,tpe/asha", ["--search"]),
+    "--spec": ("lr_schedule", ["--search"]),
+    "--out": ("other-out", ["--search"]),
+    "--backend": ("jax", ["--study"]),  # and the speed benchmark times it alone: checked below
+    "--cache-dir": ("other-cache", ["--study"]),
+}
+
+
+def _observe_bench(argv: list[str], monkeypatch, capsys) -> dict:
+    """What `hpsearch bench` hands to the call that would time or train: the speed benchmark's runner, each
+    `hpsearch study` run of --study (recorded, not started), or the search benchmark's plan, data and folder."""
+    from hpsearch.bench import search as bench_search
+    from hpsearch.bench import throughput
+    from hpsearch.bench import workers as bench_workers
+    from hpsearch.commands import bench as bench_command
+    from hpsearch.core import data as core_data
+
+    monkeypatch.setattr(throughput, "run_bench", _recorder("run_bench"))
+    monkeypatch.setattr(throughput, "run_each_backend", _recorder("run_each_backend"))
+    monkeypatch.setattr(
+        bench_workers,
+        "_side",
+        lambda tmp, workers, args, profile, data_dir, console: {
+            "workers": workers,
+            "argv": bench_workers.study_argv(Path("run"), workers, args, profile, data_dir)[3:],
+        },
+    )
+    monkeypatch.setattr(bench_workers, "_pool", lambda runs: list(runs))
+    monkeypatch.setattr(bench_workers, "print_results", _recorder("bench --study"))
+    monkeypatch.setattr(bench_workers, "synthetic_data_dir", lambda folder, config: f"synthetic in {folder.name}")
+    monkeypatch.setattr(core_data, "load_cifar10", lambda data_dir=None, **_: _Data(data_dir))
+    monkeypatch.setattr(bench_search, "run_search_bench", _recorder("run_search_bench"))
+    args = build_parser().parse_args(argv)
+    capsys.readouterr()
+    seen = {}
+    try:
+        seen["returned"] = bench_command.run(args)
+    except _Called as call:
+        seen["call"] = call.what
+        seen["args"] = [_plain(a) for a in call.args_]
+        seen["kwargs"] = {k: _plain(v) for k, v in call.kwargs.items() if k != "say"}
+    capsys.readouterr()
+    return seen
+
+
+def test_every_bench_option_reaches_what_it_drives(tmp_path, monkeypatch, capsys):
+    options = _options("bench")
+    missing = [o for o in options if o not in BENCH and o not in ELSEWHERE]
+    assert not missing, f"bench options without an entry (a value, or ELSEWHERE with the test): {missing}"
+    monkeypatch.chdir(tmp_path)
+    base = ["bench"]
+    bases: dict[tuple, dict] = {}
+    silent = []
+    for option in (o for o in options if o in BENCH):
+        needs = tuple(BENCH[option][1])
+        if needs not in bases:
+            bases[needs] = _observe_bench(base + list(needs), monkeypatch, capsys)
+            assert bases[needs].get("call"), f"bench {needs} never reached its call: {bases[needs]}"
+        after = _observe_bench(_argv(base, option, BENCH, tmp_path), monkeypatch, capsys)
+        assert after.get("call"), f"bench {option} never reached its call: {after}"
+        if not _changed(bases[needs], after):
+            silent.append(option)
+    assert not silent, f"bench: these options change nothing the command hands on: {silent}"
+    # the three benchmarks each get what they are given, not only something different
+    seen = _observe_bench(["bench", "--images", "256", "--batch-size", "64", "--rounds", "3"], monkeypatch, capsys)
+    assert seen["call"] == "run_each_backend" and seen["args"][:3] == [256, 64, 3]
+    seen = _observe_bench(["bench", "--cache-dir", "c"], monkeypatch, capsys)
+    assert seen["call"] == "run_each_backend" and seen["args"][-1] == "c"
+    seen = _observe_bench(["bench", "--backend", "jax"], monkeypatch, capsys)
+    assert seen["call"] == "run_bench"  # the one backend already loaded, in this process
+    argv = ["bench", "--study", "--workers", "3", "--trials", "5", "--profile", "smoke", "--backend", "jax"]
+    seen = _observe_bench([*argv, "--cache-dir", "c", "--synthetic"], monkeypatch, capsys)
+    assert seen["call"] == "bench --study"
+    (one,), (three,) = seen["args"][0]
+    assert (one["workers"], three["workers"]) == (1, 3)
+    for side in (one, three):
+        command = side["argv"]
+        assert command[:1] == ["study"] and command[command.index("--workers") + 1] == str(side["workers"])
+        assert command[command.index("--trials") + 1] == "5" and command[command.index("--profile") + 1] == "smoke"
+        assert command[command.index("--backend") + 1] == "jax" and command[command.index("--cache-dir") + 1] == "c"
+        assert command[command.index("--data-dir") + 1].startswith("synthetic in ")
+    argv = ["bench", "--search", "--profile", "smoke", "--trials", "5", "--repeats", "2", "--spec", "lr_schedule"]
+    seen = _observe_bench([*argv, "--out", str(tmp_path / "o"), "--data-dir", "d"], monkeypatch, capsys)
+    plan, data, out = seen["args"]
+    assert (plan["profile"], plan["spec"], plan["trials"], plan["repeats"]) == ("smoke", "lr_schedule", 5, 2)
+    assert data == {"data": "d"} and out == str(tmp_path / "o")
+    seen = _observe_bench([*argv, "--synthetic", "--strategies", "random/none,tpe/asha"], monkeypatch, capsys)
+    assert seen["args"][1] == {"data": "synthetic in synthetic-data"}
+    assert [(s["sampler"], s["pruner"]) for s in seen["args"][0]["strategies"]] == [("random", "none"), ("tpe", "asha")]

@@ -119,12 +119,9 @@ def synthetic_data_dir(folder: Path, config) -> str:
     )
 
 
-def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console) -> dict:
-    """One `hpsearch study` run, timed; what its trials stored."""
-    from hpsearch.record.storage import load_study
-    from hpsearch.record.trials import epoch_rows
-
-    out = tmp / f"workers-{workers}"
+def study_argv(tmp: Path, workers, args, profile: str, data_dir: str | None) -> list[str]:
+    """The `hpsearch study` command line of one side: this benchmark's spec and options, the backend and the
+    compilation cache it was given."""
     argv = [
         sys.executable,
         "-m",
@@ -138,7 +135,7 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
         str(args.trials),
         "--no-prune",
         "--out",
-        str(out),
+        str(tmp / f"workers-{workers}"),
         "--study-name",
         "bench",
         "--workers",
@@ -146,6 +143,18 @@ def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console)
     ] + (["--data-dir", data_dir] if data_dir else [])
     if getattr(args, "backend", None):
         argv += ["--backend", args.backend]
+    if getattr(args, "cache_dir", None):
+        argv += ["--cache-dir", args.cache_dir]
+    return argv
+
+
+def _side(tmp: Path, workers, args, profile: str, data_dir: str | None, console) -> dict:
+    """One `hpsearch study` run, timed; what its trials stored."""
+    from hpsearch.record.storage import load_study
+    from hpsearch.record.trials import epoch_rows
+
+    out = tmp / f"workers-{workers}"
+    argv = study_argv(tmp, workers, args, profile, data_dir)
     out.mkdir(parents=True)
     log = out / "log.txt"
     start = time.perf_counter()
