@@ -194,16 +194,17 @@ def mlflow_tracking():
     return mlflow
 
 
-def tracking_hooks(args, out: str | Path, name: str, console, params=()) -> list:
+def tracking_hooks(args, out: str | Path, name: str, console, params=(), mlflow_run=None) -> list:
     """The study's trial hooks for tracking (hpsearch/track/), as the arguments ask; `params`: the names of the
-    space's parameters (the HParams columns, MLflow's params)."""
+    space's parameters (the HParams columns, MLflow's params); `mlflow_run`: the study's MLflow parent run
+    (track.mlflow.StudyRun, opened by the command for --mlflow), under which each trial's run nests."""
     hooks = []
     if not args.no_tensorboard:
         from hpsearch.track.tensorboard import TensorBoardTrials  # loads Keras: imported when a study runs
 
         hooks.append(TensorBoardTrials(out, name, console, params))
-    if args.mlflow:
-        hooks.append(mlflow_tracking().MlflowTrials(args.mlflow, name, console, params))
+    if mlflow_run is not None:
+        hooks.append(mlflow_tracking().MlflowTrials(mlflow_run, console, params))
     return hooks
 
 

@@ -277,7 +277,9 @@ def run(args) -> int:
             else:
                 if asked and not getattr(args, "verbose", False):
                     load_quietly()  # --workers auto picked one worker: this process trains, and cli.py left it unloaded
-                study = _run_here(args, why, spec, base, storage, name, mask_url(where), objectives, console)
+                study = _run_here(
+                    args, why, spec, base, storage, name, mask_url(where), objectives, console, mlflow_run
+                )
     except KeyboardInterrupt:
         if args.worker_number is not None:
             raise  # the parent says what happened
@@ -351,8 +353,9 @@ def _resume_state(storage, name: str) -> dict:
     }
 
 
-def _run_here(args, why, spec, base, storage, name, where, objectives, console):
-    """One worker, in this process (also each worker that a --workers parent starts)."""
+def _run_here(args, why, spec, base, storage, name, where, objectives, console, mlflow_run=None):
+    """One worker, in this process (also each worker that a --workers parent starts); `mlflow_run`: the study's
+    MLflow parent run (--mlflow), its trials' runs nest under it."""
     from hpsearch.core.device import backend, detect
     from hpsearch.report.console import StudyProgress
     from hpsearch.search import optuna_engine as engine
@@ -373,7 +376,7 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
     return engine.run_study(
         spec,
         data,
-        hooks=_trial_hooks(args, name, console, spec),
+        hooks=_trial_hooks(args, name, console, spec, mlflow_run),
         scratch=artifact_dir(args.out),
         trials=args.trials,
         profile=args.profile,
@@ -394,12 +397,12 @@ def _run_here(args, why, spec, base, storage, name, where, objectives, console):
     )
 
 
-def _trial_hooks(args, name: str, console, spec) -> list:
-    """What each trial does beside training: keep the top-K models, write TensorBoard logs."""
+def _trial_hooks(args, name: str, console, spec, mlflow_run=None) -> list:
+    """What each trial does beside training: keep the top-K models, write TensorBoard logs, log to MLflow."""
     from hpsearch.search.keep import KeepModels  # loads Keras: only once a study runs
 
     hooks: list = [KeepModels(artifact_store(args.out), args.keep_models, console)] if args.keep_models else []
-    return hooks + tracking_hooks(args, args.out, name, console, params=list(spec.params))
+    return hooks + tracking_hooks(args, args.out, name, console, list(spec.params), mlflow_run)
 
 
 def _print_header(console, args, spec, base, name, where, objectives, device: str) -> None:

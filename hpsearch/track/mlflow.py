@@ -180,13 +180,13 @@ class MlflowRun:
 
 
 class MlflowTrials:
-    """The trial hook (search/hooks.py) that logs each trial of study `name` as a run under the study's parent."""
+    """The trial hook (search/hooks.py) that logs each trial of a study as a run under the study's parent run
+    (`study`, which the command opened: the server is checked and the parent found once per process)."""
 
     wants_model = False  # it logs the model KeepModels kept (search/keep.py), never a checkpoint of its own
 
-    def __init__(self, uri: str, name: str, console: Console | None = None, params: Sequence[str] = ()) -> None:
-        self.tracking = Tracking(uri)
-        self.name, self.parent = name, self.tracking.study_parent(name)
+    def __init__(self, study: StudyRun, console: Console | None = None, params: Sequence[str] = ()) -> None:
+        self.tracking, self.name, self.parent = study.tracking, study.name, study.run_id
         self.console = console or Console()
         self.params = tuple(params)  # the space's parameters: every trial's values, the baseline's included
         self.runs: dict[int, MlflowRun] = {}

@@ -292,9 +292,9 @@ def test_a_server_gone_midway_stops_the_run_not_the_trial(server, experiment):
     from optuna.trial import TrialState
     from rich.console import Console
 
-    from hpsearch.track.mlflow import MlflowTrials
+    from hpsearch.track.mlflow import MlflowTrials, StudyRun
 
-    hook = MlflowTrials(server.url, "s", Console(file=io.StringIO(), width=200))
+    hook = MlflowTrials(StudyRun(server.url, "s"), Console(file=io.StringIO(), width=200))
     trial = SimpleNamespace(number=0, params={"peak_lr": 0.01}, user_attrs={})
     assert len(hook.callbacks(None, trial, None)) == 1
 
