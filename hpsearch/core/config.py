@@ -135,7 +135,7 @@ class TrainConfig:
 
     @property
     def whitening_filters(self) -> int:
-        return 2 * self.whitening_patch_size**2 * 3
+        return whitening_filters(self.whitening_patch_size)
 
 
 def _first(names: list) -> str:
@@ -299,6 +299,11 @@ def validate(c: TrainConfig) -> None:
 
 
 # --- model size, by arithmetic (no model is built) ------------------------------------------------------
+
+
+def whitening_filters(patch_size: int) -> int:
+    """The whitening conv's filters for a patch of `patch_size` (both signs of each of the 3*p*p eigenvectors)."""
+    return 2 * patch_size**2 * 3
 
 
 def model_size(c: TrainConfig) -> tuple[int, int]:

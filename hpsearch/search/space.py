@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch.core.config import FULL_WIDTHS, ConfigError, TrainConfig, field_names, model_memory_gb
+from hpsearch.core.config import (
+    FULL_WIDTHS,
+    ConfigError,
+    TrainConfig,
+    field_names,
+    model_memory_gb,
+    whitening_filters,
+)
 from hpsearch.errors import HpsearchError
 
 if sys.version_info >= (3, 11):
@@ -185,7 +192,7 @@ def check_fits(spec: StudySpec, base: TrainConfig, profile: str = "") -> None:
             widths=tuple(int(w) for w in changes.get("widths", base.widths)),
             batch_size=int(changes.get("batch_size", base.batch_size)),
             whitening_patch_size=patch,
-            whitening_filters=2 * patch**2 * 3,
+            whitening_filters=whitening_filters(patch),
         )
         needed = model_memory_gb(shape)
         if needed > worst_gb:
