@@ -162,19 +162,25 @@ def _changed(a: dict, b: dict) -> list[str]:
     ],
 )
 def test_every_option_reaches_what_it_drives(command, module, table, base, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    base = base + ["--out", str(tmp_path / "out")]
+    _walk(command, table, base, lambda argv: _observe(module, argv, monkeypatch, capsys), tmp_path)
+
+
+def _walk(command: str, table: dict, base: list[str], observe, tmp_path) -> None:
+    """Every option of `command` in `table`, given another value, changes what `observe(argv)` records, against
+    the base arguments (with what the option needs); an option in neither table nor ELSEWHERE fails."""
     options = _options(command)
     missing = [o for o in options if o not in table and o not in ELSEWHERE]
     assert not missing, f"{command} options without an entry (a value, or ELSEWHERE with the test): {missing}"
-    monkeypatch.chdir(tmp_path)
-    base = base + ["--out", str(tmp_path / "out")]
     bases: dict[tuple, dict] = {}
     silent = []
     for option in (o for o in options if o in table):
         needs = tuple(table[option][1])
         if needs not in bases:
-            bases[needs] = _observe(module, base + list(needs), monkeypatch, capsys)
-            assert bases[needs].get("call"), f"{command} {needs} never reached its training call: {bases[needs]}"
-        after = _observe(module, _argv(base, option, table, tmp_path), monkeypatch, capsys)
+            bases[needs] = observe(base + list(needs))
+            assert bases[needs].get("call"), f"{command} {needs} never reached its call: {bases[needs]}"
+        after = observe(_argv(base, option, table, tmp_path))
         if not _changed(bases[needs], after):
             silent.append(option)
     assert not silent, f"{command}: these options change nothing the command hands on: {silent}"
@@ -262,23 +268,14 @@ def _observe_bench(argv: list[str], monkeypatch, capsys) -> dict:
 
 
 def test_every_bench_option_reaches_what_it_drives(tmp_path, monkeypatch, capsys):
-    options = _options("bench")
-    missing = [o for o in options if o not in BENCH and o not in ELSEWHERE]
-    assert not missing, f"bench options without an entry (a value, or ELSEWHERE with the test): {missing}"
     monkeypatch.chdir(tmp_path)
-    base = ["bench"]
-    bases: dict[tuple, dict] = {}
-    silent = []
-    for option in (o for o in options if o in BENCH):
-        needs = tuple(BENCH[option][1])
-        if needs not in bases:
-            bases[needs] = _observe_bench(base + list(needs), monkeypatch, capsys)
-            assert bases[needs].get("call"), f"bench {needs} never reached its call: {bases[needs]}"
-        after = _observe_bench(_argv(base, option, BENCH, tmp_path), monkeypatch, capsys)
-        assert after.get("call"), f"bench {option} never reached its call: {after}"
-        if not _changed(bases[needs], after):
-            silent.append(option)
-    assert not silent, f"bench: these options change nothing the command hands on: {silent}"
+
+    def observe(argv: list[str]) -> dict:
+        seen = _observe_bench(argv, monkeypatch, capsys)
+        assert seen.get("call"), f"{' '.join(argv)} never reached its call: {seen}"
+        return seen
+
+    _walk("bench", BENCH, ["bench"], observe, tmp_path)
     # the three benchmarks each get what they are given, not only something different
     seen = _observe_bench(["bench", "--images", "256", "--batch-size", "64", "--rounds", "3"], monkeypatch, capsys)
     assert seen["call"] == "run_each_backend" and seen["args"][:3] == [256, 64, 3]
